@@ -1,0 +1,332 @@
+//! Step two of parsing, on the ingest hot path: verify a framed message and extract what
+//! the operator needs — FN, FD, form, FFD version, time, total, fiscal sign, and the
+//! register's own reports about its drive — in one pass over the bytes, allocating nothing.
+//!
+//! The outcome has three shapes:
+//! * `Err(FfdError)` — a close-class error (session or container level): no answer.
+//! * `Ok(Inspection)` with `verdict: Err(..)` — the container is intact but the document is
+//!   wrong: store it and answer with 11 or 14.
+//! * `Ok(Inspection)` with `verdict: Ok(())` — accept (code 0).
+//!
+//! **Plain vs opaque bodies.** A body is taken as a plaintext document when it begins with
+//! a TLV whose tag is the container's form code; anything else is treated as ciphertext
+//! (FN encryption on) — stored verbatim and acknowledged at container level, since
+//! decrypting it is the certified crypto module's job. A plaintext document is validated
+//! strictly: any structural fault is a format-logic error (14), never an "accepted".
+
+use crate::ack::ResponseCode;
+use crate::container::{CONTAINER_HEADER_LEN, Container, ContainerHeader, MSG_FROM_FN};
+use crate::document::check_value;
+use crate::error::{FfdError, FlkError, FnMismatchKind};
+use crate::fn_number::FnNumber;
+use crate::frame::{Limits, Message};
+use crate::session::{Channel, SessionHeader};
+use crate::tags::{self, ValueType};
+use crate::tlv::{FfdVersion, TLV_HEADER_LEN, decode_uint, printed_fiscal_sign, read_tlv};
+
+/// FN warning flags reported in shift and state reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct FnWarnings(pub u8);
+
+impl FnWarnings {
+    /// 1050: FN resource exhausted.
+    pub const EXHAUSTED: u8 = 0x01;
+    /// 1051: urgent FN replacement needed.
+    pub const REPLACE_URGENTLY: u8 = 0x02;
+    /// 1052: FN memory full.
+    pub const MEMORY_FULL: u8 = 0x04;
+    /// 1053: OFD response timeout exceeded.
+    pub const OFD_TIMEOUT: u8 = 0x08;
+
+    /// Any flag raised.
+    pub fn any(self) -> bool {
+        self.0 != 0
+    }
+}
+
+/// What a register reports about its drive (shift, state and registration reports).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Telemetry {
+    /// 1097: documents not yet transmitted to the operator.
+    pub unsent_documents: Option<u32>,
+    /// 1098: time of the first untransmitted document.
+    pub first_unsent_time: Option<u32>,
+    /// 1116: number of the first untransmitted document.
+    pub first_unsent_fd: Option<u32>,
+    /// 1050–1053.
+    pub warnings: FnWarnings,
+    /// 1213: key resource (days).
+    pub key_resource_days: Option<u32>,
+}
+
+impl Telemetry {
+    /// True when the document reported anything.
+    pub fn is_reported(&self) -> bool {
+        self.unsent_documents.is_some()
+            || self.first_unsent_time.is_some()
+            || self.first_unsent_fd.is_some()
+            || self.warnings.any()
+            || self.key_resource_days.is_some()
+    }
+}
+
+/// What the inspector extracted from a plaintext document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Summary {
+    /// 1209 (document FFD version).
+    pub ffd_version: Option<FfdVersion>,
+    /// 1012.
+    pub doc_time: Option<u32>,
+    /// 1020: total in kopecks.
+    pub total: Option<u64>,
+    /// 1077, as printed.
+    pub fiscal_sign: Option<u32>,
+    /// 1054: operation type (receipts).
+    pub operation: Option<u8>,
+    /// 1038: shift number.
+    pub shift: Option<u32>,
+    /// 1056 = 1.
+    pub encrypted_flag: bool,
+    /// 1037, bytes as sent (space padded).
+    pub rnm: Option<[u8; 20]>,
+    /// Drive reports.
+    pub telemetry: Telemetry,
+    /// Number of requisites, nested ones included.
+    pub requisites: u32,
+}
+
+/// The body of a container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Body {
+    /// A plaintext document was walked.
+    Plain(Summary),
+    /// Ciphertext (or bytes that are not a document of the container's form): kept
+    /// verbatim.
+    Opaque,
+}
+
+/// A verified message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inspection {
+    /// Session header.
+    pub session: SessionHeader,
+    /// The verified container.
+    pub container: Container,
+    /// What the body is.
+    pub body: Body,
+    /// `Ok` to accept, or the error that decides the response code.
+    pub verdict: Result<(), FfdError>,
+}
+
+impl Inspection {
+    /// FN of the document (from the container header).
+    pub fn fn_number(&self) -> FnNumber {
+        self.container.header().fn_number
+    }
+
+    /// FD of the document (from the container header).
+    pub fn fd(&self) -> u32 {
+        self.container.header().fd
+    }
+
+    /// Container header.
+    pub fn header(&self) -> &ContainerHeader {
+        self.container.header()
+    }
+
+    /// The response code the acknowledgment should carry.
+    pub fn response_code(&self) -> ResponseCode {
+        match &self.verdict {
+            Ok(()) => ResponseCode::Accepted,
+            Err(FfdError::UnknownDocumentType(_) | FfdError::EmptyDocument) => {
+                ResponseCode::NotRecognised
+            }
+            Err(_) => ResponseCode::FlkError,
+        }
+    }
+
+    /// The summary, for plaintext documents.
+    pub fn summary(&self) -> Option<&Summary> {
+        match &self.body {
+            Body::Plain(s) => Some(s),
+            Body::Opaque => None,
+        }
+    }
+}
+
+/// Verifies a framed message with a body. See the module documentation for the outcomes.
+pub fn inspect(message: &Message, limits: &Limits) -> Result<Inspection, FfdError> {
+    let session = *message.header();
+    if session.channel()? != Channel::Ofd {
+        return Err(FfdError::UnsupportedChannel);
+    }
+    message.verify_session_crc()?;
+    let body = message.body();
+    if body.len() < CONTAINER_HEADER_LEN {
+        return Err(FfdError::ContainerTooShort(body.len()));
+    }
+    let container = Container::parse(body, MSG_FROM_FN)?;
+    let (body, verdict) = judge(&session, &container, limits);
+    Ok(Inspection {
+        session,
+        container,
+        body,
+        verdict,
+    })
+}
+
+fn judge(
+    session: &SessionHeader,
+    container: &Container,
+    limits: &Limits,
+) -> (Body, Result<(), FfdError>) {
+    let header = container.header();
+    let doc_type = header.doc_type;
+    let Some(form) = tags::doc_type(doc_type).filter(|_| tags::is_fn_document(doc_type)) else {
+        return (Body::Opaque, Err(FfdError::UnknownDocumentType(doc_type)));
+    };
+    let data = &container.bytes()[CONTAINER_HEADER_LEN..];
+    if data.len() < TLV_HEADER_LEN {
+        return (Body::Opaque, Err(FfdError::EmptyDocument));
+    }
+    let session_fn_ok = session.fn_number() == header.fn_number;
+    if u16::from_le_bytes([data[0], data[1]]) != u16::from(doc_type) {
+        // ciphertext: nothing inside can be checked
+        let verdict = if session_fn_ok {
+            Ok(())
+        } else {
+            Err(FlkError::FnMismatch(FnMismatchKind::HeaderContainer).into())
+        };
+        return (Body::Opaque, verdict);
+    }
+    let mut walker = Walker::new(limits, form.mandatory);
+    let verdict = walker.document(data, form).and_then(|()| {
+        if !session_fn_ok {
+            return Err(FlkError::FnMismatch(FnMismatchKind::HeaderContainer));
+        }
+        walker.consistency(header)
+    });
+    (Body::Plain(walker.summary), verdict.map_err(FfdError::from))
+}
+
+struct Walker<'l> {
+    limits: &'l Limits,
+    mandatory: &'static [u16],
+    present: u32,
+    summary: Summary,
+    doc_fn: Option<[u8; 16]>,
+    doc_fd: Option<u32>,
+}
+
+impl<'l> Walker<'l> {
+    fn new(limits: &'l Limits, mandatory: &'static [u16]) -> Self {
+        Self {
+            limits,
+            mandatory,
+            present: 0,
+            summary: Summary::default(),
+            doc_fn: None,
+            doc_fd: None,
+        }
+    }
+
+    fn document(&mut self, data: &[u8], form: &tags::DocTypeInfo) -> Result<(), FlkError> {
+        let (tlv, _trailer_start) = read_tlv(data, 0).ok_or(FlkError::Truncated { offset: 0 })?;
+        if tlv.value.len() > form.max_len {
+            return Err(FlkError::DocumentTooLarge {
+                doc_type: form.code,
+                len: tlv.value.len(),
+                max: form.max_len,
+            });
+        }
+        self.walk(tlv.value, 1, TLV_HEADER_LEN)?;
+        for (i, tag) in self.mandatory.iter().enumerate() {
+            if self.present & (1 << i) == 0 {
+                return Err(FlkError::MissingRequisite(*tag));
+            }
+        }
+        Ok(())
+    }
+
+    fn walk(&mut self, buf: &[u8], level: u8, base: usize) -> Result<(), FlkError> {
+        if level > self.limits.max_depth {
+            return Err(FlkError::DepthExceeded {
+                max: self.limits.max_depth,
+            });
+        }
+        let mut pos = 0;
+        while pos < buf.len() {
+            let (tlv, next) =
+                read_tlv(buf, pos).ok_or(FlkError::Truncated { offset: base + pos })?;
+            self.summary.requisites += 1;
+            if self.summary.requisites > self.limits.max_requisites {
+                return Err(FlkError::TooManyRequisites {
+                    max: self.limits.max_requisites,
+                });
+            }
+            if let Some(info) = tags::lookup(tlv.tag) {
+                check_value(tlv.tag, info, tlv.value)?;
+                if info.ty == ValueType::Stlv {
+                    self.walk(tlv.value, level + 1, base + pos + TLV_HEADER_LEN)?;
+                }
+                if level == 1 {
+                    self.capture(tlv.tag, tlv.value);
+                }
+            }
+            pos = next;
+        }
+        Ok(())
+    }
+
+    /// Top-level requisites the operator uses. Values were length-checked already.
+    fn capture(&mut self, tag: u16, v: &[u8]) {
+        if let Some(i) = self.mandatory.iter().position(|&m| m == tag) {
+            self.present |= 1 << i;
+        }
+        let u32v = || decode_uint(v, 4).and_then(|x| u32::try_from(x).ok());
+        let s = &mut self.summary;
+        match tag {
+            1040 => self.doc_fd = u32v(),
+            1041 => self.doc_fn = <[u8; 16]>::try_from(v).ok(),
+            1012 => s.doc_time = u32v(),
+            1020 => s.total = decode_uint(v, 8),
+            1077 => s.fiscal_sign = printed_fiscal_sign(v),
+            1054 => s.operation = v.first().copied(),
+            1038 => s.shift = u32v(),
+            1209 => s.ffd_version = v.first().copied().and_then(FfdVersion::from_tag_value),
+            1056 => s.encrypted_flag = v.first() == Some(&1),
+            1037 => {
+                let mut rnm = [b' '; 20];
+                rnm[..v.len().min(20)].copy_from_slice(&v[..v.len().min(20)]);
+                s.rnm = Some(rnm);
+            }
+            1097 => s.telemetry.unsent_documents = u32v(),
+            1098 => s.telemetry.first_unsent_time = u32v(),
+            1116 => s.telemetry.first_unsent_fd = u32v(),
+            1213 => s.telemetry.key_resource_days = u32v(),
+            1050..=1053 => {
+                if v.first().is_some_and(|&b| b != 0) {
+                    s.telemetry.warnings.0 |= 1 << (tag - 1050);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn consistency(&self, header: &ContainerHeader) -> Result<(), FlkError> {
+        if let Some(fd) = self.doc_fd
+            && fd != header.fd
+        {
+            return Err(FlkError::FdMismatch {
+                container: header.fd,
+                document: fd,
+            });
+        }
+        if let Some(raw) = self.doc_fn
+            && FnNumber::from_ascii(&raw) != header.fn_number
+        {
+            return Err(FlkError::FnMismatch(FnMismatchKind::ContainerDocument));
+        }
+        Ok(())
+    }
+}

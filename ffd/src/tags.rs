@@ -1,0 +1,219 @@
+//! The requisite dictionary (FFD 1.0–1.2): for each tag its value type, maximum length,
+//! Russian name, whether it may repeat, and its name in the FNS JSON format; and for each
+//! document form its maximum length, JSON name and mandatory requisites.
+//!
+//! Where public tables disagree on a maximum (1059: 328 vs 1024; 1078: 8–18) the larger
+//! value is used: the gateway must not reject what real registers send. Integer types are
+//! decoded from any length up to `max_len` (1213 arrives in 2 bytes from some registers).
+
+/// How a value is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ValueType {
+    /// One byte (flags, enums, booleans).
+    Byte,
+    /// Little-endian integer, nominal 2 bytes.
+    U16,
+    /// Little-endian integer, nominal 4 bytes.
+    U32,
+    /// Variable-length unsigned integer (money in kopecks).
+    Vln,
+    /// Variable-length decimal.
+    Fvln,
+    /// Seconds since 1970, u32 LE.
+    UnixTime,
+    /// CP866 string.
+    Str,
+    /// Raw bytes.
+    Bytes,
+    /// Nested requisites.
+    Stlv,
+}
+
+/// One dictionary entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TagInfo {
+    /// Tag number.
+    pub tag: u16,
+    /// Value encoding.
+    pub ty: ValueType,
+    /// Maximum value length in bytes.
+    pub max_len: u16,
+    /// Name in the FNS JSON format, where known.
+    pub json: Option<&'static str>,
+    /// May appear several times in its parent.
+    pub repeatable: bool,
+    /// Withdrawn from current FFD versions (still decoded).
+    pub deprecated: bool,
+    /// Russian name from the FFD tables.
+    pub name: &'static str,
+}
+
+include!("tags_table.rs");
+
+/// Looks a tag up (binary search over the sorted table).
+pub fn lookup(tag: u16) -> Option<&'static TagInfo> {
+    TAGS.binary_search_by_key(&tag, |t| t.tag)
+        .ok()
+        .and_then(|i| TAGS.get(i))
+}
+
+/// The whole dictionary, sorted by tag.
+pub fn all() -> &'static [TagInfo] {
+    TAGS
+}
+
+/// A document form (form code = container byte 5 = outer TLV tag).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DocTypeInfo {
+    /// Form code.
+    pub code: u8,
+    /// Name in the FNS JSON format.
+    pub json: &'static str,
+    /// Russian name.
+    pub name: &'static str,
+    /// Largest document value allowed for the form.
+    pub max_len: usize,
+    /// Requisites that must be present at the top level.
+    pub mandatory: &'static [u16],
+}
+
+/// Requisites every FN-produced fiscal document carries: its number, the FN, the time and
+/// the fiscal sign. Form-specific additions are deliberately conservative — a document
+/// failing them is still stored and acknowledged (code 14), but the register is told.
+const COMMON: &[u16] = &[1040, 1041, 1012, 1077];
+const REGISTRATION: &[u16] = &[1040, 1041, 1012, 1077, 1018, 1037];
+const SHIFT: &[u16] = &[1040, 1041, 1012, 1077, 1038];
+const RECEIPT: &[u16] = &[1040, 1041, 1012, 1077, 1054, 1020];
+
+static DOC_TYPES: &[DocTypeInfo] = &[
+    DocTypeInfo {
+        code: 1,
+        json: "fiscalReport",
+        name: "Отчёт о регистрации",
+        max_len: 6144,
+        mandatory: REGISTRATION,
+    },
+    DocTypeInfo {
+        code: 2,
+        json: "openShift",
+        name: "Отчёт об открытии смены",
+        max_len: 4096,
+        mandatory: SHIFT,
+    },
+    DocTypeInfo {
+        code: 3,
+        json: "receipt",
+        name: "Кассовый чек",
+        max_len: 32768,
+        mandatory: RECEIPT,
+    },
+    DocTypeInfo {
+        code: 4,
+        json: "bso",
+        name: "Бланк строгой отчётности",
+        max_len: 32768,
+        mandatory: RECEIPT,
+    },
+    DocTypeInfo {
+        code: 5,
+        json: "closeShift",
+        name: "Отчёт о закрытии смены",
+        max_len: 4096,
+        mandatory: SHIFT,
+    },
+    DocTypeInfo {
+        code: 6,
+        json: "closeArchive",
+        name: "Отчёт о закрытии фискального накопителя",
+        max_len: 4096,
+        mandatory: COMMON,
+    },
+    DocTypeInfo {
+        code: 7,
+        json: "operatorAck",
+        name: "Подтверждение оператора",
+        max_len: 512,
+        mandatory: &[1041, 1040, 1012],
+    },
+    DocTypeInfo {
+        code: 11,
+        json: "fiscalReportCorrection",
+        name: "Отчёт об изменении параметров регистрации",
+        max_len: 6144,
+        mandatory: REGISTRATION,
+    },
+    DocTypeInfo {
+        code: 21,
+        json: "currentStateReport",
+        name: "Отчёт о текущем состоянии расчётов",
+        max_len: 32768,
+        mandatory: COMMON,
+    },
+    DocTypeInfo {
+        code: 31,
+        json: "receiptCorrection",
+        name: "Кассовый чек коррекции",
+        max_len: 32768,
+        mandatory: RECEIPT,
+    },
+    DocTypeInfo {
+        code: 41,
+        json: "bsoCorrection",
+        name: "БСО коррекции",
+        max_len: 32768,
+        mandatory: RECEIPT,
+    },
+];
+
+/// Looks a form code up.
+pub fn doc_type(code: u8) -> Option<&'static DocTypeInfo> {
+    DOC_TYPES.iter().find(|d| d.code == code)
+}
+
+/// Every known form.
+pub fn doc_types() -> &'static [DocTypeInfo] {
+    DOC_TYPES
+}
+
+/// Forms an FN sends to the operator (7 travels the other way).
+pub fn is_fn_document(code: u8) -> bool {
+    code != 7 && doc_type(code).is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_is_sorted_and_unique() {
+        assert!(
+            TAGS.windows(2).all(|w| w[0].tag < w[1].tag),
+            "tags must be strictly sorted"
+        );
+    }
+
+    #[test]
+    fn required_requisites_are_described() {
+        // the tags the issue names explicitly
+        let required = [
+            1059, 1030, 1079, 1023, 1043, 1199, 1212, 1214, 1031, 1081, 1102, 1103, 1104, 1105,
+            1106, 1107, 1054, 1055, 1021, 1009, 1187, 1038, 1097, 1098, 1116, 1111, 1118, 1050,
+            1051, 1052, 1053, 1213, 1017, 1018, 1037, 1040, 1041, 1012, 1020, 1077, 1078, 1068,
+            1022, 1209, 1189, 1190, 1056, 1062, 1101, 1205, 1206, 1290, 2000,
+        ];
+        for tag in required {
+            let info = lookup(tag).unwrap_or_else(|| panic!("tag {tag} missing"));
+            assert!(info.max_len > 0, "tag {tag} has no maximum");
+        }
+        for tag in [
+            1059, 1030, 1079, 1023, 1043, 1199, 1212, 1214, 1031, 1081, 1041, 1040, 1020,
+        ] {
+            assert!(
+                lookup(tag).and_then(|t| t.json).is_some(),
+                "tag {tag} has no JSON name"
+            );
+        }
+        assert_eq!(lookup(1059).map(|t| t.json), Some(Some("items")));
+        assert_eq!(lookup(1213).map(|t| t.ty), Some(ValueType::U16));
+    }
+}
