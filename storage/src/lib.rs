@@ -10,8 +10,16 @@
 
 pub mod error;
 pub mod ids;
+pub mod metrics;
 pub mod model;
 pub mod store;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+#[cfg(feature = "embedded")]
+pub mod embedded;
+#[cfg(feature = "scylla")]
+pub mod scylla;
 
 pub use error::StoreError;
 pub use ids::{IdError, Inn, Rnm, Timestamp};

@@ -1,0 +1,17 @@
+//! Names of the metrics the storage layer emits. Descriptions, units and buckets are
+//! registered by the gateway's metrics catalogue, which lists every metric of the
+//! platform in one place; the storage crate only records values under these names.
+
+/// Histogram: documents per group commit (embedded backend).
+pub const COMMIT_BATCH_DOCUMENTS: &str = "ofd_storage_commit_batch_documents";
+/// Histogram: seconds from the start of a group commit's write to the end of its sync.
+pub const COMMIT_SECONDS: &str = "ofd_storage_commit_seconds";
+/// Gauge: append requests waiting for the group-commit writer.
+pub const COMMIT_QUEUE_DEPTH: &str = "ofd_storage_commit_queue_depth";
+/// Counter: failed commits, by `error` code (bounded: `StoreError::code`).
+pub const COMMIT_ERRORS_TOTAL: &str = "ofd_storage_commit_errors_total";
+/// Gauge: 1 while the store is poisoned.
+pub const POISONED: &str = "ofd_storage_poisoned";
+/// Histogram: seconds per backend write operation, by `op` (bounded set of operation
+/// names; cluster backend).
+pub const OPERATION_SECONDS: &str = "ofd_storage_operation_seconds";

@@ -1,0 +1,1 @@
+//! ScyllaDB backend: being written.
