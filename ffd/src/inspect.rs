@@ -304,10 +304,8 @@ impl<'l> Walker<'l> {
             1098 => s.telemetry.first_unsent_time = u32v(),
             1116 => s.telemetry.first_unsent_fd = u32v(),
             1213 => s.telemetry.key_resource_days = u32v(),
-            1050..=1053 => {
-                if v.first().is_some_and(|&b| b != 0) {
-                    s.telemetry.warnings.0 |= 1 << (tag - 1050);
-                }
+            1050..=1053 if v.first().is_some_and(|&b| b != 0) => {
+                s.telemetry.warnings.0 |= 1 << (tag - 1050);
             }
             _ => {}
         }

@@ -219,7 +219,7 @@ impl Timestamp {
     }
 
     /// This time plus a duration.
-    pub fn add(self, d: std::time::Duration) -> Self {
+    pub fn plus(self, d: std::time::Duration) -> Self {
         Self(
             self.0
                 .saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
@@ -227,7 +227,7 @@ impl Timestamp {
     }
 
     /// This time minus a duration.
-    pub fn sub(self, d: std::time::Duration) -> Self {
+    pub fn minus(self, d: std::time::Duration) -> Self {
         Self(
             self.0
                 .saturating_sub(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),

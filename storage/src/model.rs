@@ -169,11 +169,10 @@ impl RegisterActivity {
             self.last_seen = Some(doc.received_at);
         }
         match self.last_fn {
-            Some(f) if f == doc.fn_number => {
-                if self.last_fd.is_none_or(|fd| doc.fd > fd) {
-                    self.last_fd = Some(doc.fd);
-                }
+            Some(f) if f == doc.fn_number && self.last_fd.is_none_or(|fd| doc.fd > fd) => {
+                self.last_fd = Some(doc.fd);
             }
+            Some(f) if f == doc.fn_number => {}
             _ if newest => {
                 self.last_fn = Some(doc.fn_number);
                 self.last_fd = Some(doc.fd);

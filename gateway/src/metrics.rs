@@ -1,0 +1,458 @@
+//! The metrics catalogue: every metric the gateway process exports is defined here — name,
+//! kind, unit (in the name, base units), help, labels, and histogram buckets — and nowhere
+//! else. `docs/metrics.md` is generated from this table and a test fails when they
+//! disagree.
+//!
+//! Label sets are bounded by construction: transport (`tcp|tls|quic`), document type (the
+//! known form codes or `other`), reason (a `CloseReason`), error codes (enum codes), rule
+//! names and severities. Never a register, FN or INN: there are hundreds of thousands.
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// What kind of metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Monotonic counter (`_total`).
+    Counter,
+    /// Value that goes up and down.
+    Gauge,
+    /// Distribution with explicit buckets.
+    Histogram,
+}
+
+impl Kind {
+    /// Prometheus type name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Counter => "counter",
+            Self::Gauge => "gauge",
+            Self::Histogram => "histogram",
+        }
+    }
+}
+
+/// One metric.
+#[derive(Debug, Clone, Copy)]
+pub struct MetricDef {
+    /// Full name.
+    pub name: &'static str,
+    /// Kind.
+    pub kind: Kind,
+    /// Help text.
+    pub help: &'static str,
+    /// Label names.
+    pub labels: &'static [&'static str],
+    /// Histogram buckets (upper bounds).
+    pub buckets: &'static [f64],
+}
+
+/// Latency buckets from 100 µs to 10 s.
+pub const LATENCY_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
+];
+/// Documents per group commit.
+pub const BATCH_BUCKETS: &[f64] = &[
+    1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 4096.0,
+];
+
+macro_rules! metric_names {
+    ($($(#[$m:meta])* $id:ident = $name:literal;)*) => {
+        $( $(#[$m])* pub const $id: &str = $name; )*
+    };
+}
+
+metric_names! {
+    /// Gauge: open connections by transport.
+    CONNECTIONS_OPEN = "ofd_gateway_connections_open";
+    /// Counter: accepted connections by transport.
+    CONNECTIONS_ACCEPTED = "ofd_gateway_connections_accepted_total";
+    /// Counter: closed connections by transport and reason.
+    CONNECTIONS_CLOSED = "ofd_gateway_connections_closed_total";
+    /// Counter: handshakes by transport and result.
+    HANDSHAKES = "ofd_gateway_handshakes_total";
+    /// Histogram: handshake duration by transport.
+    HANDSHAKE_SECONDS = "ofd_gateway_handshake_seconds";
+    /// Counter: header-only messages answered.
+    PINGS = "ofd_gateway_pings_total";
+    /// Counter: documents received (framed and intact) by document type.
+    DOCUMENTS_RECEIVED = "ofd_gateway_documents_received_total";
+    /// Counter: documents acknowledged by document type and response code.
+    DOCUMENTS_ACKED = "ofd_gateway_documents_acknowledged_total";
+    /// Counter: documents refused without acknowledgment, by reason.
+    DOCUMENTS_REFUSED = "ofd_gateway_documents_refused_total";
+    /// Counter: retransmissions answered with the stored acknowledgment, by kind.
+    DUPLICATES = "ofd_gateway_duplicates_total";
+    /// Counter: protocol errors (connection closed) by error code.
+    PROTOCOL_ERRORS = "ofd_gateway_protocol_errors_total";
+    /// Counter: format-logic (code 11/14) answers by error code.
+    FLK_ERRORS = "ofd_gateway_flk_errors_total";
+    /// Histogram: from a whole message read to its acknowledgment written, by transport.
+    ACK_LATENCY = "ofd_gateway_ack_latency_seconds";
+    /// Counter: storage errors on the ingest path, by error code.
+    STORAGE_ERRORS = "ofd_gateway_storage_errors_total";
+    /// Gauge: documents waiting for their durable write.
+    INFLIGHT_DOCUMENTS = "ofd_gateway_inflight_documents";
+    /// Gauge: bytes of message buffers held.
+    BUFFERED_BYTES = "ofd_gateway_buffered_bytes";
+    /// Counter: bytes read from registers, by transport.
+    BYTES_RECEIVED = "ofd_gateway_received_bytes_total";
+    /// Counter: bytes written to registers, by transport.
+    BYTES_SENT = "ofd_gateway_sent_bytes_total";
+    /// Counter: refused attempts by unknown FNs.
+    UNKNOWN_FN_ATTEMPTS = "ofd_gateway_unknown_fn_attempts_total";
+    /// Gauge: FNs in the in-memory register index.
+    REGISTRY_FNS = "ofd_gateway_registry_fns";
+    /// Counter: register index refreshes by result.
+    REGISTRY_REFRESHES = "ofd_gateway_registry_refreshes_total";
+    /// Gauge: 1 when ready to serve.
+    READY = "ofd_gateway_ready";
+    /// Gauge: 1, labelled with the version.
+    BUILD_INFO = "ofd_gateway_build_info";
+    /// Counter: CPU time of the process.
+    PROCESS_CPU = "process_cpu_seconds_total";
+    /// Gauge: resident memory.
+    PROCESS_RSS = "process_resident_memory_bytes";
+    /// Gauge: open file descriptors.
+    PROCESS_OPEN_FDS = "process_open_fds";
+    /// Gauge: the file-descriptor limit.
+    PROCESS_MAX_FDS = "process_max_fds";
+    /// Gauge: start time of the process.
+    PROCESS_START = "process_start_time_seconds";
+}
+
+use Kind::{Counter, Gauge, Histogram};
+
+const fn def(
+    name: &'static str,
+    kind: Kind,
+    help: &'static str,
+    labels: &'static [&'static str],
+    buckets: &'static [f64],
+) -> MetricDef {
+    MetricDef {
+        name,
+        kind,
+        help,
+        labels,
+        buckets,
+    }
+}
+
+/// Every metric of the process.
+pub static CATALOGUE: &[MetricDef] = &[
+    def(
+        CONNECTIONS_OPEN,
+        Gauge,
+        "Open register connections.",
+        &["transport"],
+        &[],
+    ),
+    def(
+        CONNECTIONS_ACCEPTED,
+        Counter,
+        "Register connections accepted.",
+        &["transport"],
+        &[],
+    ),
+    def(
+        CONNECTIONS_CLOSED,
+        Counter,
+        "Register connections closed, by reason.",
+        &["transport", "reason"],
+        &[],
+    ),
+    def(
+        HANDSHAKES,
+        Counter,
+        "TLS/QUIC handshakes, by result (ok, timeout, failed).",
+        &["transport", "result"],
+        &[],
+    ),
+    def(
+        HANDSHAKE_SECONDS,
+        Histogram,
+        "Duration of successful TLS/QUIC handshakes.",
+        &["transport"],
+        LATENCY_BUCKETS,
+    ),
+    def(
+        PINGS,
+        Counter,
+        "Header-only messages (pings) answered.",
+        &["transport"],
+        &[],
+    ),
+    def(
+        DOCUMENTS_RECEIVED,
+        Counter,
+        "Intact documents received, by document type.",
+        &["doc_type"],
+        &[],
+    ),
+    def(
+        DOCUMENTS_ACKED,
+        Counter,
+        "Documents acknowledged after their durable write, by document type and response code.",
+        &["doc_type", "code"],
+        &[],
+    ),
+    def(
+        DOCUMENTS_REFUSED,
+        Counter,
+        "Documents refused without acknowledgment (connection closed), by reason.",
+        &["reason"],
+        &[],
+    ),
+    def(
+        DUPLICATES,
+        Counter,
+        "Retransmitted documents answered with the stored acknowledgment (identical) or conflicting with the stored original (conflict).",
+        &["kind"],
+        &[],
+    ),
+    def(
+        PROTOCOL_ERRORS,
+        Counter,
+        "Malformed messages that closed the connection, by error code.",
+        &["code"],
+        &[],
+    ),
+    def(
+        FLK_ERRORS,
+        Counter,
+        "Documents stored and answered with code 11 or 14, by error code.",
+        &["code"],
+        &[],
+    ),
+    def(
+        ACK_LATENCY,
+        Histogram,
+        "Time from a whole message read to its acknowledgment written (includes the durable write).",
+        &["transport"],
+        LATENCY_BUCKETS,
+    ),
+    def(
+        STORAGE_ERRORS,
+        Counter,
+        "Storage failures on the ingest path (nothing acknowledged), by error code.",
+        &["code"],
+        &[],
+    ),
+    def(
+        INFLIGHT_DOCUMENTS,
+        Gauge,
+        "Documents waiting for their durable write.",
+        &[],
+        &[],
+    ),
+    def(
+        BUFFERED_BYTES,
+        Gauge,
+        "Bytes of message buffers held by connections.",
+        &[],
+        &[],
+    ),
+    def(
+        BYTES_RECEIVED,
+        Counter,
+        "Bytes of messages read from registers.",
+        &["transport"],
+        &[],
+    ),
+    def(
+        BYTES_SENT,
+        Counter,
+        "Bytes of replies written to registers.",
+        &["transport"],
+        &[],
+    ),
+    def(
+        UNKNOWN_FN_ATTEMPTS,
+        Counter,
+        "Messages refused because their FN belongs to no register.",
+        &[],
+        &[],
+    ),
+    def(
+        REGISTRY_FNS,
+        Gauge,
+        "FNs in the in-memory register index.",
+        &[],
+        &[],
+    ),
+    def(
+        REGISTRY_REFRESHES,
+        Counter,
+        "Refreshes of the register index from storage, by result.",
+        &["result"],
+        &[],
+    ),
+    def(
+        READY,
+        Gauge,
+        "1 when the gateway is ready to serve, 0 while starting, draining or poisoned.",
+        &[],
+        &[],
+    ),
+    def(
+        BUILD_INFO,
+        Gauge,
+        "Always 1; the version is a label.",
+        &["version"],
+        &[],
+    ),
+    def(
+        storage::metrics::COMMIT_BATCH_DOCUMENTS,
+        Histogram,
+        "Documents per group commit of the embedded store.",
+        &[],
+        BATCH_BUCKETS,
+    ),
+    def(
+        storage::metrics::COMMIT_SECONDS,
+        Histogram,
+        "Duration of one group commit (write and sync).",
+        &[],
+        LATENCY_BUCKETS,
+    ),
+    def(
+        storage::metrics::COMMIT_QUEUE_DEPTH,
+        Gauge,
+        "Append requests waiting for the group-commit writer.",
+        &[],
+        &[],
+    ),
+    def(
+        storage::metrics::COMMIT_ERRORS_TOTAL,
+        Counter,
+        "Failed group commits, by error code.",
+        &["error"],
+        &[],
+    ),
+    def(
+        storage::metrics::POISONED,
+        Gauge,
+        "1 while the store is poisoned by a durability failure.",
+        &[],
+        &[],
+    ),
+    def(
+        storage::metrics::OPERATION_SECONDS,
+        Histogram,
+        "Duration of cluster-backend operations, by operation.",
+        &["op"],
+        LATENCY_BUCKETS,
+    ),
+    def(
+        PROCESS_CPU,
+        Counter,
+        "CPU time consumed by the process (user + system).",
+        &[],
+        &[],
+    ),
+    def(
+        PROCESS_RSS,
+        Gauge,
+        "Resident memory of the process.",
+        &[],
+        &[],
+    ),
+    def(PROCESS_OPEN_FDS, Gauge, "Open file descriptors.", &[], &[]),
+    def(
+        PROCESS_MAX_FDS,
+        Gauge,
+        "The process limit on open file descriptors.",
+        &[],
+        &[],
+    ),
+    def(
+        PROCESS_START,
+        Gauge,
+        "Start time of the process, Unix seconds.",
+        &[],
+        &[],
+    ),
+];
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the Prometheus recorder once per process (tests start several gateways in one
+/// process; they share it) and describes every metric.
+pub fn install() -> PrometheusHandle {
+    HANDLE
+        .get_or_init(|| {
+            let mut builder = PrometheusBuilder::new();
+            for m in CATALOGUE.iter().filter(|m| m.kind == Histogram) {
+                #[allow(clippy::expect_used)]
+                {
+                    builder = builder
+                        .set_buckets_for_metric(Matcher::Full(m.name.to_owned()), m.buckets)
+                        .expect("every histogram of the catalogue has buckets (tested)");
+                }
+            }
+            let recorder = builder.build_recorder();
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!(
+                    "a metrics recorder was already installed; gateway metrics go to it"
+                );
+            }
+            for m in CATALOGUE {
+                match m.kind {
+                    Counter => metrics::describe_counter!(m.name, m.help),
+                    Gauge => metrics::describe_gauge!(m.name, m.help),
+                    Histogram => metrics::describe_histogram!(m.name, m.help),
+                }
+            }
+            metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+            handle
+        })
+        .clone()
+}
+
+/// A bounded label for a document type.
+pub fn doc_type_label(doc_type: u8) -> &'static str {
+    match doc_type {
+        1 => "1",
+        2 => "2",
+        3 => "3",
+        4 => "4",
+        5 => "5",
+        6 => "6",
+        11 => "11",
+        21 => "21",
+        31 => "31",
+        41 => "41",
+        _ => "other",
+    }
+}
+
+/// Renders `docs/metrics.md` from the catalogue.
+pub fn render_markdown() -> String {
+    let mut out = String::from(
+        "# Metrics\n\nGenerated from `gateway/src/metrics.rs` (`cargo run -p gateway -- metrics-doc > docs/metrics.md`); a test fails when this file and the code disagree.\n\nNo metric carries a register, FN or INN label.\n\n| name | type | labels | help |\n|---|---|---|---|\n",
+    );
+    for m in CATALOGUE {
+        let labels = if m.labels.is_empty() {
+            "—".to_owned()
+        } else {
+            m.labels.join(", ")
+        };
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} |\n",
+            m.name,
+            m.kind.as_str(),
+            labels,
+            m.help
+        ));
+    }
+    out.push_str("\nHistogram buckets (seconds): latency histograms use ");
+    out.push_str(&format!("{:?}", LATENCY_BUCKETS));
+    out.push_str("; batch-size histograms use ");
+    out.push_str(&format!("{:?}", BATCH_BUCKETS));
+    out.push_str(".\n");
+    out
+}

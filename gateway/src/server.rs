@@ -1,0 +1,392 @@
+//! Starting and stopping a gateway: validate config, open storage, load the register
+//! index, bind every listener, spawn the accept loops and background tasks, and on
+//! shutdown drain connections and close storage. Tests start gateways in-process on port
+//! 0 through [`start`]; the binary calls the same function.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use storage::{Health, Store};
+use tokio::sync::Semaphore;
+use tokio_util::task::TaskTracker;
+
+use crate::backlog::{self, Backlog};
+use crate::config::Config;
+use crate::health::{self, Readiness};
+use crate::ingest::{Ingest, IngestParts};
+use crate::listeners;
+use crate::registry::{self, Registry, Rules};
+use crate::session::{SessionConfig, SessionCtx};
+use crate::shutdown::Shutdown;
+use crate::state::Shared;
+
+/// A running gateway.
+pub struct Running {
+    /// Bound plain-TCP address.
+    pub tcp: Option<SocketAddr>,
+    /// Bound TLS address.
+    pub tls: Option<SocketAddr>,
+    /// Bound QUIC address.
+    pub quic: Option<SocketAddr>,
+    /// Bound admin API address.
+    pub admin: Option<SocketAddr>,
+    /// Bound metrics address.
+    pub metrics: Option<SocketAddr>,
+    /// The development certificate in use, if any.
+    pub dev_cert: Option<PathBuf>,
+    /// Shared handles (admin plane, tests).
+    pub shared: Shared,
+    connections: TaskTracker,
+    background: TaskTracker,
+    background_stop: tokio_util::sync::CancellationToken,
+    fatal: Arc<std::sync::Mutex<Option<String>>>,
+}
+
+impl std::fmt::Debug for Running {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Running")
+            .field("tcp", &self.tcp)
+            .field("tls", &self.tls)
+            .field("quic", &self.quic)
+            .finish()
+    }
+}
+
+/// Opens the configured store.
+pub fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    match cfg.storage.backend.as_str() {
+        "embedded" => {
+            use storage::embedded::{EmbeddedOptions, EmbeddedStore, SyncMode};
+            let opts = EmbeddedOptions {
+                sync_mode: if cfg.storage.sync == "sync_data" {
+                    SyncMode::SyncData
+                } else {
+                    SyncMode::SyncAll
+                },
+                max_batch_documents: cfg.storage.max_batch,
+                queue_capacity: cfg.storage.queue_capacity,
+                ..EmbeddedOptions::default()
+            };
+            let path = cfg.data_dir.join("store");
+            let store = EmbeddedStore::open(&path, opts)
+                .with_context(|| format!("opening the store in {}", path.display()))?;
+            Ok(Arc::new(store))
+        }
+        "scylla" => bail!("this build has no ScyllaDB backend; rebuild with `--features scylla`"),
+        other => bail!("unknown storage backend {other:?}"),
+    }
+}
+
+/// Starts a gateway with a validated configuration.
+pub async fn start(cfg: Config) -> anyhow::Result<Running> {
+    cfg.validate()
+        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("creating data_dir {}", cfg.data_dir.display()))?;
+    let prometheus = crate::metrics::install();
+    let store = open_store(&cfg)?;
+    start_with_store(cfg, store, prometheus).await
+}
+
+/// Starts a gateway on a given store (tests wrap stores with fault injection).
+pub async fn start_with_store(
+    cfg: Config,
+    store: Arc<dyn Store>,
+    prometheus: metrics_exporter_prometheus::PrometheusHandle,
+) -> anyhow::Result<Running> {
+    cfg.validate()
+        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("creating data_dir {}", cfg.data_dir.display()))?;
+    let cfg = Arc::new(cfg);
+    let shutdown = Shutdown::new(cfg.shutdown.drain_period);
+    let rules = Rules {
+        tariff_grace: cfg.ingest.tariff_grace,
+        replaced_fn_tolerance: cfg.ingest.replaced_fn_tolerance,
+    };
+    let registry = Arc::new(
+        Registry::load(store.as_ref(), rules)
+            .await
+            .context("loading registers")?,
+    );
+    tracing::info!(
+        fns = registry.len(),
+        backend = store.backend(),
+        "register index loaded"
+    );
+    let signer = crate::signer::build(&cfg)?;
+    let backlog = Arc::new(Backlog::new());
+    let ingest = Arc::new(Ingest::new(IngestParts {
+        store: store.clone(),
+        registry: registry.clone(),
+        signer,
+        backlog: backlog.clone(),
+        limits: cfg.ffd_limits(),
+        ofd_inn: cfg.ofd_inn.clone(),
+        accept_opaque: cfg.ingest.accept_opaque,
+        max_inflight: cfg.limits.max_inflight_documents,
+        ack_timeout: cfg.limits.ack_timeout,
+    }));
+    let ctx = SessionCtx {
+        ingest,
+        config: Arc::new(SessionConfig {
+            idle_timeout: cfg.limits.idle_timeout,
+            frame_timeout: cfg.limits.frame_timeout,
+            write_timeout: cfg.limits.write_timeout,
+        }),
+        buffers: Arc::new(Semaphore::new(cfg.limits.max_buffered_bytes)),
+        shutdown: shutdown.clone(),
+    };
+    let readiness = Arc::new(Readiness::new(store.clone(), shutdown.clone()));
+    let shared = Shared {
+        config: cfg.clone(),
+        store: store.clone(),
+        registry: registry.clone(),
+        readiness: readiness.clone(),
+        shutdown: shutdown.clone(),
+        node_id: cfg.node_id(),
+    };
+
+    let (soft, hard) = crate::process::fd_limit();
+    let capacity = crate::process::connection_capacity();
+    let max_connections = if cfg.limits.max_connections == 0 {
+        capacity
+    } else {
+        cfg.limits.max_connections
+    };
+    if max_connections > capacity {
+        tracing::warn!(
+            max_connections,
+            capacity,
+            "limits.max_connections exceeds what the file limit allows"
+        );
+    }
+    tracing::info!(
+        soft_limit = soft,
+        hard_limit = hard,
+        tcp_tls_connections = max_connections,
+        quic_connections = cfg.limits.max_quic_connections,
+        "process file limit: {soft} open files allows about {capacity} TCP/TLS connections; QUIC connections share one UDP socket"
+    );
+
+    let connections = TaskTracker::new();
+    let background = TaskTracker::new();
+    let background_stop = tokio_util::sync::CancellationToken::new();
+    let slots = Arc::new(Semaphore::new(max_connections));
+
+    // ---- listeners (all bound before anything is served, so a bad address fails fast)
+    let tcp = match cfg.listen.tcp.0 {
+        Some(a) => Some(listeners::bind_tcp(a).with_context(|| format!("binding listen.tcp {a}"))?),
+        None => None,
+    };
+    let tls_listener = match cfg.listen.tls.0 {
+        Some(a) => Some(listeners::bind_tcp(a).with_context(|| format!("binding listen.tls {a}"))?),
+        None => None,
+    };
+    let need_tls = cfg.listen.tls.0.is_some() || cfg.listen.quic.0.is_some();
+    let material = if need_tls {
+        Some(crate::tls::load(&cfg)?)
+    } else {
+        None
+    };
+    let dev_cert = material.as_ref().and_then(|m| m.dev_cert.clone());
+    if let Some(p) = &dev_cert {
+        tracing::info!(path = %p.display(), "using a self-signed development certificate (trust it with `loadgen --ca`)");
+    }
+    let quic_endpoint = match (cfg.listen.quic.0, &material) {
+        (Some(a), Some(m)) => Some(
+            crate::quic::endpoint(&cfg, m, a)
+                .with_context(|| format!("binding listen.quic {a}"))?,
+        ),
+        _ => None,
+    };
+    let admin_listener = match cfg.listen.admin.0 {
+        Some(a) => Some(
+            tokio::net::TcpListener::bind(a)
+                .await
+                .with_context(|| format!("binding listen.admin {a}"))?,
+        ),
+        None => None,
+    };
+    let metrics_listener = match cfg.listen.metrics.0 {
+        Some(a) => Some(
+            tokio::net::TcpListener::bind(a)
+                .await
+                .with_context(|| format!("binding listen.metrics {a}"))?,
+        ),
+        None => None,
+    };
+
+    let addr = |l: &Option<tokio::net::TcpListener>| l.as_ref().and_then(|l| l.local_addr().ok());
+    let running_addrs = (
+        addr(&tcp),
+        addr(&tls_listener),
+        quic_endpoint.as_ref().and_then(|e| e.local_addr().ok()),
+        addr(&admin_listener),
+        addr(&metrics_listener),
+    );
+
+    if let Some(l) = tcp {
+        background.spawn(listeners::run_tcp(
+            l,
+            ctx.clone(),
+            slots.clone(),
+            connections.clone(),
+        ));
+    }
+    if let (Some(l), Some(m)) = (tls_listener, &material) {
+        let acceptor = tokio_rustls::TlsAcceptor::from(crate::tls::server_config(&cfg, m, false)?);
+        background.spawn(listeners::run_tls(
+            l,
+            acceptor,
+            cfg.limits.handshake_timeout,
+            ctx.clone(),
+            slots.clone(),
+            connections.clone(),
+        ));
+    }
+    if let Some(ep) = quic_endpoint {
+        let quic_slots = Arc::new(Semaphore::new(cfg.limits.max_quic_connections));
+        background.spawn(listeners::run_quic(
+            ep,
+            cfg.limits.handshake_timeout,
+            cfg.quic.retry,
+            ctx.clone(),
+            quic_slots,
+            connections.clone(),
+        ));
+    }
+    if let Some(l) = metrics_listener {
+        let app = health::router(readiness.clone(), prometheus);
+        let stop = background_stop.clone();
+        background.spawn(async move {
+            let _ = axum::serve(l, app)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await;
+        });
+    }
+    if let Some(l) = admin_listener {
+        let app = crate::admin::router(shared.clone());
+        let stop = background_stop.clone();
+        background.spawn(async move {
+            let _ = axum::serve(l, app.into_make_service_with_connect_info::<SocketAddr>())
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await;
+        });
+    }
+    background.spawn(registry::refresh_loop(
+        registry.clone(),
+        store.clone(),
+        cfg.ingest.registry_refresh,
+        background_stop.clone(),
+    ));
+    background.spawn(backlog::flush_loop(
+        backlog,
+        store.clone(),
+        Duration::from_secs(2),
+        background_stop.clone(),
+    ));
+
+    // poisoned storage: stop acknowledging (every write already fails), fail readiness,
+    // and exit so a supervisor restarts the process
+    let fatal = Arc::new(std::sync::Mutex::new(None));
+    {
+        let store = store.clone();
+        let shutdown = shutdown.clone();
+        let fatal = fatal.clone();
+        let stop = background_stop.clone();
+        background.spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(250));
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    _ = tick.tick() => {}
+                }
+                if let Health::Poisoned(reason) = store.health() {
+                    tracing::error!(%reason, "storage is poisoned: refusing all documents and shutting down");
+                    if let Ok(mut f) = fatal.lock() {
+                        *f = Some(format!("storage poisoned: {reason}"));
+                    }
+                    shutdown.trigger();
+                    return;
+                }
+            }
+        });
+    }
+
+    readiness.set_started();
+    metrics::gauge!(crate::metrics::READY).set(1.0);
+    tracing::info!(
+        tcp = ?running_addrs.0,
+        tls = ?running_addrs.1,
+        quic = ?running_addrs.2,
+        admin = ?running_addrs.3,
+        metrics = ?running_addrs.4,
+        "gateway ready"
+    );
+    Ok(Running {
+        tcp: running_addrs.0,
+        tls: running_addrs.1,
+        quic: running_addrs.2,
+        admin: running_addrs.3,
+        metrics: running_addrs.4,
+        dev_cert,
+        shared,
+        connections,
+        background,
+        background_stop,
+        fatal,
+    })
+}
+
+impl Running {
+    /// The shutdown signal (fire it to begin a graceful shutdown).
+    pub fn shutdown_signal(&self) -> Shutdown {
+        self.shared.shutdown.clone()
+    }
+
+    /// Begins a graceful shutdown and waits for it to finish.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        self.shared.shutdown.trigger();
+        self.wait().await
+    }
+
+    /// Waits until the shutdown signal fires, then drains: no new connections, in-flight
+    /// documents finish and are answered, idle connections close over the drain period,
+    /// storage is flushed and closed. `Err` if the process should exit non-zero (storage
+    /// poisoned).
+    pub async fn wait(self) -> anyhow::Result<()> {
+        let shutdown = self.shared.shutdown.clone();
+        shutdown.triggered().await;
+        metrics::gauge!(crate::metrics::READY).set(0.0);
+        tracing::info!(drain = ?shutdown.drain(), open = self.connections.len(), "draining connections");
+        self.connections.close();
+        let cfg = &self.shared.config;
+        let budget = shutdown.drain()
+            + cfg.limits.ack_timeout.min(Duration::from_secs(30))
+            + Duration::from_secs(2);
+        if tokio::time::timeout(budget, self.connections.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                left = self.connections.len(),
+                "connections still open after the drain budget; closing them"
+            );
+        }
+        self.background_stop.cancel();
+        self.background.close();
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.background.wait()).await;
+        if let Err(e) = self.shared.store.close().await {
+            tracing::warn!(error = %e, "closing storage");
+        }
+        tracing::info!("gateway stopped");
+        match self.fatal.lock().ok().and_then(|f| f.clone()) {
+            Some(reason) => bail!(reason),
+            None => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,32 @@
+//! The acknowledgment signer chosen by configuration. Only the software signer exists in
+//! this repository; an HSM-backed signer is another `ffd::AckSigner`.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use ffd::{AckSigner, SoftwareSigner};
+
+use crate::config::Config;
+
+/// Builds the signer. Without a configured key, a random one is created once in
+/// `<data_dir>/signer.key` (mode 0600) so acknowledgments stay stable across restarts.
+pub fn build(cfg: &Config) -> anyhow::Result<Arc<dyn AckSigner>> {
+    let key = match &cfg.signer.key_hex {
+        Some(k) => hex::decode(k).context("signer.key_hex is not hex")?,
+        None => {
+            let path = cfg.data_dir.join("signer.key");
+            if path.exists() {
+                let text = std::fs::read_to_string(&path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                hex::decode(text.trim())
+                    .with_context(|| format!("{} is not hex", path.display()))?
+            } else {
+                let key: [u8; 32] = rand::random();
+                crate::tls::write_private(&path, hex::encode(key).as_bytes())?;
+                tracing::info!(path = %path.display(), "created a development acknowledgment-signing key");
+                key.to_vec()
+            }
+        }
+    };
+    Ok(Arc::new(SoftwareSigner::new(&key)))
+}
