@@ -1,0 +1,516 @@
+//! Record encodings.
+//!
+//! Documents and deliveries are written once per ingested document, so they use a compact,
+//! versioned binary layout (no JSON on the hot path; the raw container and the ack are
+//! stored once, length-prefixed). Admin entities (registers, rules, jobs…) are rare and
+//! evolve, so they are JSON behind a one-byte version tag.
+//!
+//! Decoders never trust stored lengths: every length is checked against the bytes that
+//! are actually there before anything is sliced or allocated, and any inconsistency is
+//! `StoreError::Corrupt` — never a panic.
+
+use bytes::Bytes;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::StoreError;
+use crate::ids::Timestamp;
+use crate::model::{
+    DeliveryStatus, DocumentKey, DocumentRecord, TelemetryRecord, delivery_partition,
+};
+
+use super::keys;
+
+/// Layout version of document records.
+const DOC_V1: u8 = 1;
+/// Layout version of delivery records.
+const DELIVERY_V1: u8 = 1;
+/// Version tag of JSON records.
+const JSON_V1: u8 = b'{';
+
+// Presence flags of optional document fields.
+const F_OPAQUE: u16 = 1;
+const F_FFD: u16 = 1 << 1;
+const F_DOC_TIME: u16 = 1 << 2;
+const F_TOTAL: u16 = 1 << 3;
+const F_SIGN: u16 = 1 << 4;
+const F_FLK: u16 = 1 << 5;
+const F_TELEMETRY: u16 = 1 << 6;
+
+// Presence flags of telemetry fields.
+const T_UNSENT: u8 = 1;
+const T_FIRST_TIME: u8 = 1 << 1;
+const T_FIRST_FD: u8 = 1 << 2;
+const T_KEY_DAYS: u8 = 1 << 3;
+const T_REPORTED: u8 = 1 << 4;
+
+/// Encodes a document record (FN and FD live in the key).
+///
+/// ```text
+/// v1: version u8 · flags u16 · rnm [16] · doc_type u8 · response_code u8 · received_at i64
+///     [ffd u8] [doc_time i64] [total u64] [fiscal_sign u32] [flk: len u16 · utf8]
+///     [telemetry: flags u8 · warnings u8 · fields…] · raw: len u32 · bytes · ack: len u32 · bytes
+/// ```
+pub fn encode_document(d: &DocumentRecord) -> Vec<u8> {
+    let mut flags = 0u16;
+    let mut set = |cond: bool, f: u16| {
+        if cond {
+            flags |= f;
+        }
+    };
+    set(d.opaque, F_OPAQUE);
+    set(d.ffd_version.is_some(), F_FFD);
+    set(d.doc_time.is_some(), F_DOC_TIME);
+    set(d.total.is_some(), F_TOTAL);
+    set(d.fiscal_sign.is_some(), F_SIGN);
+    set(d.flk_error.is_some(), F_FLK);
+    set(d.telemetry.is_some(), F_TELEMETRY);
+
+    let mut out = Vec::with_capacity(64 + d.raw.len() + d.ack.len());
+    out.push(DOC_V1);
+    out.extend_from_slice(&flags.to_be_bytes());
+    out.extend_from_slice(&keys::rnm(&d.rnm));
+    out.push(d.doc_type);
+    out.push(d.response_code);
+    out.extend_from_slice(&d.received_at.0.to_be_bytes());
+    if let Some(v) = d.ffd_version {
+        out.push(v);
+    }
+    if let Some(t) = d.doc_time {
+        out.extend_from_slice(&t.0.to_be_bytes());
+    }
+    if let Some(t) = d.total {
+        out.extend_from_slice(&t.to_be_bytes());
+    }
+    if let Some(s) = d.fiscal_sign {
+        out.extend_from_slice(&s.to_be_bytes());
+    }
+    if let Some(e) = &d.flk_error {
+        // Error codes are short identifiers; anything longer is cut at a char boundary.
+        let mut end = e.len().min(u16::MAX as usize);
+        while !e.is_char_boundary(end) {
+            end -= 1;
+        }
+        out.extend_from_slice(&(end as u16).to_be_bytes());
+        out.extend_from_slice(&e.as_bytes()[..end]);
+    }
+    if let Some(t) = &d.telemetry {
+        let mut tf = 0u8;
+        if t.unsent_documents.is_some() {
+            tf |= T_UNSENT;
+        }
+        if t.first_unsent_time.is_some() {
+            tf |= T_FIRST_TIME;
+        }
+        if t.first_unsent_fd.is_some() {
+            tf |= T_FIRST_FD;
+        }
+        if t.key_resource_days.is_some() {
+            tf |= T_KEY_DAYS;
+        }
+        if t.reported_at.is_some() {
+            tf |= T_REPORTED;
+        }
+        out.push(tf);
+        out.push(t.warnings);
+        if let Some(v) = t.unsent_documents {
+            out.extend_from_slice(&v.to_be_bytes());
+        }
+        if let Some(v) = t.first_unsent_time {
+            out.extend_from_slice(&v.0.to_be_bytes());
+        }
+        if let Some(v) = t.first_unsent_fd {
+            out.extend_from_slice(&v.to_be_bytes());
+        }
+        if let Some(v) = t.key_resource_days {
+            out.extend_from_slice(&v.to_be_bytes());
+        }
+        if let Some(v) = t.reported_at {
+            out.extend_from_slice(&v.0.to_be_bytes());
+        }
+    }
+    put_blob(&mut out, &d.raw);
+    put_blob(&mut out, &d.ack);
+    out
+}
+
+fn put_blob(out: &mut Vec<u8>, b: &[u8]) {
+    // Documents are capped far below 4 GiB by the gateway's frame limit.
+    let len = u32::try_from(b.len()).unwrap_or(u32::MAX);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(&b[..len as usize]);
+}
+
+/// A bounds-checked reader over a stored value.
+struct Reader<'a> {
+    buf: &'a [u8],
+    what: &'static str,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], StoreError> {
+        if n > self.buf.len() {
+            return Err(StoreError::Corrupt(format!(
+                "{} record truncated: need {n} bytes, {} left",
+                self.what,
+                self.buf.len()
+            )));
+        }
+        let (head, tail) = self.buf.split_at(n);
+        self.buf = tail;
+        Ok(head)
+    }
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], StoreError> {
+        let mut a = [0u8; N];
+        a.copy_from_slice(self.take(N)?);
+        Ok(a)
+    }
+    fn u8(&mut self) -> Result<u8, StoreError> {
+        Ok(self.array::<1>()?[0])
+    }
+    fn u16(&mut self) -> Result<u16, StoreError> {
+        Ok(u16::from_be_bytes(self.array()?))
+    }
+    fn u32(&mut self) -> Result<u32, StoreError> {
+        Ok(u32::from_be_bytes(self.array()?))
+    }
+    fn u64(&mut self) -> Result<u64, StoreError> {
+        Ok(u64::from_be_bytes(self.array()?))
+    }
+    fn i64(&mut self) -> Result<i64, StoreError> {
+        Ok(i64::from_be_bytes(self.array()?))
+    }
+    /// A u32-length-prefixed blob; the length is checked against the remaining bytes
+    /// before anything is copied, so a corrupt length cannot drive an allocation.
+    fn blob(&mut self) -> Result<&'a [u8], StoreError> {
+        let n = self.u32()? as usize;
+        self.take(n)
+    }
+    fn end(&self) -> Result<(), StoreError> {
+        if self.buf.is_empty() {
+            Ok(())
+        } else {
+            Err(StoreError::Corrupt(format!(
+                "{} record has {} trailing bytes",
+                self.what,
+                self.buf.len()
+            )))
+        }
+    }
+}
+
+/// Decodes what [`encode_document`] wrote, for the document with key `key`.
+pub fn decode_document(key: &DocumentKey, v: &[u8]) -> Result<DocumentRecord, StoreError> {
+    let mut r = Reader {
+        buf: v,
+        what: "document",
+    };
+    let version = r.u8()?;
+    if version != DOC_V1 {
+        return Err(StoreError::Corrupt(format!(
+            "document {}/{}: unknown record version {version}",
+            key.fn_number, key.fd
+        )));
+    }
+    let flags = r.u16()?;
+    let rnm = keys::rnm_decode(r.take(keys::RNM_LEN)?)?;
+    let doc_type = r.u8()?;
+    let response_code = r.u8()?;
+    let received_at = Timestamp(r.i64()?);
+    let has = |f: u16| flags & f != 0;
+    let ffd_version = if has(F_FFD) { Some(r.u8()?) } else { None };
+    let doc_time = if has(F_DOC_TIME) {
+        Some(Timestamp(r.i64()?))
+    } else {
+        None
+    };
+    let total = if has(F_TOTAL) { Some(r.u64()?) } else { None };
+    let fiscal_sign = if has(F_SIGN) { Some(r.u32()?) } else { None };
+    let flk_error = if has(F_FLK) {
+        let n = r.u16()? as usize;
+        let s = std::str::from_utf8(r.take(n)?)
+            .map_err(|_| StoreError::Corrupt("document FLK code is not UTF-8".into()))?;
+        Some(s.to_owned())
+    } else {
+        None
+    };
+    let telemetry = if has(F_TELEMETRY) {
+        let tf = r.u8()?;
+        let warnings = r.u8()?;
+        let th = |f: u8| tf & f != 0;
+        Some(TelemetryRecord {
+            warnings,
+            unsent_documents: if th(T_UNSENT) { Some(r.u32()?) } else { None },
+            first_unsent_time: if th(T_FIRST_TIME) {
+                Some(Timestamp(r.i64()?))
+            } else {
+                None
+            },
+            first_unsent_fd: if th(T_FIRST_FD) { Some(r.u32()?) } else { None },
+            key_resource_days: if th(T_KEY_DAYS) { Some(r.u32()?) } else { None },
+            reported_at: if th(T_REPORTED) {
+                Some(Timestamp(r.i64()?))
+            } else {
+                None
+            },
+        })
+    } else {
+        None
+    };
+    let raw = Bytes::copy_from_slice(r.blob()?);
+    let ack = Bytes::copy_from_slice(r.blob()?);
+    r.end()?;
+    Ok(DocumentRecord {
+        fn_number: key.fn_number,
+        fd: key.fd,
+        rnm,
+        doc_type,
+        ffd_version,
+        doc_time,
+        received_at,
+        total,
+        fiscal_sign,
+        response_code,
+        flk_error,
+        opaque: has(F_OPAQUE),
+        telemetry,
+        raw,
+        ack,
+    })
+}
+
+/// Only the raw and ack bytes of a stored document (the duplicate check needs no more).
+pub fn document_raw_ack(key: &DocumentKey, v: &[u8]) -> Result<(Bytes, Bytes), StoreError> {
+    let d = decode_document(key, v)?;
+    Ok((d.raw, d.ack))
+}
+
+/// Delivery state without the key (which is the record's key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryRec {
+    /// Pending or delivered.
+    pub status: DeliveryStatus,
+    /// When queued.
+    pub queued_at: Timestamp,
+    /// Attempts made.
+    pub attempts: u32,
+    /// Next attempt.
+    pub next_attempt_at: Timestamp,
+    /// Last attempt.
+    pub last_attempt_at: Option<Timestamp>,
+    /// Last error.
+    pub last_error: Option<String>,
+    /// Delivered at.
+    pub delivered_at: Option<Timestamp>,
+}
+
+impl DeliveryRec {
+    /// The model form.
+    pub fn into_delivery(self, key: DocumentKey) -> crate::model::Delivery {
+        crate::model::Delivery {
+            partition: delivery_partition(&key.fn_number),
+            key,
+            status: self.status,
+            queued_at: self.queued_at,
+            attempts: self.attempts,
+            next_attempt_at: self.next_attempt_at,
+            last_attempt_at: self.last_attempt_at,
+            last_error: self.last_error,
+            delivered_at: self.delivered_at,
+        }
+    }
+}
+
+/// Longest stored delivery error (the rest is cut: errors are for humans).
+const MAX_ERROR: usize = 1024;
+
+/// `v1: version u8 · status u8 · queued_at i64 · attempts u32 · next_attempt_at i64 ·
+/// flags u8 · [last_attempt_at i64] · [delivered_at i64] · [error: len u16 · utf8]`
+pub fn encode_delivery(d: &DeliveryRec) -> Vec<u8> {
+    let mut out = Vec::with_capacity(32);
+    out.push(DELIVERY_V1);
+    out.push(match d.status {
+        DeliveryStatus::Pending => 0,
+        DeliveryStatus::Delivered => 1,
+    });
+    out.extend_from_slice(&d.queued_at.0.to_be_bytes());
+    out.extend_from_slice(&d.attempts.to_be_bytes());
+    out.extend_from_slice(&d.next_attempt_at.0.to_be_bytes());
+    let flags = u8::from(d.last_attempt_at.is_some())
+        | u8::from(d.delivered_at.is_some()) << 1
+        | u8::from(d.last_error.is_some()) << 2;
+    out.push(flags);
+    if let Some(t) = d.last_attempt_at {
+        out.extend_from_slice(&t.0.to_be_bytes());
+    }
+    if let Some(t) = d.delivered_at {
+        out.extend_from_slice(&t.0.to_be_bytes());
+    }
+    if let Some(e) = &d.last_error {
+        let mut end = e.len().min(MAX_ERROR);
+        while !e.is_char_boundary(end) {
+            end -= 1;
+        }
+        out.extend_from_slice(&(end as u16).to_be_bytes());
+        out.extend_from_slice(&e.as_bytes()[..end]);
+    }
+    out
+}
+
+/// Decodes what [`encode_delivery`] wrote.
+pub fn decode_delivery(v: &[u8]) -> Result<DeliveryRec, StoreError> {
+    let mut r = Reader {
+        buf: v,
+        what: "delivery",
+    };
+    let version = r.u8()?;
+    if version != DELIVERY_V1 {
+        return Err(StoreError::Corrupt(format!(
+            "delivery: unknown record version {version}"
+        )));
+    }
+    let status = match r.u8()? {
+        0 => DeliveryStatus::Pending,
+        1 => DeliveryStatus::Delivered,
+        s => return Err(StoreError::Corrupt(format!("delivery: status {s}"))),
+    };
+    let queued_at = Timestamp(r.i64()?);
+    let attempts = r.u32()?;
+    let next_attempt_at = Timestamp(r.i64()?);
+    let flags = r.u8()?;
+    let last_attempt_at = if flags & 1 != 0 {
+        Some(Timestamp(r.i64()?))
+    } else {
+        None
+    };
+    let delivered_at = if flags & 2 != 0 {
+        Some(Timestamp(r.i64()?))
+    } else {
+        None
+    };
+    let last_error = if flags & 4 != 0 {
+        let n = r.u16()? as usize;
+        Some(
+            std::str::from_utf8(r.take(n)?)
+                .map_err(|_| StoreError::Corrupt("delivery error is not UTF-8".into()))?
+                .to_owned(),
+        )
+    } else {
+        None
+    };
+    r.end()?;
+    Ok(DeliveryRec {
+        status,
+        queued_at,
+        attempts,
+        next_attempt_at,
+        last_attempt_at,
+        last_error,
+        delivered_at,
+    })
+}
+
+/// JSON with a version tag (the tag is the opening brace, so records stay readable with
+/// standard tools).
+pub fn to_json<T: Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(v).map_err(|e| StoreError::Invalid(format!("cannot encode record: {e}")))
+}
+
+/// Decodes a JSON record.
+pub fn from_json<T: DeserializeOwned>(what: &str, v: &[u8]) -> Result<T, StoreError> {
+    if v.first() != Some(&JSON_V1) {
+        return Err(StoreError::Corrupt(format!("{what}: not a v1 JSON record")));
+    }
+    serde_json::from_slice(v).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::Rnm;
+    use ffd::FnNumber;
+
+    fn sample(full: bool) -> DocumentRecord {
+        DocumentRecord {
+            fn_number: FnNumber::from_ascii(b"9999078900001234"),
+            fd: 42,
+            rnm: Rnm::parse("0000000005008570").expect("rnm"),
+            doc_type: 3,
+            ffd_version: full.then_some(4),
+            doc_time: full.then_some(Timestamp(-1234)),
+            received_at: Timestamp(1_700_000_000_123),
+            total: full.then_some(12_345),
+            fiscal_sign: full.then_some(0xDEAD_BEEF),
+            response_code: if full { 14 } else { 0 },
+            flk_error: full.then(|| "flk.total_mismatch".to_owned()),
+            opaque: !full,
+            telemetry: full.then_some(TelemetryRecord {
+                unsent_documents: Some(3),
+                first_unsent_time: Some(Timestamp(5)),
+                first_unsent_fd: None,
+                warnings: 0b1010,
+                key_resource_days: Some(100),
+                reported_at: Some(Timestamp(77)),
+            }),
+            raw: Bytes::from_static(b"\x01\x02raw container"),
+            ack: Bytes::from_static(b"ack bytes"),
+        }
+    }
+
+    #[test]
+    fn documents_round_trip() {
+        for full in [true, false] {
+            let d = sample(full);
+            let enc = encode_document(&d);
+            assert_eq!(decode_document(&d.key(), &enc).expect("decodes"), d);
+        }
+    }
+
+    #[test]
+    fn truncated_or_padded_documents_are_corrupt_not_panics() {
+        let d = sample(true);
+        let enc = encode_document(&d);
+        for n in 0..enc.len() {
+            assert!(
+                matches!(
+                    decode_document(&d.key(), &enc[..n]),
+                    Err(StoreError::Corrupt(_))
+                ),
+                "prefix {n}"
+            );
+        }
+        let mut long = enc.clone();
+        long.push(0);
+        assert!(decode_document(&d.key(), &long).is_err());
+        // A huge raw length must fail on the bounds check, not allocate.
+        let mut bad = encode_document(&sample(false));
+        let raw_len_at = 1 + 2 + 16 + 1 + 1 + 8;
+        bad[raw_len_at..raw_len_at + 4].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert!(matches!(
+            decode_document(&d.key(), &bad),
+            Err(StoreError::Corrupt(_))
+        ));
+    }
+
+    #[test]
+    fn deliveries_round_trip() {
+        let mut d = DeliveryRec {
+            status: DeliveryStatus::Pending,
+            queued_at: Timestamp(1),
+            attempts: 0,
+            next_attempt_at: Timestamp(1),
+            last_attempt_at: None,
+            last_error: None,
+            delivered_at: None,
+        };
+        assert_eq!(decode_delivery(&encode_delivery(&d)).expect("ok"), d);
+        d.status = DeliveryStatus::Delivered;
+        d.attempts = 3;
+        d.last_attempt_at = Some(Timestamp(9));
+        d.delivered_at = Some(Timestamp(10));
+        d.last_error = Some("503 от ФНС".into());
+        assert_eq!(decode_delivery(&encode_delivery(&d)).expect("ok"), d);
+        let enc = encode_delivery(&d);
+        assert!(decode_delivery(&enc[..enc.len() - 1]).is_err());
+    }
+}

@@ -1,0 +1,507 @@
+//! The group-commit writer: one OS thread, one bounded queue, one batch and one sync per
+//! group.
+//!
+//! The thread blocks for the first request, then drains whatever else is already queued
+//! (up to `max_batch_documents` / `max_batch_requests`), so under load one sync covers
+//! many documents and when idle a lone document is committed at once (no timer, no added
+//! latency). For the group it:
+//!
+//! 1. stages every request into a [`Tx`]: an in-memory overlay over the database, so
+//!    that later requests of the same group see earlier ones (a duplicate inside a batch
+//!    is found; two admin writes to one register apply in order). Each request is staged
+//!    in its own layer and dropped whole if it fails (a `Conflict` changes nothing);
+//! 2. writes the overlay as ONE fjall batch with an explicit `PersistMode` (sync for any
+//!    durable request or admin write; `Buffer` only for an all-`Buffered` group);
+//! 3. only after `commit` returned, completes every waiter. A commit error poisons the
+//!    store and every waiter of the group gets the error: nothing is reported durable.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use fjall::PersistMode;
+use tokio::sync::{mpsc, oneshot};
+
+use super::{EmbeddedOptions, Engine, Ks, META_PENDING, Shared, codec, fj, keys};
+use crate::error::StoreError;
+use crate::ids::Rnm;
+use crate::metrics as m;
+use crate::model::{
+    AppendOutcome, DeliveryStatus, DocumentRecord, RegisterActivity, delivery_partition,
+};
+use crate::store::{Committed, Durability};
+
+/// What completes a staged mutation once the group's commit is known.
+type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+/// A mutation: stages writes into the group and returns its completion.
+type MutateFn = Box<dyn for<'a, 'b> FnOnce(&'a mut Tx<'b>) -> Completion + Send>;
+
+/// A request to the writer.
+pub(crate) enum Request {
+    /// Append documents (the hot path).
+    Append {
+        docs: Vec<DocumentRecord>,
+        durability: Durability,
+        reply: oneshot::Sender<Result<Committed, StoreError>>,
+    },
+    /// Any other write; always synced.
+    Mutate(MutateFn),
+}
+
+impl Request {
+    /// Wraps a typed mutation: on success its staged layer joins the group and the result
+    /// is sent after the commit; on error the layer is dropped and the error sent.
+    pub(crate) fn mutate<T, F>(f: F, reply: oneshot::Sender<Result<T, StoreError>>) -> Self
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Tx<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        Request::Mutate(Box::new(move |tx: &mut Tx<'_>| -> Completion {
+            match f(tx) {
+                Ok(v) => {
+                    tx.keep_layer();
+                    Box::new(move |res: Result<(), StoreError>| {
+                        let _ = reply.send(res.map(|()| v));
+                    })
+                }
+                Err(e) => {
+                    tx.drop_layer();
+                    Box::new(move |_| {
+                        let _ = reply.send(Err(e));
+                    })
+                }
+            }
+        }))
+    }
+
+    fn documents(&self) -> usize {
+        match self {
+            Request::Append { docs, .. } => docs.len(),
+            Request::Mutate(_) => 1,
+        }
+    }
+}
+
+type Overlay = BTreeMap<(Ks, Vec<u8>), Option<Vec<u8>>>;
+
+/// Staged writes of one group over the database: reads see staged values first.
+pub(crate) struct Tx<'e> {
+    eng: &'e Engine,
+    group: Overlay,
+    layer: Overlay,
+    group_pending: i64,
+    layer_pending: i64,
+}
+
+impl<'e> Tx<'e> {
+    fn new(eng: &'e Engine) -> Self {
+        Self {
+            eng,
+            group: BTreeMap::new(),
+            layer: BTreeMap::new(),
+            group_pending: 0,
+            layer_pending: 0,
+        }
+    }
+
+    /// Reads a key: this request's writes, then the group's, then the database.
+    pub(crate) fn get(&self, ks: Ks, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let k = (ks, key.to_vec());
+        if let Some(v) = self.layer.get(&k) {
+            return Ok(v.clone());
+        }
+        if let Some(v) = self.group.get(&k) {
+            return Ok(v.clone());
+        }
+        Ok(self
+            .eng
+            .ks(ks)
+            .get(key)
+            .map_err(fj("read"))?
+            .map(|v| v.to_vec()))
+    }
+
+    /// Stages an insert.
+    pub(crate) fn put(&mut self, ks: Ks, key: impl Into<Vec<u8>>, value: Vec<u8>) {
+        self.layer.insert((ks, key.into()), Some(value));
+    }
+
+    /// Stages a removal.
+    pub(crate) fn del(&mut self, ks: Ks, key: impl Into<Vec<u8>>) {
+        self.layer.insert((ks, key.into()), None);
+    }
+
+    /// Adjusts the pending-outbox counter.
+    pub(crate) fn pending_delta(&mut self, d: i64) {
+        self.layer_pending += d;
+    }
+
+    /// Keys with `prefix`, database merged with staged writes, ascending.
+    pub(crate) fn prefix_keys(&self, ks: Ks, prefix: &[u8]) -> Result<Vec<Vec<u8>>, StoreError> {
+        let mut set = std::collections::BTreeSet::new();
+        for g in self.eng.ks(ks).prefix(prefix) {
+            set.insert(g.key().map_err(fj("scan"))?.to_vec());
+        }
+        for layer in [&self.group, &self.layer] {
+            for ((k_ks, k), v) in layer.range((ks, prefix.to_vec())..) {
+                if *k_ks != ks || !k.starts_with(prefix) {
+                    break;
+                }
+                match v {
+                    Some(_) => set.insert(k.clone()),
+                    None => set.remove(k),
+                };
+            }
+        }
+        Ok(set.into_iter().collect())
+    }
+
+    pub(crate) fn keep_layer(&mut self) {
+        let layer = std::mem::take(&mut self.layer);
+        self.group.extend(layer);
+        self.group_pending += std::mem::take(&mut self.layer_pending);
+    }
+
+    pub(crate) fn drop_layer(&mut self) {
+        self.layer.clear();
+        self.layer_pending = 0;
+    }
+}
+
+/// The writer thread's state.
+pub(crate) struct Writer {
+    eng: Arc<Engine>,
+    shared: Arc<Shared>,
+    opts: EmbeddedOptions,
+    /// Pending outbox entries (persisted under `META_PENDING` in every batch that changes it).
+    pending: u64,
+    /// Syncs attempted (for the fault-injection hook).
+    syncs: u64,
+    /// A `Buffer` commit happened since the last sync.
+    unsynced: bool,
+}
+
+/// An append waiting for the commit.
+struct Waiting {
+    outcomes: Vec<AppendOutcome>,
+    reply: oneshot::Sender<Result<Committed, StoreError>>,
+}
+
+impl Writer {
+    pub(crate) fn new(
+        eng: Arc<Engine>,
+        shared: Arc<Shared>,
+        opts: EmbeddedOptions,
+        pending: u64,
+    ) -> Self {
+        Self {
+            eng,
+            shared,
+            opts,
+            pending,
+            syncs: 0,
+            unsynced: false,
+        }
+    }
+
+    pub(crate) fn spawn(
+        mut self,
+        mut rx: mpsc::Receiver<Request>,
+    ) -> Result<std::thread::JoinHandle<()>, StoreError> {
+        std::thread::Builder::new()
+            .name("storage-writer".into())
+            .spawn(move || {
+                let mut group = Vec::new();
+                while let Some(first) = rx.blocking_recv() {
+                    let mut docs = first.documents();
+                    group.push(first);
+                    while docs < self.opts.max_batch_documents
+                        && group.len() < self.opts.max_batch_requests
+                    {
+                        match rx.try_recv() {
+                            Ok(r) => {
+                                docs += r.documents();
+                                group.push(r);
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    metrics::gauge!(m::COMMIT_QUEUE_DEPTH).set(rx.len() as f64);
+                    self.process(std::mem::take(&mut group));
+                }
+            })
+            .map_err(|e| StoreError::Io(format!("cannot start the writer thread: {e}")))
+    }
+
+    fn process(&mut self, group: Vec<Request>) {
+        let eng = self.eng.clone();
+        if let Err(e) = self.shared.check() {
+            // Poisoned: fail fast, write nothing.
+            let mut scratch = Tx::new(&eng);
+            for r in group {
+                count_error(&e);
+                match r {
+                    Request::Append { reply, .. } => {
+                        let _ = reply.send(Err(e.clone()));
+                    }
+                    Request::Mutate(f) => {
+                        let complete = f(&mut scratch);
+                        complete(Err(e.clone()));
+                    }
+                }
+            }
+            return;
+        }
+        let mut tx = Tx::new(&eng);
+        let mut activities: HashMap<Rnm, RegisterActivity> = HashMap::new();
+        let mut waiting = Vec::new();
+        let mut completions: Vec<Completion> = Vec::new();
+        let mut want_sync = false;
+        let mut batch_docs = 0usize;
+
+        for r in group {
+            match r {
+                Request::Append {
+                    docs,
+                    durability,
+                    reply,
+                } => {
+                    want_sync |= durability == Durability::Durable;
+                    batch_docs += docs.len();
+                    match stage_append(&mut tx, &mut activities, &docs) {
+                        Ok(outcomes) => {
+                            tx.keep_layer();
+                            waiting.push(Waiting { outcomes, reply });
+                        }
+                        Err(e) => {
+                            tx.drop_layer();
+                            count_error(&e);
+                            let _ = reply.send(Err(e));
+                        }
+                    }
+                }
+                Request::Mutate(f) => {
+                    want_sync = true;
+                    completions.push(f(&mut tx));
+                }
+            }
+        }
+        let mut encode_failed = None;
+        for (rnm, act) in &activities {
+            match codec::to_json(act) {
+                Ok(v) => tx
+                    .group
+                    .insert((Ks::Activity, keys::rnm(rnm).to_vec()), Some(v)),
+                Err(e) => {
+                    encode_failed = Some(e);
+                    break;
+                }
+            };
+        }
+        let new_pending = if tx.group_pending != 0 {
+            let p = (self.pending as i64 + tx.group_pending).max(0) as u64;
+            tx.group.insert(
+                (Ks::Meta, META_PENDING.to_vec()),
+                Some(p.to_be_bytes().to_vec()),
+            );
+            p
+        } else {
+            self.pending
+        };
+
+        let result = match encode_failed {
+            Some(e) => Err(e),
+            None => self.commit(tx.group, want_sync),
+        };
+        match result {
+            Ok(synced) => {
+                self.pending = new_pending;
+                let durability = if synced {
+                    Durability::Durable
+                } else {
+                    Durability::Buffered
+                };
+                metrics::histogram!(m::COMMIT_BATCH_DOCUMENTS).record(batch_docs as f64);
+                for w in waiting {
+                    let _ = w.reply.send(Ok(Committed {
+                        outcomes: w.outcomes,
+                        durability,
+                    }));
+                }
+                for c in completions {
+                    c(Ok(()));
+                }
+            }
+            Err(e) => {
+                count_error(&e);
+                for w in waiting {
+                    let _ = w.reply.send(Err(e.clone()));
+                }
+                for c in completions {
+                    c(Err(e.clone()));
+                }
+            }
+        }
+    }
+
+    /// Writes the staged overlay as one batch; returns whether it was synced.
+    fn commit(&mut self, staged: Overlay, want_sync: bool) -> Result<bool, StoreError> {
+        let sync = want_sync;
+        let started = Instant::now();
+        if staged.is_empty() {
+            // Nothing to write. A durable request still needs earlier `Buffered` commits
+            // (e.g. the original of a duplicate) to be on disk before it is answered.
+            if sync && self.unsynced {
+                self.sync_only()?;
+                self.unsynced = false;
+            }
+            return Ok(sync);
+        }
+        let mode = if sync {
+            Some(self.opts.sync_mode.persist_mode())
+        } else {
+            Some(PersistMode::Buffer)
+        };
+        let mut injected = false;
+        let mode = if sync && self.opts.unsafe_ack_without_persist {
+            None
+        } else if sync {
+            self.syncs += 1;
+            if self.opts.fail_sync_at == Some(self.syncs) {
+                injected = true;
+                // The write reaches the OS, the sync "fails": exactly the fsyncgate case.
+                Some(PersistMode::Buffer)
+            } else {
+                mode
+            }
+        } else {
+            mode
+        };
+        let mut batch = fjall::OwnedWriteBatch::with_capacity(self.eng.db().clone(), staged.len())
+            .durability(mode);
+        for ((ks, key), value) in staged {
+            match value {
+                Some(v) => batch.insert(self.eng.ks(ks), key, v),
+                None => batch.remove(self.eng.ks(ks), key),
+            }
+        }
+        let res = batch.commit();
+        metrics::histogram!(m::COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
+        if let Err(e) = res {
+            let reason = format!("group commit failed: {e}");
+            self.shared.poison(reason.clone());
+            return Err(StoreError::Io(reason));
+        }
+        if injected {
+            let reason = format!("injected sync failure at sync #{}", self.syncs);
+            self.shared.poison(reason.clone());
+            return Err(StoreError::Io(reason));
+        }
+        self.unsynced = !sync;
+        Ok(sync)
+    }
+
+    fn sync_only(&mut self) -> Result<(), StoreError> {
+        self.syncs += 1;
+        let res = if self.opts.fail_sync_at == Some(self.syncs) {
+            Err(StoreError::Io(format!(
+                "injected sync failure at sync #{}",
+                self.syncs
+            )))
+        } else {
+            self.eng
+                .db()
+                .persist(self.opts.sync_mode.persist_mode())
+                .map_err(|e| StoreError::Io(format!("sync failed: {e}")))
+        };
+        if let Err(e) = &res {
+            self.shared.poison(e.to_string());
+        }
+        res
+    }
+}
+
+fn count_error(e: &StoreError) {
+    metrics::counter!(m::COMMIT_ERRORS_TOTAL, "error" => e.code()).increment(1);
+}
+
+/// Stages one append request; on error nothing of it is kept (the caller drops the layer).
+fn stage_append(
+    tx: &mut Tx<'_>,
+    activities: &mut HashMap<Rnm, RegisterActivity>,
+    docs: &[DocumentRecord],
+) -> Result<Vec<AppendOutcome>, StoreError> {
+    // Phase 1 (fallible reads): decide every outcome; load the activities to fold into.
+    let mut outcomes = Vec::with_capacity(docs.len());
+    let mut in_request: HashMap<[u8; keys::DOC_KEY_LEN], (Bytes, Bytes)> = HashMap::new();
+    for d in docs {
+        let key = keys::doc(&d.key());
+        let outcome = if let Some((raw, ack)) = in_request.get(&key) {
+            AppendOutcome::Duplicate {
+                ack: ack.clone(),
+                identical: *raw == d.raw,
+            }
+        } else if let Some(v) = tx.get(Ks::Docs, &key)? {
+            let (raw, ack) = codec::document_raw_ack(&d.key(), &v)?;
+            AppendOutcome::Duplicate {
+                identical: raw == d.raw,
+                ack,
+            }
+        } else {
+            in_request.insert(key, (d.raw.clone(), d.ack.clone()));
+            AppendOutcome::Stored
+        };
+        if outcome == AppendOutcome::Stored && !activities.contains_key(&d.rnm) {
+            let act = match tx.get(Ks::Activity, &keys::rnm(&d.rnm))? {
+                Some(v) => codec::from_json("activity", &v)?,
+                None => RegisterActivity::default(),
+            };
+            activities.insert(d.rnm.clone(), act);
+        }
+        outcomes.push(outcome);
+    }
+    // Phase 2 (infallible): stage the new documents with their indexes and outbox entry.
+    for (d, o) in docs.iter().zip(&outcomes) {
+        if *o != AppendOutcome::Stored {
+            continue;
+        }
+        let key = d.key();
+        let dk = keys::doc(&key);
+        tx.put(Ks::Docs, dk, codec::encode_document(d));
+        tx.put(
+            Ks::DocsByRnm,
+            keys::by_rnm(&d.rnm, d.received_at, &key),
+            Vec::new(),
+        );
+        let partition = delivery_partition(&d.fn_number);
+        tx.put(
+            Ks::Outbox,
+            keys::outbox(partition, d.received_at, &key),
+            Vec::new(),
+        );
+        tx.put(
+            Ks::OutboxAge,
+            keys::outbox_age(d.received_at, &key),
+            Vec::new(),
+        );
+        tx.put(
+            Ks::Deliveries,
+            dk,
+            codec::encode_delivery(&codec::DeliveryRec {
+                status: DeliveryStatus::Pending,
+                queued_at: d.received_at,
+                attempts: 0,
+                next_attempt_at: d.received_at,
+                last_attempt_at: None,
+                last_error: None,
+                delivered_at: None,
+            }),
+        );
+        tx.pending_delta(1);
+        if let Some(a) = activities.get_mut(&d.rnm) {
+            a.absorb(d);
+        }
+    }
+    Ok(outcomes)
+}
