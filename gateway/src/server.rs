@@ -317,6 +317,7 @@ pub async fn start_with_store(
         });
     }
 
+    write_addrs_file(&cfg.data_dir, &running_addrs)?;
     readiness.set_started();
     metrics::gauge!(crate::metrics::READY).set(1.0);
     tracing::info!(
@@ -340,6 +341,31 @@ pub async fn start_with_store(
         background_stop,
         fatal,
     })
+}
+
+/// Name of the file, in the data directory, where a started gateway writes the addresses
+/// it actually bound (useful with port 0: tests, scripts, loadgen).
+pub const ADDRS_FILE: &str = "gateway.addrs.json";
+
+type Addrs = (
+    Option<SocketAddr>,
+    Option<SocketAddr>,
+    Option<SocketAddr>,
+    Option<SocketAddr>,
+    Option<SocketAddr>,
+);
+
+fn write_addrs_file(data_dir: &std::path::Path, a: &Addrs) -> anyhow::Result<()> {
+    let json = serde_json::json!({
+        "tcp": a.0, "tls": a.1, "quic": a.2, "admin": a.3, "metrics": a.4,
+        "pid": std::process::id(),
+    });
+    let path = data_dir.join(ADDRS_FILE);
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(&json)?)
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
 }
 
 impl Running {
