@@ -18,6 +18,8 @@ pub mod store;
 pub mod conformance;
 #[cfg(feature = "embedded")]
 pub mod embedded;
+#[cfg(feature = "testkit")]
+pub mod faulty;
 #[cfg(feature = "scylla")]
 pub mod scylla;
 
