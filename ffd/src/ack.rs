@@ -141,17 +141,11 @@ impl AckSigner for SoftwareSigner {
         mac.update(&f.ofd_inn);
         mac.update(&f.service1);
         let d = mac.finalize().into_bytes();
-        let mut s = AckSignature {
-            service2_head: [0; 8],
-            operator_sign: [0; 8],
-            trailer: [0; 10],
-        };
+        let mut s = AckSignature { service2_head: [0; 8], operator_sign: [0; 8], trailer: [0; 10] };
         s.service2_head.copy_from_slice(&d[0..8]);
         // same shape as the operator signs seen on the wire: 88 06 <4> 00 03, 82 06 <6> 00 00
         s.operator_sign = [0x88, 0x06, d[8], d[9], d[10], d[11], 0x00, 0x03];
-        s.trailer = [
-            0x82, 0x06, d[12], d[13], d[14], d[15], d[16], d[17], 0x00, 0x00,
-        ];
+        s.trailer = [0x82, 0x06, d[12], d[13], d[14], d[15], d[16], d[17], 0x00, 0x00];
         s
     }
 }
@@ -193,13 +187,9 @@ pub fn build_ack_container(fields: &AckFields, signer: &dyn AckSigner) -> Vec<u8
 pub fn wrap_reply(request: &SessionHeader, container: &[u8]) -> Bytes {
     let mode = request.flags.crc_mode().unwrap_or(CrcMode::None);
     let body_len = u16::try_from(container.len()).unwrap_or(u16::MAX);
-    let header = SessionHeader {
-        body_len,
-        flags: Flags(Flags::REGISTER_DEFAULT.0).with_crc_mode(mode),
-        crc: 0,
-        ..*request
-    }
-    .with_crc(container);
+    let header =
+        SessionHeader { body_len, flags: Flags(Flags::REGISTER_DEFAULT.0).with_crc_mode(mode), crc: 0, ..*request }
+            .with_crc(container);
     let mut out = Vec::with_capacity(SESSION_HEADER_LEN + container.len());
     out.extend_from_slice(&header.to_bytes());
     out.extend_from_slice(container);
@@ -210,12 +200,7 @@ pub fn wrap_reply(request: &SessionHeader, container: &[u8]) -> Bytes {
 /// CRC mode (the key-server checker expects exactly this), check code recomputed.
 pub fn ping_reply(request: &SessionHeader) -> Bytes {
     let mode = request.flags.crc_mode().unwrap_or(CrcMode::None);
-    let header = SessionHeader {
-        flags: Flags(0).with_crc_mode(mode),
-        crc: 0,
-        ..*request
-    }
-    .with_crc(&[]);
+    let header = SessionHeader { flags: Flags(0).with_crc_mode(mode), crc: 0, ..*request }.with_crc(&[]);
     Bytes::copy_from_slice(&header.to_bytes())
 }
 
@@ -268,15 +253,9 @@ impl AckView {
             fn_number: c.header().fn_number,
             fd: c.header().fd,
             doc_fn,
-            doc_fd: doc
-                .get(1040)
-                .and_then(|v| v.as_u64())
-                .and_then(|v| u32::try_from(v).ok()),
+            doc_fd: doc.get(1040).and_then(|v| v.as_u64()).and_then(|v| u32::try_from(v).ok()),
             code,
-            time: doc
-                .get(1012)
-                .and_then(|v| v.as_u64())
-                .and_then(|v| u32::try_from(v).ok()),
+            time: doc.get(1012).and_then(|v| v.as_u64()).and_then(|v| u32::try_from(v).ok()),
             ofd_inn: doc.get(1017).and_then(|v| v.text()),
             operator_sign: doc.get(1078).and_then(|v| v.bytes()).cloned(),
             trailer,

@@ -146,12 +146,7 @@ pub struct DriveReport {
 /// A stand-in for the FN's fiscal sign: `21 04` then 4 bytes derived from the inputs.
 pub fn fake_fiscal_sign(fn_number: &FnNumber, fd: u32, time: u32, total: u64) -> [u8; 6] {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in fn_number
-        .as_bytes()
-        .iter()
-        .chain(&fd.to_le_bytes())
-        .chain(&time.to_le_bytes())
-        .chain(&total.to_le_bytes())
+    for b in fn_number.as_bytes().iter().chain(&fd.to_le_bytes()).chain(&time.to_le_bytes()).chain(&total.to_le_bytes())
     {
         h ^= u64::from(*b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
@@ -170,9 +165,7 @@ fn common(w: &mut TlvWriter, id: &Identity, fd: u32, time: u32, total: u64) {
     if id.ffd != FfdVersion::V1_0 {
         w.byte(1209, id.ffd.tag_value());
     }
-    w.string(1048, &id.user_name)
-        .string(1009, &id.address)
-        .string(1021, &id.cashier);
+    w.string(1048, &id.user_name).string(1009, &id.address).string(1021, &id.cashier);
     if id.ffd >= FfdVersion::V1_05 {
         w.string(1187, &id.place);
     }
@@ -184,10 +177,7 @@ pub fn receipt(id: &Identity, fd: u32, time: u32, r: &Receipt) -> Vec<u8> {
     let mut w = TlvWriter::new();
     w.begin(3);
     common(&mut w, id, fd, time, total);
-    w.u32(1038, r.shift)
-        .u32(1042, r.number)
-        .byte(1054, r.operation)
-        .byte(1055, r.taxation);
+    w.u32(1038, r.shift).u32(1042, r.number).byte(1054, r.operation).byte(1055, r.taxation);
     for item in &r.items {
         w.begin(1059)
             .string(1030, &item.name)
@@ -211,26 +201,11 @@ pub fn receipt(id: &Identity, fd: u32, time: u32, r: &Receipt) -> Vec<u8> {
     if id.ffd >= FfdVersion::V1_05 {
         w.vln(1215, 0).vln(1216, 0).vln(1217, 0);
     }
-    let vat_by = |code: u8| {
-        r.items
-            .iter()
-            .filter(|i| i.vat == code)
-            .map(Item::vat_amount)
-            .sum::<u64>()
-    };
-    let base_by = |code: u8| {
-        r.items
-            .iter()
-            .filter(|i| i.vat == code)
-            .map(Item::sum)
-            .sum::<u64>()
-    };
-    for (tag, amount) in [
-        (1102, vat_by(vat::VAT20)),
-        (1103, vat_by(vat::VAT10)),
-        (1104, base_by(vat::VAT0)),
-        (1105, base_by(vat::NONE)),
-    ] {
+    let vat_by = |code: u8| r.items.iter().filter(|i| i.vat == code).map(Item::vat_amount).sum::<u64>();
+    let base_by = |code: u8| r.items.iter().filter(|i| i.vat == code).map(Item::sum).sum::<u64>();
+    for (tag, amount) in
+        [(1102, vat_by(vat::VAT20)), (1103, vat_by(vat::VAT10)), (1104, base_by(vat::VAT0)), (1105, base_by(vat::NONE))]
+    {
         if amount > 0 {
             w.vln(tag, amount);
         }
@@ -271,8 +246,7 @@ pub fn close_shift(id: &Identity, fd: u32, time: u32, d: &DriveReport) -> Vec<u8
     w.begin(5);
     common(&mut w, id, fd, time, 0);
     drive_report(&mut w, id, d);
-    w.u32(1111, d.documents_in_shift)
-        .u32(1118, d.receipts_in_shift);
+    w.u32(1111, d.documents_in_shift).u32(1118, d.receipts_in_shift);
     w.end();
     w.finish()
 }
@@ -300,9 +274,7 @@ pub fn registration(id: &Identity, fd: u32, time: u32) -> Vec<u8> {
         .byte(1062, 1)
         .string(1060, "www.nalog.gov.ru");
     if id.ffd >= FfdVersion::V1_05 {
-        w.byte(1189, id.ffd.tag_value())
-            .byte(1190, id.ffd.tag_value())
-            .string(1188, "1.0");
+        w.byte(1189, id.ffd.tag_value()).byte(1190, id.ffd.tag_value()).string(1188, "1.0");
     }
     w.end();
     w.finish()
@@ -316,9 +288,7 @@ pub fn message(id: &Identity, fd: u32, document_tlv: &[u8]) -> Bytes {
     head[..8].copy_from_slice(&fd.to_be_bytes().repeat(2));
     head[8..].copy_from_slice(&[0x00, 0x02]);
     let sign = fake_fiscal_sign(&id.fn_number, fd, 0, document_tlv.len() as u64);
-    let trailer = [
-        0x81, 0x06, sign[2], sign[3], sign[4], sign[5], sign[0], sign[1], 0x00, 0x00,
-    ];
+    let trailer = [0x81, 0x06, sign[2], sign[3], sign[4], sign[5], sign[0], sign[1], 0x00, 0x00];
     let container = ContainerSpec {
         msg_type: MSG_FROM_FN,
         doc_type,

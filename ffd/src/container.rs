@@ -111,17 +111,11 @@ impl Container {
     pub fn parse(bytes: Bytes, expected_msg_type: u8) -> Result<Self, FfdError> {
         let header = ContainerHeader::parse(&bytes)?;
         if usize::from(header.len) != bytes.len() {
-            return Err(FfdError::ContainerLengthMismatch {
-                declared: usize::from(header.len),
-                actual: bytes.len(),
-            });
+            return Err(FfdError::ContainerLengthMismatch { declared: usize::from(header.len), actual: bytes.len() });
         }
         let computed = container_crc(&bytes);
         if computed != header.crc {
-            return Err(FfdError::ContainerCrcMismatch {
-                declared: header.crc,
-                computed,
-            });
+            return Err(FfdError::ContainerCrcMismatch { declared: header.crc, computed });
         }
         if header.msg_type != expected_msg_type {
             return Err(FfdError::BadMessageType(header.msg_type));
@@ -197,8 +191,7 @@ impl ContainerSpec {
         let mut head = [0u8; CONTAINER_HEADER_LEN];
         header.write(&mut head);
         out[..CONTAINER_HEADER_LEN].copy_from_slice(&head);
-        out[CONTAINER_HEADER_LEN..CONTAINER_HEADER_LEN + document_tlv.len()]
-            .copy_from_slice(document_tlv);
+        out[CONTAINER_HEADER_LEN..CONTAINER_HEADER_LEN + document_tlv.len()].copy_from_slice(document_tlv);
         out[CONTAINER_HEADER_LEN + document_tlv.len()..].copy_from_slice(trailer);
         let crc = container_crc(&out);
         out[2..4].copy_from_slice(&crc.to_le_bytes());

@@ -151,29 +151,16 @@ impl Document {
 
     /// Every requisite with `tag` at the top level.
     pub fn get_all(&self, tag: u16) -> impl Iterator<Item = &Value> {
-        self.fields
-            .iter()
-            .filter(move |f| f.tag == tag)
-            .map(|f| &f.value)
+        self.fields.iter().filter(move |f| f.tag == tag).map(|f| &f.value)
     }
 }
 
-fn decode_with(
-    data: &Bytes,
-    limits: &Limits,
-    lenient: bool,
-) -> Result<(Document, Bytes), FlkError> {
+fn decode_with(data: &Bytes, limits: &Limits, lenient: bool) -> Result<(Document, Bytes), FlkError> {
     let (tlv, next) = read_tlv(data, 0).ok_or(FlkError::Truncated { offset: 0 })?;
     let value = data.slice(TLV_HEADER_LEN..next);
     let mut count = 0u32;
     let fields = decode_fields(&value, 1, limits, &mut count, lenient)?;
-    Ok((
-        Document {
-            doc_type: tlv.tag,
-            fields,
-        },
-        data.slice(next..),
-    ))
+    Ok((Document { doc_type: tlv.tag, fields }, data.slice(next..)))
 }
 
 fn decode_fields(
@@ -184,9 +171,7 @@ fn decode_fields(
     lenient: bool,
 ) -> Result<Vec<Field>, FlkError> {
     if level > limits.max_depth {
-        return Err(FlkError::DepthExceeded {
-            max: limits.max_depth,
-        });
+        return Err(FlkError::DepthExceeded { max: limits.max_depth });
     }
     let mut out = Vec::new();
     let mut pos = 0;
@@ -194,22 +179,15 @@ fn decode_fields(
         let (tlv, next) = read_tlv(buf, pos).ok_or(FlkError::Truncated { offset: pos })?;
         *count += 1;
         if *count > limits.max_requisites {
-            return Err(FlkError::TooManyRequisites {
-                max: limits.max_requisites,
-            });
+            return Err(FlkError::TooManyRequisites { max: limits.max_requisites });
         }
         let raw = buf.slice(pos + TLV_HEADER_LEN..next);
         let value = match decode_value(tlv.tag, &raw, level, limits, count, lenient) {
             Ok(v) => v,
-            Err(FlkError::ValueTooLong { .. } | FlkError::BadValueLength { .. }) if lenient => {
-                Value::Raw(raw)
-            }
+            Err(FlkError::ValueTooLong { .. } | FlkError::BadValueLength { .. }) if lenient => Value::Raw(raw),
             Err(e) => return Err(e),
         };
-        out.push(Field {
-            tag: tlv.tag,
-            value,
-        });
+        out.push(Field { tag: tlv.tag, value });
         pos = next;
     }
     Ok(out)
@@ -227,10 +205,7 @@ fn decode_value(
         return Ok(Value::Raw(raw.clone()));
     };
     check_value(tag, info, raw)?;
-    let bad = || FlkError::BadValueLength {
-        tag,
-        len: raw.len(),
-    };
+    let bad = || FlkError::BadValueLength { tag, len: raw.len() };
     Ok(match info.ty {
         ValueType::Byte => Value::Byte(raw.first().copied().unwrap_or(0)),
         ValueType::U16 => {
@@ -240,12 +215,8 @@ fn decode_value(
                 Err(_) => Value::U32(u32::try_from(v).map_err(|_| bad())?),
             }
         }
-        ValueType::U32 => {
-            Value::U32(u32::try_from(decode_uint(raw, 4).ok_or_else(bad)?).map_err(|_| bad())?)
-        }
-        ValueType::UnixTime => {
-            Value::Time(u32::try_from(decode_uint(raw, 4).ok_or_else(bad)?).map_err(|_| bad())?)
-        }
+        ValueType::U32 => Value::U32(u32::try_from(decode_uint(raw, 4).ok_or_else(bad)?).map_err(|_| bad())?),
+        ValueType::UnixTime => Value::Time(u32::try_from(decode_uint(raw, 4).ok_or_else(bad)?).map_err(|_| bad())?),
         ValueType::Vln => match decode_uint(raw, 8) {
             Some(v) => Value::Vln(v),
             // codes wider than 8 bytes (1120/1121/1123) are identifiers, not amounts
@@ -262,11 +233,7 @@ fn decode_value(
 pub(crate) fn check_value(tag: u16, info: &tags::TagInfo, value: &[u8]) -> Result<(), FlkError> {
     let len = value.len();
     if len > usize::from(info.max_len) {
-        return Err(FlkError::ValueTooLong {
-            tag,
-            len,
-            max: usize::from(info.max_len),
-        });
+        return Err(FlkError::ValueTooLong { tag, len, max: usize::from(info.max_len) });
     }
     let ok = match info.ty {
         ValueType::Byte => len <= 1,
@@ -276,11 +243,7 @@ pub(crate) fn check_value(tag: u16, info: &tags::TagInfo, value: &[u8]) -> Resul
     };
     // the FN number is fixed-width; everything downstream compares it byte for byte
     let ok = ok && (tag != 1041 || len == 16);
-    if ok {
-        Ok(())
-    } else {
-        Err(FlkError::BadValueLength { tag, len })
-    }
+    if ok { Ok(()) } else { Err(FlkError::BadValueLength { tag, len }) }
 }
 
 #[cfg(test)]
@@ -292,34 +255,16 @@ mod tests {
         let doc = Document {
             doc_type: 3,
             fields: vec![
-                Field {
-                    tag: 1040,
-                    value: Value::U32(7),
-                },
+                Field { tag: 1040, value: Value::U32(7) },
                 Field {
                     tag: 1059,
                     value: Value::Stlv(vec![
-                        Field {
-                            tag: 1030,
-                            value: Value::Str(Bytes::from_static(b"Milk")),
-                        },
-                        Field {
-                            tag: 1023,
-                            value: Value::Fvln(Fvln {
-                                scale: 3,
-                                mantissa: 1500,
-                            }),
-                        },
-                        Field {
-                            tag: 1079,
-                            value: Value::Vln(8990),
-                        },
+                        Field { tag: 1030, value: Value::Str(Bytes::from_static(b"Milk")) },
+                        Field { tag: 1023, value: Value::Fvln(Fvln { scale: 3, mantissa: 1500 }) },
+                        Field { tag: 1079, value: Value::Vln(8990) },
                     ]),
                 },
-                Field {
-                    tag: 9999,
-                    value: Value::Raw(Bytes::from_static(&[1, 2, 3])),
-                },
+                Field { tag: 9999, value: Value::Raw(Bytes::from_static(&[1, 2, 3])) },
             ],
         };
         let bytes = Bytes::from(doc.encode());
@@ -343,9 +288,7 @@ mod tests {
         let limits = Limits::default();
         assert_eq!(
             Document::decode(&bytes, &limits).map(|_| ()),
-            Err(FlkError::DepthExceeded {
-                max: limits.max_depth
-            })
+            Err(FlkError::DepthExceeded { max: limits.max_depth })
         );
     }
 }

@@ -211,9 +211,7 @@ impl FfdError {
     /// What to do about it.
     pub fn disposition(&self) -> Disposition {
         match self {
-            Self::UnknownDocumentType(_) | Self::EmptyDocument => {
-                Disposition::Respond(ResponseCode::NotRecognised)
-            }
+            Self::UnknownDocumentType(_) | Self::EmptyDocument => Disposition::Respond(ResponseCode::NotRecognised),
             Self::Flk(_) => Disposition::Respond(ResponseCode::FlkError),
             _ => Disposition::Close,
         }

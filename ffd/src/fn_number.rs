@@ -135,18 +135,12 @@ impl<'de> serde::Deserialize<'de> for FnNumber {
         let s = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
         let bytes = s.as_bytes();
         if bytes.is_empty() || bytes.len() > 16 {
-            return Err(serde::de::Error::custom(
-                "FN number must be 1 to 16 characters",
-            ));
+            return Err(serde::de::Error::custom("FN number must be 1 to 16 characters"));
         }
         let mut out = [b' '; 16];
         out[..bytes.len()].copy_from_slice(bytes);
         let fn_ = FnNumber::from_ascii(&out);
-        if fn_.is_valid() {
-            Ok(fn_)
-        } else {
-            Err(serde::de::Error::custom("FN number must be digits"))
-        }
+        if fn_.is_valid() { Ok(fn_) } else { Err(serde::de::Error::custom("FN number must be digits")) }
     }
 }
 
@@ -172,14 +166,8 @@ mod tests {
     #[test]
     fn strict_parse() {
         assert!(FnNumber::parse_strict("9999078900005488").is_ok());
-        assert_eq!(
-            FnNumber::parse_strict("99990789"),
-            Err(FnNumberError::Length(8))
-        );
-        assert_eq!(
-            FnNumber::parse_strict("99990789000054x8"),
-            Err(FnNumberError::NotDigit(14))
-        );
+        assert_eq!(FnNumber::parse_strict("99990789"), Err(FnNumberError::Length(8)));
+        assert_eq!(FnNumber::parse_strict("99990789000054x8"), Err(FnNumberError::NotDigit(14)));
     }
 
     #[test]

@@ -26,11 +26,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self {
-            max_body_len: 32 * 1024 + 128,
-            max_depth: 4,
-            max_requisites: 8192,
-        }
+        Self { max_body_len: 32 * 1024 + 128, max_depth: 4, max_requisites: 8192 }
     }
 }
 
@@ -58,10 +54,7 @@ pub fn check_frame(buf: &[u8], limits: &Limits) -> Result<FrameStatus, FfdError>
     let header = SessionHeader::parse(buf)?;
     let body = usize::from(header.body_len);
     if body > limits.max_body_len {
-        return Err(FfdError::BodyTooLarge {
-            len: body,
-            max: limits.max_body_len,
-        });
+        return Err(FfdError::BodyTooLarge { len: body, max: limits.max_body_len });
     }
     let len = SESSION_HEADER_LEN + body;
     if buf.len() < len {
@@ -80,10 +73,7 @@ pub struct Message {
 impl Message {
     /// Wraps a frame previously accepted by [`check_frame`].
     pub fn new(header: SessionHeader, frame: Bytes) -> Self {
-        debug_assert_eq!(
-            frame.len(),
-            SESSION_HEADER_LEN + usize::from(header.body_len)
-        );
+        debug_assert_eq!(frame.len(), SESSION_HEADER_LEN + usize::from(header.body_len));
         Self { header, frame }
     }
 
@@ -91,17 +81,14 @@ impl Message {
     /// one message.
     pub fn parse(bytes: Bytes, limits: &Limits) -> Result<Self, FfdError> {
         match check_frame(&bytes, limits)? {
-            FrameStatus::Complete { header, len } if len == bytes.len() => Ok(Self {
-                header,
-                frame: bytes,
-            }),
+            FrameStatus::Complete { header, len } if len == bytes.len() => Ok(Self { header, frame: bytes }),
             FrameStatus::Complete { len, .. } => Err(FfdError::ContainerLengthMismatch {
                 declared: len - SESSION_HEADER_LEN,
                 actual: bytes.len() - SESSION_HEADER_LEN,
             }),
-            FrameStatus::Incomplete(_) => Err(FfdError::ContainerTooShort(
-                bytes.len().saturating_sub(SESSION_HEADER_LEN),
-            )),
+            FrameStatus::Incomplete(_) => {
+                Err(FfdError::ContainerTooShort(bytes.len().saturating_sub(SESSION_HEADER_LEN)))
+            }
         }
     }
 

@@ -138,9 +138,7 @@ impl Inspection {
     pub fn response_code(&self) -> ResponseCode {
         match &self.verdict {
             Ok(()) => ResponseCode::Accepted,
-            Err(FfdError::UnknownDocumentType(_) | FfdError::EmptyDocument) => {
-                ResponseCode::NotRecognised
-            }
+            Err(FfdError::UnknownDocumentType(_) | FfdError::EmptyDocument) => ResponseCode::NotRecognised,
             Err(_) => ResponseCode::FlkError,
         }
     }
@@ -167,19 +165,10 @@ pub fn inspect(message: &Message, limits: &Limits) -> Result<Inspection, FfdErro
     }
     let container = Container::parse(body, MSG_FROM_FN)?;
     let (body, verdict) = judge(&session, &container, limits);
-    Ok(Inspection {
-        session,
-        container,
-        body,
-        verdict,
-    })
+    Ok(Inspection { session, container, body, verdict })
 }
 
-fn judge(
-    session: &SessionHeader,
-    container: &Container,
-    limits: &Limits,
-) -> (Body, Result<(), FfdError>) {
+fn judge(session: &SessionHeader, container: &Container, limits: &Limits) -> (Body, Result<(), FfdError>) {
     let header = container.header();
     let doc_type = header.doc_type;
     let Some(form) = tags::doc_type(doc_type).filter(|_| tags::is_fn_document(doc_type)) else {
@@ -192,11 +181,8 @@ fn judge(
     let session_fn_ok = session.fn_number() == header.fn_number;
     if u16::from_le_bytes([data[0], data[1]]) != u16::from(doc_type) {
         // ciphertext: nothing inside can be checked
-        let verdict = if session_fn_ok {
-            Ok(())
-        } else {
-            Err(FlkError::FnMismatch(FnMismatchKind::HeaderContainer).into())
-        };
+        let verdict =
+            if session_fn_ok { Ok(()) } else { Err(FlkError::FnMismatch(FnMismatchKind::HeaderContainer).into()) };
         return (Body::Opaque, verdict);
     }
     let mut walker = Walker::new(limits, form.mandatory);
@@ -220,24 +206,13 @@ struct Walker<'l> {
 
 impl<'l> Walker<'l> {
     fn new(limits: &'l Limits, mandatory: &'static [u16]) -> Self {
-        Self {
-            limits,
-            mandatory,
-            present: 0,
-            summary: Summary::default(),
-            doc_fn: None,
-            doc_fd: None,
-        }
+        Self { limits, mandatory, present: 0, summary: Summary::default(), doc_fn: None, doc_fd: None }
     }
 
     fn document(&mut self, data: &[u8], form: &tags::DocTypeInfo) -> Result<(), FlkError> {
         let (tlv, _trailer_start) = read_tlv(data, 0).ok_or(FlkError::Truncated { offset: 0 })?;
         if tlv.value.len() > form.max_len {
-            return Err(FlkError::DocumentTooLarge {
-                doc_type: form.code,
-                len: tlv.value.len(),
-                max: form.max_len,
-            });
+            return Err(FlkError::DocumentTooLarge { doc_type: form.code, len: tlv.value.len(), max: form.max_len });
         }
         self.walk(tlv.value, 1, TLV_HEADER_LEN)?;
         for (i, tag) in self.mandatory.iter().enumerate() {
@@ -250,19 +225,14 @@ impl<'l> Walker<'l> {
 
     fn walk(&mut self, buf: &[u8], level: u8, base: usize) -> Result<(), FlkError> {
         if level > self.limits.max_depth {
-            return Err(FlkError::DepthExceeded {
-                max: self.limits.max_depth,
-            });
+            return Err(FlkError::DepthExceeded { max: self.limits.max_depth });
         }
         let mut pos = 0;
         while pos < buf.len() {
-            let (tlv, next) =
-                read_tlv(buf, pos).ok_or(FlkError::Truncated { offset: base + pos })?;
+            let (tlv, next) = read_tlv(buf, pos).ok_or(FlkError::Truncated { offset: base + pos })?;
             self.summary.requisites += 1;
             if self.summary.requisites > self.limits.max_requisites {
-                return Err(FlkError::TooManyRequisites {
-                    max: self.limits.max_requisites,
-                });
+                return Err(FlkError::TooManyRequisites { max: self.limits.max_requisites });
             }
             if let Some(info) = tags::lookup(tlv.tag) {
                 check_value(tlv.tag, info, tlv.value)?;
@@ -315,10 +285,7 @@ impl<'l> Walker<'l> {
         if let Some(fd) = self.doc_fd
             && fd != header.fd
         {
-            return Err(FlkError::FdMismatch {
-                container: header.fd,
-                document: fd,
-            });
+            return Err(FlkError::FdMismatch { container: header.fd, document: fd });
         }
         if let Some(raw) = self.doc_fn
             && FnNumber::from_ascii(&raw) != header.fn_number

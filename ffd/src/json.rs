@@ -30,22 +30,13 @@ fn fields_json(fields: &[Field]) -> Map<String, Json> {
     let mut out = Map::new();
     for (i, field) in fields.iter().enumerate() {
         let info = tags::lookup(field.tag);
-        let key = info
-            .and_then(|t| t.json)
-            .map_or_else(|| field.tag.to_string(), str::to_owned);
+        let key = info.and_then(|t| t.json).map_or_else(|| field.tag.to_string(), str::to_owned);
         if out.contains_key(&key) && fields[..i].iter().any(|f| f.tag == field.tag) {
             continue; // already emitted as part of the array below
         }
-        let repeated = info.is_some_and(|t| t.repeatable)
-            || fields.iter().filter(|f| f.tag == field.tag).count() > 1;
+        let repeated = info.is_some_and(|t| t.repeatable) || fields.iter().filter(|f| f.tag == field.tag).count() > 1;
         let value = if repeated {
-            Json::Array(
-                fields
-                    .iter()
-                    .filter(|f| f.tag == field.tag)
-                    .map(value_json)
-                    .collect(),
-            )
+            Json::Array(fields.iter().filter(|f| f.tag == field.tag).map(value_json).collect())
         } else {
             value_json(field)
         };
@@ -70,9 +61,7 @@ fn value_json(field: &Field) -> Json {
                 Json::from(text)
             }
         }
-        Value::Bytes(b) if field.tag == 1077 => {
-            printed_fiscal_sign(b).map_or(Json::Null, Json::from)
-        }
+        Value::Bytes(b) if field.tag == 1077 => printed_fiscal_sign(b).map_or(Json::Null, Json::from),
         Value::Bytes(b) | Value::Raw(b) => Json::from(hex_string(b)),
         Value::Stlv(children) => Json::Object(fields_json(children)),
     }

@@ -209,10 +209,7 @@ impl SessionHeader {
                 if computed == self.crc {
                     Ok(())
                 } else {
-                    Err(FfdError::SessionCrcMismatch {
-                        declared: self.crc,
-                        computed,
-                    })
+                    Err(FfdError::SessionCrcMismatch { declared: self.crc, computed })
                 }
             }
         }

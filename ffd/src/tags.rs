@@ -52,9 +52,7 @@ include!("tags_table.rs");
 
 /// Looks a tag up (binary search over the sorted table).
 pub fn lookup(tag: u16) -> Option<&'static TagInfo> {
-    TAGS.binary_search_by_key(&tag, |t| t.tag)
-        .ok()
-        .and_then(|i| TAGS.get(i))
+    TAGS.binary_search_by_key(&tag, |t| t.tag).ok().and_then(|i| TAGS.get(i))
 }
 
 /// The whole dictionary, sorted by tag.
@@ -87,39 +85,17 @@ const RECEIPT: &[u16] = &[1040, 1041, 1012, 1077, 1054, 1020];
 
 static DOC_TYPES: &[DocTypeInfo] = &[
     DocTypeInfo {
-        code: 1,
-        json: "fiscalReport",
-        name: "Отчёт о регистрации",
-        max_len: 6144,
-        mandatory: REGISTRATION,
+        code: 1, json: "fiscalReport", name: "Отчёт о регистрации", max_len: 6144, mandatory: REGISTRATION
     },
     DocTypeInfo {
-        code: 2,
-        json: "openShift",
-        name: "Отчёт об открытии смены",
-        max_len: 4096,
-        mandatory: SHIFT,
+        code: 2, json: "openShift", name: "Отчёт об открытии смены", max_len: 4096, mandatory: SHIFT
+    },
+    DocTypeInfo { code: 3, json: "receipt", name: "Кассовый чек", max_len: 32768, mandatory: RECEIPT },
+    DocTypeInfo {
+        code: 4, json: "bso", name: "Бланк строгой отчётности", max_len: 32768, mandatory: RECEIPT
     },
     DocTypeInfo {
-        code: 3,
-        json: "receipt",
-        name: "Кассовый чек",
-        max_len: 32768,
-        mandatory: RECEIPT,
-    },
-    DocTypeInfo {
-        code: 4,
-        json: "bso",
-        name: "Бланк строгой отчётности",
-        max_len: 32768,
-        mandatory: RECEIPT,
-    },
-    DocTypeInfo {
-        code: 5,
-        json: "closeShift",
-        name: "Отчёт о закрытии смены",
-        max_len: 4096,
-        mandatory: SHIFT,
+        code: 5, json: "closeShift", name: "Отчёт о закрытии смены", max_len: 4096, mandatory: SHIFT
     },
     DocTypeInfo {
         code: 6,
@@ -157,11 +133,7 @@ static DOC_TYPES: &[DocTypeInfo] = &[
         mandatory: RECEIPT,
     },
     DocTypeInfo {
-        code: 41,
-        json: "bsoCorrection",
-        name: "БСО коррекции",
-        max_len: 32768,
-        mandatory: RECEIPT,
+        code: 41, json: "bsoCorrection", name: "БСО коррекции", max_len: 32768, mandatory: RECEIPT
     },
 ];
 
@@ -186,32 +158,23 @@ mod tests {
 
     #[test]
     fn table_is_sorted_and_unique() {
-        assert!(
-            TAGS.windows(2).all(|w| w[0].tag < w[1].tag),
-            "tags must be strictly sorted"
-        );
+        assert!(TAGS.windows(2).all(|w| w[0].tag < w[1].tag), "tags must be strictly sorted");
     }
 
     #[test]
     fn required_requisites_are_described() {
         // the tags the issue names explicitly
         let required = [
-            1059, 1030, 1079, 1023, 1043, 1199, 1212, 1214, 1031, 1081, 1102, 1103, 1104, 1105,
-            1106, 1107, 1054, 1055, 1021, 1009, 1187, 1038, 1097, 1098, 1116, 1111, 1118, 1050,
-            1051, 1052, 1053, 1213, 1017, 1018, 1037, 1040, 1041, 1012, 1020, 1077, 1078, 1068,
-            1022, 1209, 1189, 1190, 1056, 1062, 1101, 1205, 1206, 1290, 2000,
+            1059, 1030, 1079, 1023, 1043, 1199, 1212, 1214, 1031, 1081, 1102, 1103, 1104, 1105, 1106, 1107, 1054, 1055,
+            1021, 1009, 1187, 1038, 1097, 1098, 1116, 1111, 1118, 1050, 1051, 1052, 1053, 1213, 1017, 1018, 1037, 1040,
+            1041, 1012, 1020, 1077, 1078, 1068, 1022, 1209, 1189, 1190, 1056, 1062, 1101, 1205, 1206, 1290, 2000,
         ];
         for tag in required {
             let info = lookup(tag).unwrap_or_else(|| panic!("tag {tag} missing"));
             assert!(info.max_len > 0, "tag {tag} has no maximum");
         }
-        for tag in [
-            1059, 1030, 1079, 1023, 1043, 1199, 1212, 1214, 1031, 1081, 1041, 1040, 1020,
-        ] {
-            assert!(
-                lookup(tag).and_then(|t| t.json).is_some(),
-                "tag {tag} has no JSON name"
-            );
+        for tag in [1059, 1030, 1079, 1023, 1043, 1199, 1212, 1214, 1031, 1081, 1041, 1040, 1020] {
+            assert!(lookup(tag).and_then(|t| t.json).is_some(), "tag {tag} has no JSON name");
         }
         assert_eq!(lookup(1059).map(|t| t.json), Some(Some("items")));
         assert_eq!(lookup(1213).map(|t| t.ty), Some(ValueType::U16));

@@ -40,11 +40,7 @@ pub struct TlvIter<'a> {
 impl<'a> TlvIter<'a> {
     /// Walks `buf`.
     pub fn new(buf: &'a [u8]) -> Self {
-        Self {
-            buf,
-            pos: 0,
-            failed: false,
-        }
+        Self { buf, pos: 0, failed: false }
     }
 
     /// Bytes not yet consumed.
@@ -81,14 +77,7 @@ pub fn read_tlv(buf: &[u8], pos: usize) -> Option<(Tlv<'_>, usize)> {
     let len = usize::from(u16::from_le_bytes([head[2], head[3]]));
     let start = pos + TLV_HEADER_LEN;
     let value = buf.get(start..start + len)?;
-    Some((
-        Tlv {
-            tag,
-            value,
-            offset: pos,
-        },
-        start + len,
-    ))
+    Some((Tlv { tag, value, offset: pos }, start + len))
 }
 
 /// An unsigned little-endian integer of `value.len() <= max_bytes` bytes (empty = 0).
@@ -121,10 +110,7 @@ impl Fvln {
     /// Decodes an FVLN value: a scale byte then up to 8 mantissa bytes.
     pub fn decode(value: &[u8]) -> Option<Self> {
         let (&scale, mantissa) = value.split_first()?;
-        Some(Self {
-            scale,
-            mantissa: decode_uint(mantissa, 8)?,
-        })
+        Some(Self { scale, mantissa: decode_uint(mantissa, 8)? })
     }
 
     /// Encodes with a minimal mantissa.
@@ -165,11 +151,7 @@ pub fn cp866_decode(bytes: &[u8]) -> String {
 /// Encodes a string in CP866; `None` if a character has no CP866 form.
 pub fn cp866_encode(text: &str) -> Option<Vec<u8>> {
     let (bytes, _, unmappable) = encoding_rs::IBM866.encode(text);
-    if unmappable {
-        None
-    } else {
-        Some(bytes.into_owned())
-    }
+    if unmappable { None } else { Some(bytes.into_owned()) }
 }
 
 /// The fiscal sign as printed on a receipt: the big-endian u32 of bytes 2–5 of tag 1077
@@ -296,16 +278,8 @@ impl TlvWriter {
     /// A CP866 string; characters without a CP866 form become `?`.
     pub fn string(&mut self, tag: u16, text: &str) -> &mut Self {
         let bytes = cp866_encode(text).unwrap_or_else(|| {
-            let cleaned: String = text
-                .chars()
-                .map(|c| {
-                    if cp866_encode(&c.to_string()).is_some() {
-                        c
-                    } else {
-                        '?'
-                    }
-                })
-                .collect();
+            let cleaned: String =
+                text.chars().map(|c| if cp866_encode(&c.to_string()).is_some() { c } else { '?' }).collect();
             cp866_encode(&cleaned).unwrap_or_default()
         });
         self.raw(tag, &bytes)
@@ -371,10 +345,7 @@ mod tests {
     fn value_encodings_from_reference_vectors() {
         assert_eq!(decode_uint(&[0x01, 0, 0, 0], 4), Some(1));
         assert_eq!(decode_uint(&[0xe9, 0x2d, 0x06], 3), Some(404_969));
-        assert_eq!(
-            decode_uint(&[0x31, 0x04, 0x00, 0x01, 0xf0, 0x4f], 6),
-            Some(87_892_227_523_633)
-        );
+        assert_eq!(decode_uint(&[0x31, 0x04, 0x00, 0x01, 0xf0, 0x4f], 6), Some(87_892_227_523_633));
         assert_eq!(decode_uint(&[1, 2, 3, 4, 5, 6, 7], 6), None);
         assert_eq!(decode_uint(&[], 6), Some(0));
         let f = Fvln::decode(&[0x02, 0x15, 0xcd, 0x5b, 0x07]).expect("fvln");
@@ -384,19 +355,10 @@ mod tests {
         let f = Fvln::decode(&[0x05, 0x56, 0x34, 0x12]).expect("fvln");
         assert_eq!(f.to_string(), "11.93046");
         assert_eq!(cp866_decode(&[0x92, 0xa5, 0xe1, 0xe2]), "Тест");
-        assert_eq!(
-            cp866_encode("Привет, мир!").as_deref(),
-            Some(&hex_bytes("8fe0a8a2a5e22c20aca8e021")[..])
-        );
+        assert_eq!(cp866_encode("Привет, мир!").as_deref(), Some(&hex_bytes("8fe0a8a2a5e22c20aca8e021")[..]));
         assert_eq!(cp866_encode("€"), None);
-        assert_eq!(
-            decode_uint(&[0x8a, 0x02, 0x9e, 0x55], 4),
-            Some(1_436_418_698)
-        );
-        assert_eq!(
-            printed_fiscal_sign(&[0x21, 0x04, 0xaa, 0x10, 0x75, 0x41]),
-            Some(2_853_205_313)
-        );
+        assert_eq!(decode_uint(&[0x8a, 0x02, 0x9e, 0x55], 4), Some(1_436_418_698));
+        assert_eq!(printed_fiscal_sign(&[0x21, 0x04, 0xaa, 0x10, 0x75, 0x41]), Some(2_853_205_313));
     }
 
     #[test]
@@ -410,24 +372,12 @@ mod tests {
     fn writer_nests_and_matches_reference() {
         // 7{1068{1047{1015=42}}} from the reference unit tests
         let mut w = TlvWriter::new();
-        w.begin(7)
-            .begin(1068)
-            .begin(1047)
-            .u32(1015, 42)
-            .end()
-            .end()
-            .end();
-        assert_eq!(
-            w.finish(),
-            hex_bytes("070010002c040c0017040800f70304002a000000")
-        );
+        w.begin(7).begin(1068).begin(1047).u32(1015, 42).end().end().end();
+        assert_eq!(w.finish(), hex_bytes("070010002c040c0017040800f70304002a000000"));
         // repeated tags are plain repetition
         let mut w = TlvWriter::new();
         w.begin(11).u32(1205, 12).u32(1205, 9).end();
-        assert_eq!(
-            w.finish(),
-            hex_bytes("0b001000b50404000c000000b504040009000000")
-        );
+        assert_eq!(w.finish(), hex_bytes("0b001000b50404000c000000b504040009000000"));
     }
 
     #[test]
@@ -439,9 +389,6 @@ mod tests {
     }
 
     fn hex_bytes(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
-            .collect()
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex")).collect()
     }
 }

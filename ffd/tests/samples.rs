@@ -16,15 +16,11 @@ const S5: &[u8] = include_bytes!("samples/S5.bin");
 const S6: &[u8] = include_bytes!("samples/S6.bin");
 
 fn text(doc: &Document, tag: u16) -> String {
-    doc.get(tag)
-        .and_then(Value::text)
-        .unwrap_or_else(|| panic!("tag {tag} missing or not text"))
+    doc.get(tag).and_then(Value::text).unwrap_or_else(|| panic!("tag {tag} missing or not text"))
 }
 
 fn int(doc: &Document, tag: u16) -> u64 {
-    doc.get(tag)
-        .and_then(Value::as_u64)
-        .unwrap_or_else(|| panic!("tag {tag} missing or not an integer"))
+    doc.get(tag).and_then(Value::as_u64).unwrap_or_else(|| panic!("tag {tag} missing or not an integer"))
 }
 
 #[test]
@@ -37,11 +33,7 @@ fn s1_session_header() {
     assert_eq!(h.flags.crc_mode(), Some(CrcMode::None));
     assert!(h.flags.has_container());
     assert_eq!(h.crc, 0);
-    assert_eq!(
-        h.ffd_hint(),
-        Some(FfdVersion::V1_0),
-        "P-version 00 01 is the legacy 1.0 code"
-    );
+    assert_eq!(h.ffd_hint(), Some(FfdVersion::V1_0), "P-version 00 01 is the legacy 1.0 code");
     assert_eq!(h.to_bytes(), S1[..30]);
 }
 
@@ -49,15 +41,9 @@ fn s1_session_header() {
 fn s1_container_and_document() {
     let c = Container::parse(Bytes::from_static(&S1[30..]), MSG_FROM_FN).expect("valid container");
     let h = c.header();
-    assert_eq!(
-        (h.len, h.crc, h.msg_type, h.doc_type, h.version),
-        (436, 0x7825, 0xA5, 11, 1)
-    );
+    assert_eq!((h.len, h.crc, h.msg_type, h.doc_type, h.version), (436, 0x7825, 0xA5, 11, 1));
     assert_eq!(h.service1, [0x10, 0x09]);
-    assert_eq!(
-        h.fn_number,
-        FnNumber::parse_strict("9999078900005488").expect("fn")
-    );
+    assert_eq!(h.fn_number, FnNumber::parse_strict("9999078900005488").expect("fn"));
     assert_eq!(h.fd, 1);
     assert_eq!(h.declared_tlv_len(), 394);
 
@@ -75,28 +61,19 @@ fn s1_container_and_document() {
     assert_eq!(int(&doc, 1189), 2);
     assert_eq!(text(&doc, 1013), "000000000002");
     assert_eq!(text(&doc, 1048), "ООО РАПКАТ-центр");
-    assert_eq!(
-        text(&doc, 1009),
-        "111141 г.Москва, ул. Кусковская д.20А офис В-202"
-    );
+    assert_eq!(text(&doc, 1009), "111141 г.Москва, ул. Кусковская д.20А офис В-202");
     assert_eq!(text(&doc, 1017), "7704358518");
     assert_eq!(text(&doc, 1060), "nalog.ru");
     assert_eq!(text(&doc, 1117), "example@example.com");
     assert_eq!(text(&doc, 1021), "Шеннон К.");
     assert_eq!(text(&doc, 1046), "OOO TAXCOM");
     assert_eq!(text(&doc, 1188), "2.0");
-    assert_eq!(
-        text(&doc, 1187),
-        "111141 г.Москва, ул. Кусковская\r\nд.20А офис В-202"
-    );
+    assert_eq!(text(&doc, 1187), "111141 г.Москва, ул. Кусковская\r\nд.20А офис В-202");
     assert_eq!(text(&doc, 1203), "771234567890");
     assert_eq!(int(&doc, 1207), 1);
     let fs = doc.get(1077).and_then(Value::bytes).expect("1077");
     assert_eq!(&fs[..], &[0x21, 0x04, 0xaa, 0x10, 0x75, 0x41]);
-    assert_eq!(
-        &trailer[..],
-        &[0x81, 0x06, 0xa5, 0x5a, 0xe1, 0x0c, 0x4d, 0x75, 0x00, 0x00]
-    );
+    assert_eq!(&trailer[..], &[0x81, 0x06, 0xa5, 0x5a, 0xe1, 0x0c, 0x4d, 0x75, 0x00, 0x00]);
 
     // the encoder reproduces the document TLV byte for byte (wire order is kept)
     assert_eq!(doc.encode(), S1[30 + 32..30 + 32 + 394]);
@@ -109,18 +86,13 @@ fn s1_inspects_as_accepted_with_summary() {
     assert_eq!(insp.verdict, Ok(()));
     assert_eq!(insp.response_code(), ResponseCode::Accepted);
     assert_eq!(insp.fd(), 1);
-    let Body::Plain(s) = insp.body else {
-        panic!("plaintext expected")
-    };
+    let Body::Plain(s) = insp.body else { panic!("plaintext expected") };
     assert_eq!(s.ffd_version, Some(FfdVersion::V1_05));
     assert_eq!(s.doc_time, Some(1_488_541_080));
     assert_eq!(s.fiscal_sign, Some(2_853_205_313));
     assert_eq!(s.requisites, 29);
     assert!(!s.encrypted_flag);
-    assert_eq!(
-        s.rnm.as_ref().map(|r| &r[..16]),
-        Some(&b"0000000005008570"[..])
-    );
+    assert_eq!(s.rnm.as_ref().map(|r| &r[..16]), Some(&b"0000000005008570"[..]));
 }
 
 #[test]
@@ -168,10 +140,7 @@ fn s2b_container_with_f_nibble() {
     assert_eq!(text(&doc, 1049), "111234");
     let fs = doc.get(1077).and_then(Value::bytes).expect("1077");
     assert_eq!(ffd::tlv::printed_fiscal_sign(fs), Some(476_807_588));
-    assert_eq!(
-        &trailer[..],
-        &[0x81, 0x06, 0x73, 0xfc, 0xa3, 0x4b, 0x28, 0x72, 0x00, 0x00]
-    );
+    assert_eq!(&trailer[..], &[0x81, 0x06, 0x73, 0xfc, 0xa3, 0x4b, 0x28, 0x72, 0x00, 0x00]);
 }
 
 fn decode_ack(bytes: &'static [u8]) -> AckView {
@@ -187,19 +156,10 @@ fn s4_s5_decode() {
     assert_eq!(a.code, Some(ResponseCode::FlkError));
     assert_eq!(a.time, Some(1_726_400_816));
     assert_eq!(a.ofd_inn.as_deref(), Some("7704211201"));
-    assert_eq!(
-        a.operator_sign.as_deref(),
-        Some(&[0x88, 0x06, 0x86, 0xce, 0x88, 0x30, 0x00, 0x03][..])
-    );
+    assert_eq!(a.operator_sign.as_deref(), Some(&[0x88, 0x06, 0x86, 0xce, 0x88, 0x30, 0x00, 0x03][..]));
     let b = decode_ack(S5);
-    assert_eq!(
-        (b.fd, b.code, b.time),
-        (2, Some(ResponseCode::Accepted), Some(1_726_403_103))
-    );
-    assert_eq!(
-        &b.trailer[..],
-        &[0x82, 0x06, 0xe1, 0x97, 0x19, 0xdc, 0x04, 0x53, 0x00, 0x00]
-    );
+    assert_eq!((b.fd, b.code, b.time), (2, Some(ResponseCode::Accepted), Some(1_726_403_103)));
+    assert_eq!(&b.trailer[..], &[0x82, 0x06, 0xe1, 0x97, 0x19, 0xdc, 0x04, 0x53, 0x00, 0x00]);
 }
 
 /// A signer that returns the signature bytes of a captured acknowledgment.
@@ -213,11 +173,7 @@ impl AckSigner for Replay {
 }
 
 fn replay_signature(ack: &[u8]) -> AckSignature {
-    let mut s = AckSignature {
-        service2_head: [0; 8],
-        operator_sign: [0; 8],
-        trailer: [0; 10],
-    };
+    let mut s = AckSignature { service2_head: [0; 8], operator_sign: [0; 8], trailer: [0; 10] };
     s.service2_head.copy_from_slice(&ack[20..28]);
     s.operator_sign.copy_from_slice(&ack[56..64]);
     s.trailer.copy_from_slice(&ack[ack.len() - 10..]);
@@ -226,10 +182,9 @@ fn replay_signature(ack: &[u8]) -> AckSignature {
 
 #[test]
 fn ack_builder_reproduces_real_operator_layout() {
-    for (sample, fd, code, time) in [
-        (S4, 1, ResponseCode::FlkError, 1_726_400_816),
-        (S5, 2, ResponseCode::Accepted, 1_726_403_103),
-    ] {
+    for (sample, fd, code, time) in
+        [(S4, 1, ResponseCode::FlkError, 1_726_400_816), (S5, 2, ResponseCode::Accepted, 1_726_403_103)]
+    {
         let fields = AckFields {
             fn_number: FnNumber::parse_strict("9999078902013267").expect("fn"),
             fd,
@@ -239,10 +194,7 @@ fn ack_builder_reproduces_real_operator_layout() {
             service1: [0x10, 0x09],
         };
         let built = build_ack_container(&fields, &Replay(replay_signature(sample)));
-        assert_eq!(
-            built, sample,
-            "ack for FD {fd} differs from the captured one"
-        );
+        assert_eq!(built, sample, "ack for FD {fd} differs from the captured one");
     }
 }
 
@@ -272,10 +224,7 @@ fn ack_builder_differs_from_sample_only_in_signer_bytes() {
     }
     // deterministic for the same inputs, different for another key
     assert_eq!(build_ack_container(&fields, &signer), built);
-    assert_ne!(
-        build_ack_container(&fields, &ffd::SoftwareSigner::new(b"other")),
-        built
-    );
+    assert_ne!(build_ack_container(&fields, &ffd::SoftwareSigner::new(b"other")), built);
     // it verifies as an ack
     let view = AckView::parse_container(Bytes::from(built)).expect("parses");
     assert_eq!(view.code, Some(ResponseCode::FlkError));
@@ -305,14 +254,8 @@ fn s7_session_crc_vectors() {
     assert!(mode2.verify_crc(body).is_ok());
     let mut corrupted = body.to_vec();
     corrupted[100] ^= 1;
-    assert!(
-        mode2.verify_crc(&corrupted).is_err(),
-        "mode 2 covers the body"
-    );
-    assert!(
-        SessionHeader::read(&mode1).verify_crc(&corrupted).is_ok(),
-        "mode 1 does not"
-    );
+    assert!(mode2.verify_crc(&corrupted).is_err(), "mode 2 covers the body");
+    assert!(SessionHeader::read(&mode1).verify_crc(&corrupted).is_ok(), "mode 1 does not");
 }
 
 #[test]
@@ -325,11 +268,7 @@ fn replies_carry_header_and_container_in_one_buffer() {
     assert_eq!(h.p_version, req.p_version);
     assert_eq!(view.fd, 2);
     // a request with CRC mode 2 gets a reply with CRC mode 2
-    let req2 = SessionHeader {
-        flags: Flags(0x0016),
-        ..req
-    }
-    .with_crc(&S1[30..]);
+    let req2 = SessionHeader { flags: Flags(0x0016), ..req }.with_crc(&S1[30..]);
     let (h2, _) = AckView::parse_reply(wrap_reply(&req2, S5)).expect("valid reply");
     assert_eq!(h2.flags.crc_mode(), Some(CrcMode::HeaderAndBody));
     assert_ne!(h2.crc, 0);
@@ -341,16 +280,10 @@ fn s8_pings_are_answered_with_flags_cleared() {
     let h = SessionHeader::parse(&ping).expect("valid ping header");
     assert!(h.is_ping());
     let reply = ffd::ack::ping_reply(&h);
-    assert_eq!(
-        &reply[..],
-        &hex_literal("dd80caa182a100013939393939393939393939393939393900000000 0000")[..]
-    );
+    assert_eq!(&reply[..], &hex_literal("dd80caa182a100013939393939393939393939393939393900000000 0000")[..]);
 }
 
 fn hex_literal(s: &str) -> Vec<u8> {
     let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
-        .collect()
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex")).collect()
 }
