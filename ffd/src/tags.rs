@@ -50,10 +50,48 @@ pub struct TagInfo {
 
 include!("tags_table.rs");
 
-/// Looks a tag up (binary search over the sorted table).
+/// Looks a tag up: one indexed load (this runs for every requisite on the ingest hot
+/// path, where a binary search over the table was most of the cost of `inspect`).
 pub fn lookup(tag: u16) -> Option<&'static TagInfo> {
-    TAGS.binary_search_by_key(&tag, |t| t.tag).ok().and_then(|i| TAGS.get(i))
+    let i = *INDEX.get(slot(tag)?)?;
+    TAGS.get(usize::from(i))
 }
+
+/// Dictionary tags live in two dense ranges: 1000–1399 (FFD requisites) and 2000–2199
+/// (marking requisites of FFD 1.2).
+const RANGES: [(u16, u16); 2] = [(1000, 400), (2000, 200)];
+/// Slots of [`INDEX`].
+const SLOTS: usize = RANGES[0].1 as usize + RANGES[1].1 as usize;
+/// Marks a slot without a tag.
+const NO_TAG: u16 = u16::MAX;
+
+/// The index of `tag` in [`INDEX`], if it falls in one of the ranges.
+const fn slot(tag: u16) -> Option<usize> {
+    let (a, a_len) = RANGES[0];
+    let (b, b_len) = RANGES[1];
+    if tag >= a && tag - a < a_len {
+        Some((tag - a) as usize)
+    } else if tag >= b && tag - b < b_len {
+        Some(a_len as usize + (tag - b) as usize)
+    } else {
+        None
+    }
+}
+
+/// Slot -> position in [`TAGS`] (or [`NO_TAG`]), built at compile time. Building fails to
+/// compile if a dictionary tag falls outside the ranges.
+static INDEX: [u16; SLOTS] = {
+    let mut index = [NO_TAG; SLOTS];
+    let mut i = 0;
+    while i < TAGS.len() {
+        match slot(TAGS[i].tag) {
+            Some(s) => index[s] = i as u16,
+            None => panic!("dictionary tag outside the indexed ranges"),
+        }
+        i += 1;
+    }
+    index
+};
 
 /// The whole dictionary, sorted by tag.
 pub fn all() -> &'static [TagInfo] {
@@ -155,6 +193,14 @@ pub fn is_fn_document(code: u8) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn indexed_lookup_agrees_with_the_table() {
+        for tag in 0..=u16::MAX {
+            let linear = TAGS.iter().find(|t| t.tag == tag);
+            assert_eq!(lookup(tag), linear, "tag {tag}");
+        }
+    }
 
     #[test]
     fn table_is_sorted_and_unique() {
