@@ -138,10 +138,22 @@ impl Document {
     }
 
     /// Encodes the document TLV.
+    ///
+    /// # Panics
+    /// If a value (or the document) would be longer than its u16 length field allows.
+    /// Decoding normalises values (integers to their nominal width, empty bytes to one
+    /// byte), so a tree decoded from a large body can encode larger than it came in: use
+    /// [`Document::try_encode`] for trees decoded from input.
     pub fn encode(&self) -> Vec<u8> {
         let mut w = TlvWriter::new();
         Value::Stlv(self.fields.clone()).encode_into(self.doc_type, &mut w);
         w.finish()
+    }
+
+    /// Encodes the document TLV, or `None` when a value would exceed 65 535 bytes.
+    pub fn try_encode(&self) -> Option<Vec<u8>> {
+        stlv_len(&self.fields)?;
+        Some(self.encode())
     }
 
     /// The first requisite with `tag` at the top level.
@@ -153,6 +165,28 @@ impl Document {
     pub fn get_all(&self, tag: u16) -> impl Iterator<Item = &Value> {
         self.fields.iter().filter(move |f| f.tag == tag).map(|f| &f.value)
     }
+}
+
+/// Encoded length of the values of `fields` with their TLV headers; `None` if it, or any
+/// nested value, exceeds the u16 length field.
+fn stlv_len(fields: &[Field]) -> Option<usize> {
+    let mut total = 0usize;
+    for f in fields {
+        let len = match &f.value {
+            Value::Byte(_) => 1,
+            Value::U16(_) => 2,
+            Value::U32(_) | Value::Time(_) => 4,
+            Value::Vln(v) => crate::tlv::encode_vln(*v).1,
+            Value::Fvln(v) => 1 + crate::tlv::encode_vln(v.mantissa).1,
+            Value::Str(b) | Value::Bytes(b) | Value::Raw(b) => b.len(),
+            Value::Stlv(children) => stlv_len(children)?,
+        };
+        if len > usize::from(u16::MAX) {
+            return None;
+        }
+        total += TLV_HEADER_LEN + len;
+    }
+    (total <= usize::from(u16::MAX)).then_some(total)
 }
 
 fn decode_with(data: &Bytes, limits: &Limits, lenient: bool) -> Result<(Document, Bytes), FlkError> {
@@ -271,6 +305,24 @@ mod tests {
         let (back, trailer) = Document::decode(&bytes, &Limits::default()).expect("decodes");
         assert_eq!(back, doc);
         assert!(trailer.is_empty());
+    }
+
+    #[test]
+    fn decoded_trees_that_outgrow_the_length_field_do_not_encode() {
+        // 8 100 empty u32 requisites and a 1 000-byte one kept raw: 33 404 bytes in,
+        // 65 804 bytes of value out
+        let mut w = TlvWriter::new();
+        w.begin(21);
+        for _ in 0..8_100 {
+            w.raw(1038, &[]);
+        }
+        w.raw(1038, &[0; 1_000]);
+        w.end();
+        let lenient = Document::decode_lenient(&Bytes::from(w.finish()), &Limits::default());
+        let (doc, _) = lenient.expect("decodes leniently");
+        assert!(doc.try_encode().is_none());
+        let small = Document { doc_type: 3, fields: doc.fields[..10].to_vec() };
+        assert_eq!(small.try_encode().map(|e| e.len()), Some(4 + 10 * 8));
     }
 
     #[test]
