@@ -30,6 +30,8 @@ pub mod inspect;
 pub mod json;
 pub mod session;
 pub mod tags;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 pub mod tlv;
 
 pub use ack::{AckFields, AckSigner, AckView, ResponseCode, SoftwareSigner};
