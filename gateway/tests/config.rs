@@ -30,29 +30,17 @@ fn load_str(toml: &str) -> Result<Config, String> {
 fn mistakes_are_named_precisely() {
     let cases = [
         ("[limits]\nidle_timeout = \"soon\"\n", "limits.idle_timeout"),
-        (
-            "[limits]\nmax_body_bytes = 70000\n",
-            "limits.max_body_bytes",
-        ),
+        ("[limits]\nmax_body_bytes = 70000\n", "limits.max_body_bytes"),
         ("[listen]\ntcp = \"localhost\"\n", "listen.tcp"),
         ("[storage]\nbackend = \"postgres\"\n", "storage.backend"),
-        (
-            "[storage]\nbackend = \"scylla\"\nconsistency = \"one\"\n",
-            "storage.consistency",
-        ),
+        ("[storage]\nbackend = \"scylla\"\nconsistency = \"one\"\n", "storage.consistency"),
         ("ofd_inn = \"7700000000\"\n", "ofd_inn"),
         ("[limits]\nidel_timeout = \"1s\"\n", "idel_timeout"),
-        (
-            "[admin]\ntokens = [{ name = \"x\", sha256 = \"abc\", role = \"admin\" }]\n",
-            "admin.tokens.sha256",
-        ),
+        ("[admin]\ntokens = [{ name = \"x\", sha256 = \"abc\", role = \"admin\" }]\n", "admin.tokens.sha256"),
         ("[tls]\nclient_auth = \"required\"\n", "tls.client_ca"),
     ];
     for (toml, field) in cases {
         let err = load_str(toml).expect_err(toml);
-        assert!(
-            err.contains(field),
-            "error for {toml:?} should name {field}: {err}"
-        );
+        assert!(err.contains(field), "error for {toml:?} should name {field}: {err}");
     }
 }

@@ -40,11 +40,7 @@ impl TestGateway {
     }
     pub async fn onboard(&self, reg: Register) {
         let shared = &self.running().shared;
-        shared
-            .store
-            .put_registers(vec![reg.clone()], vec![None])
-            .await
-            .expect("put register");
+        shared.store.put_registers(vec![reg.clone()], vec![None]).await.expect("put register");
         shared.registry.apply(&reg);
     }
     pub async fn stop(mut self) {
@@ -56,10 +52,7 @@ impl TestGateway {
 
 pub fn test_config(dir: &std::path::Path) -> Config {
     let any: Listen = Listen(Some("127.0.0.1:0".parse().unwrap()));
-    let mut cfg = Config {
-        data_dir: dir.to_path_buf(),
-        ..Config::default()
-    };
+    let mut cfg = Config { data_dir: dir.to_path_buf(), ..Config::default() };
     cfg.listen.tcp = any;
     cfg.listen.tls = any;
     cfg.listen.quic = any;
@@ -74,10 +67,7 @@ pub async fn start_with(f: impl FnOnce(&mut Config)) -> TestGateway {
     let mut cfg = test_config(dir.path());
     f(&mut cfg);
     let running = gateway::start(cfg).await.expect("gateway starts");
-    TestGateway {
-        running: Some(running),
-        dir,
-    }
+    TestGateway { running: Some(running), dir }
 }
 
 pub async fn start() -> TestGateway {
@@ -87,12 +77,7 @@ pub async fn start() -> TestGateway {
 /// The register that produced sample S1 (its RNM check code is valid for this INN and
 /// serial).
 pub fn s1_register() -> Register {
-    register(
-        "0000000005008570",
-        "7702203276",
-        "000000000002",
-        "9999078900005488",
-    )
+    register("0000000005008570", "7702203276", "000000000002", "9999078900005488")
 }
 
 pub fn register(rnm: &str, inn: &str, serial: &str, fn_number: &str) -> Register {
@@ -134,9 +119,7 @@ pub async fn read_reply<R: AsyncReadExt + Unpin>(r: &mut R) -> Option<Bytes> {
 pub async fn tcp_exchange(addr: SocketAddr, msg: &[u8]) -> Option<Bytes> {
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     s.write_all(msg).await.unwrap();
-    tokio::time::timeout(Duration::from_secs(10), read_reply(&mut s))
-        .await
-        .expect("reply in time")
+    tokio::time::timeout(Duration::from_secs(10), read_reply(&mut s)).await.expect("reply in time")
 }
 
 pub fn tls_client_config(cert_pem: &std::path::Path, alpn: bool) -> Arc<rustls::ClientConfig> {
@@ -156,4 +139,81 @@ pub fn tls_client_config(cert_pem: &std::path::Path, alpn: bool) -> Arc<rustls::
         cfg.alpn_protocols = vec![b"ofd".to_vec()];
     }
     Arc::new(cfg)
+}
+
+/// `n` registers with valid RNMs and FNs `9999000000000001...`, and their identities for
+/// building documents.
+pub fn registers(n: usize, first: u64) -> Vec<(Register, ffd::build::Identity)> {
+    let inn = Inn::parse("7702203276").unwrap();
+    (0..n as u64)
+        .map(|i| {
+            let seq = first + i;
+            let serial = format!("{:012}", seq);
+            let rnm = Rnm::compose(seq, &inn, &serial);
+            let fn_number = format!("9999{:012}", seq);
+            let reg = register(rnm.as_str(), inn.as_str(), &serial, &fn_number);
+            let id = ffd::build::Identity {
+                fn_number: reg.fn_number,
+                rnm: rnm.to_string(),
+                user_inn: inn.to_string(),
+                kkt_serial: serial,
+                ofd_inn: "7700000009".into(),
+                user_name: "ООО Тест".into(),
+                address: "Москва".into(),
+                place: "Магазин".into(),
+                cashier: "Кассир".into(),
+                ffd: ffd::FfdVersion::V1_05,
+            };
+            (reg, id)
+        })
+        .collect()
+}
+
+/// A valid receipt message of `id` with FD `fd`.
+pub fn receipt_message(id: &ffd::build::Identity, fd: u32) -> Bytes {
+    use ffd::build::{Item, Receipt, operation, vat};
+    let r = Receipt {
+        operation: operation::INCOME,
+        items: vec![Item {
+            name: format!("Товар {fd}"),
+            price: 10_000 + u64::from(fd),
+            quantity: ffd::tlv::Fvln { scale: 0, mantissa: 1 },
+            vat: vat::VAT20,
+            subject: 1,
+            method: 4,
+        }],
+        cash: 0,
+        shift: 1,
+        number: fd,
+        taxation: 1,
+    };
+    let time = 1_700_000_000 + fd;
+    ffd::build::message(id, fd, &ffd::build::receipt(id, fd, time, &r))
+}
+
+/// Resident memory of this process, bytes.
+pub fn rss() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+    let pages: u64 = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
+    pages * 4096
+}
+
+/// The value of a counter/gauge in Prometheus text, summed over the series whose labels
+/// contain every `label="value"` given.
+pub fn metric_value(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+        .filter(|l| labels.iter().all(|(k, v)| l.contains(&format!("{k}=\"{v}\""))))
+        .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
+        .sum()
+}
+
+pub async fn metrics_text(gw: &TestGateway) -> String {
+    let addr = gw.running().metrics.unwrap();
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes()).await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    out
 }
