@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The project's test command (README, .ci/run): installs what the tests need on a fresh
+# machine, then runs the default test suite of every crate.
+#
+#   scripts/test.sh            # everything that belongs in the default run (< 15 min)
+#   scripts/test.sh -p gateway # extra arguments go to `cargo test`
+#
+# Needs: the Rust toolchain (present), and Prometheus' promtool/prometheus for the
+# observability tests (Debian package `prometheus`, installed here if missing; needs root
+# or sudo). Long benchmarks, fuzzing and soak tests are separate commands (see README).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
+if ((${#need_apt[@]})); then
+    echo "installing: ${need_apt[*]}" >&2
+    sudo_=""
+    [ "$(id -u)" -eq 0 ] || sudo_="sudo"
+    $sudo_ apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+    # the package starts a system Prometheus on :9090; tests run their own
+    $sudo_ systemctl stop prometheus >/dev/null 2>&1 || $sudo_ pkill -x prometheus >/dev/null 2>&1 || true
+fi
+
+exec cargo test --workspace "$@"
