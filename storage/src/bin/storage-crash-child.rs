@@ -41,12 +41,7 @@ const PACE_MS: u64 = 15;
 
 /// The FN of task `j`.
 pub fn task_fn(j: u32) -> FnNumber {
-    FnNumber::from_ascii(
-        format!("99990789{j:08}")
-            .as_bytes()
-            .try_into()
-            .expect("16 ASCII digits"),
-    )
+    FnNumber::from_ascii(format!("99990789{j:08}").as_bytes().try_into().expect("16 ASCII digits"))
 }
 
 /// Deterministic raw bytes of (FN, FD): ~500 bytes.
@@ -117,18 +112,13 @@ fn print_lines(lines: &[String]) {
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() != 5 {
-        eprintln!(
-            "usage: storage-crash-child <dir> <durable|early-ack|no-persist> <run> <start-fd>"
-        );
+        eprintln!("usage: storage-crash-child <dir> <durable|early-ack|no-persist> <run> <start-fd>");
         std::process::exit(2);
     }
     let mode = args[2].clone();
     let run: u32 = args[3].parse().expect("run number");
     let start_fd: u32 = args[4].parse().expect("start FD");
-    let opts = EmbeddedOptions {
-        unsafe_ack_without_persist: mode == "no-persist",
-        ..Default::default()
-    };
+    let opts = EmbeddedOptions { unsafe_ack_without_persist: mode == "no-persist", ..Default::default() };
     if !["durable", "early-ack", "no-persist"].contains(&mode.as_str()) {
         eprintln!("unknown mode {mode}");
         std::process::exit(2);
@@ -159,18 +149,13 @@ async fn main() {
                 if early {
                     let lines: Vec<_> = docs
                         .iter()
-                        .map(|d| {
-                            format!("ok {} {} {} {}", f, d.fd, hex_sha(&d.raw), hex_sha(&d.ack))
-                        })
+                        .map(|d| format!("ok {} {} {} {}", f, d.fd, hex_sha(&d.raw), hex_sha(&d.ack)))
                         .collect();
                     print_lines(&lines);
                     // Give the kill a window between "acked" and "written".
                     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
                 }
-                let committed = match store
-                    .append_documents(docs.clone(), Durability::Durable)
-                    .await
-                {
+                let committed = match store.append_documents(docs.clone(), Durability::Durable).await {
                     Ok(c) => c,
                     Err(e) => {
                         eprintln!("append failed: {e}");
@@ -187,15 +172,10 @@ async fn main() {
                     .map(|(d, o)| {
                         let ack = match o {
                             AppendOutcome::Stored => &d.ack,
-                            AppendOutcome::Duplicate {
-                                ack,
-                                identical: true,
-                            } => ack,
+                            AppendOutcome::Duplicate { ack, identical: true } => ack,
                             // Same bytes every time: a conflicting duplicate is a bug the
                             // parent should see.
-                            AppendOutcome::Duplicate {
-                                identical: false, ..
-                            } => {
+                            AppendOutcome::Duplicate { identical: false, .. } => {
                                 return format!("conflict {} {}", f, d.fd);
                             }
                         };

@@ -15,9 +15,7 @@ use serde::de::DeserializeOwned;
 
 use crate::error::StoreError;
 use crate::ids::Timestamp;
-use crate::model::{
-    DeliveryStatus, DocumentKey, DocumentRecord, TelemetryRecord, delivery_partition,
-};
+use crate::model::{DeliveryStatus, DocumentKey, DocumentRecord, TelemetryRecord, delivery_partition};
 
 use super::keys;
 
@@ -190,21 +188,14 @@ impl<'a> Reader<'a> {
         if self.buf.is_empty() {
             Ok(())
         } else {
-            Err(StoreError::Corrupt(format!(
-                "{} record has {} trailing bytes",
-                self.what,
-                self.buf.len()
-            )))
+            Err(StoreError::Corrupt(format!("{} record has {} trailing bytes", self.what, self.buf.len())))
         }
     }
 }
 
 /// Decodes what [`encode_document`] wrote, for the document with key `key`.
 pub fn decode_document(key: &DocumentKey, v: &[u8]) -> Result<DocumentRecord, StoreError> {
-    let mut r = Reader {
-        buf: v,
-        what: "document",
-    };
+    let mut r = Reader { buf: v, what: "document" };
     let version = r.u8()?;
     if version != DOC_V1 {
         return Err(StoreError::Corrupt(format!(
@@ -219,11 +210,7 @@ pub fn decode_document(key: &DocumentKey, v: &[u8]) -> Result<DocumentRecord, St
     let received_at = Timestamp(r.i64()?);
     let has = |f: u16| flags & f != 0;
     let ffd_version = if has(F_FFD) { Some(r.u8()?) } else { None };
-    let doc_time = if has(F_DOC_TIME) {
-        Some(Timestamp(r.i64()?))
-    } else {
-        None
-    };
+    let doc_time = if has(F_DOC_TIME) { Some(Timestamp(r.i64()?)) } else { None };
     let total = if has(F_TOTAL) { Some(r.u64()?) } else { None };
     let fiscal_sign = if has(F_SIGN) { Some(r.u32()?) } else { None };
     let flk_error = if has(F_FLK) {
@@ -241,18 +228,10 @@ pub fn decode_document(key: &DocumentKey, v: &[u8]) -> Result<DocumentRecord, St
         Some(TelemetryRecord {
             warnings,
             unsent_documents: if th(T_UNSENT) { Some(r.u32()?) } else { None },
-            first_unsent_time: if th(T_FIRST_TIME) {
-                Some(Timestamp(r.i64()?))
-            } else {
-                None
-            },
+            first_unsent_time: if th(T_FIRST_TIME) { Some(Timestamp(r.i64()?)) } else { None },
             first_unsent_fd: if th(T_FIRST_FD) { Some(r.u32()?) } else { None },
             key_resource_days: if th(T_KEY_DAYS) { Some(r.u32()?) } else { None },
-            reported_at: if th(T_REPORTED) {
-                Some(Timestamp(r.i64()?))
-            } else {
-                None
-            },
+            reported_at: if th(T_REPORTED) { Some(Timestamp(r.i64()?)) } else { None },
         })
     } else {
         None
@@ -359,15 +338,10 @@ pub fn encode_delivery(d: &DeliveryRec) -> Vec<u8> {
 
 /// Decodes what [`encode_delivery`] wrote.
 pub fn decode_delivery(v: &[u8]) -> Result<DeliveryRec, StoreError> {
-    let mut r = Reader {
-        buf: v,
-        what: "delivery",
-    };
+    let mut r = Reader { buf: v, what: "delivery" };
     let version = r.u8()?;
     if version != DELIVERY_V1 {
-        return Err(StoreError::Corrupt(format!(
-            "delivery: unknown record version {version}"
-        )));
+        return Err(StoreError::Corrupt(format!("delivery: unknown record version {version}")));
     }
     let status = match r.u8()? {
         0 => DeliveryStatus::Pending,
@@ -378,16 +352,8 @@ pub fn decode_delivery(v: &[u8]) -> Result<DeliveryRec, StoreError> {
     let attempts = r.u32()?;
     let next_attempt_at = Timestamp(r.i64()?);
     let flags = r.u8()?;
-    let last_attempt_at = if flags & 1 != 0 {
-        Some(Timestamp(r.i64()?))
-    } else {
-        None
-    };
-    let delivered_at = if flags & 2 != 0 {
-        Some(Timestamp(r.i64()?))
-    } else {
-        None
-    };
+    let last_attempt_at = if flags & 1 != 0 { Some(Timestamp(r.i64()?)) } else { None };
+    let delivered_at = if flags & 2 != 0 { Some(Timestamp(r.i64()?)) } else { None };
     let last_error = if flags & 4 != 0 {
         let n = r.u16()? as usize;
         Some(
@@ -399,15 +365,7 @@ pub fn decode_delivery(v: &[u8]) -> Result<DeliveryRec, StoreError> {
         None
     };
     r.end()?;
-    Ok(DeliveryRec {
-        status,
-        queued_at,
-        attempts,
-        next_attempt_at,
-        last_attempt_at,
-        last_error,
-        delivered_at,
-    })
+    Ok(DeliveryRec { status, queued_at, attempts, next_attempt_at, last_attempt_at, last_error, delivered_at })
 }
 
 /// JSON with a version tag (the tag is the opening brace, so records stay readable with
@@ -471,13 +429,7 @@ mod tests {
         let d = sample(true);
         let enc = encode_document(&d);
         for n in 0..enc.len() {
-            assert!(
-                matches!(
-                    decode_document(&d.key(), &enc[..n]),
-                    Err(StoreError::Corrupt(_))
-                ),
-                "prefix {n}"
-            );
+            assert!(matches!(decode_document(&d.key(), &enc[..n]), Err(StoreError::Corrupt(_))), "prefix {n}");
         }
         let mut long = enc.clone();
         long.push(0);
@@ -486,10 +438,7 @@ mod tests {
         let mut bad = encode_document(&sample(false));
         let raw_len_at = 1 + 2 + 16 + 1 + 1 + 8;
         bad[raw_len_at..raw_len_at + 4].copy_from_slice(&u32::MAX.to_be_bytes());
-        assert!(matches!(
-            decode_document(&d.key(), &bad),
-            Err(StoreError::Corrupt(_))
-        ));
+        assert!(matches!(decode_document(&d.key(), &bad), Err(StoreError::Corrupt(_))));
     }
 
     #[test]

@@ -11,9 +11,7 @@ use super::writer::Request;
 use super::{EmbeddedStore, Engine, Ks, META_PENDING, codec, fj, keys};
 use crate::error::StoreError;
 use crate::ids::{Rnm, Timestamp};
-use crate::model::{
-    BacklogStats, Delivery, DeliveryStatus, DocumentKey, DocumentRecord, delivery_partition,
-};
+use crate::model::{BacklogStats, Delivery, DeliveryStatus, DocumentKey, DocumentRecord, delivery_partition};
 use crate::store::{Committed, DeliveryStore, DocumentStore, Durability, Page, PageRequest};
 
 /// Most deliveries one `due_deliveries` call returns.
@@ -46,23 +44,13 @@ pub(crate) fn scan_page<T>(
                 Bound::Unbounded => true,
             };
             if !inside {
-                return Err(StoreError::Invalid(
-                    "page cursor does not belong to this query".into(),
-                ));
+                return Err(StoreError::Invalid("page cursor does not belong to this query".into()));
             }
-            if reverse {
-                (lo, Bound::Excluded(c))
-            } else {
-                (Bound::Excluded(c), hi)
-            }
+            if reverse { (lo, Bound::Excluded(c)) } else { (Bound::Excluded(c), hi) }
         }
     };
     let iter = ks.range::<Vec<u8>, _>((lo, hi));
-    let iter: Box<dyn Iterator<Item = fjall::Guard>> = if reverse {
-        Box::new(iter.rev())
-    } else {
-        Box::new(iter)
-    };
+    let iter: Box<dyn Iterator<Item = fjall::Guard>> = if reverse { Box::new(iter.rev()) } else { Box::new(iter) };
     let mut items = Vec::new();
     let mut last_key: Option<Vec<u8>> = None;
     let mut more = false;
@@ -77,22 +65,11 @@ pub(crate) fn scan_page<T>(
             last_key = Some(k.to_vec());
         }
     }
-    Ok(Page {
-        items,
-        next: if more {
-            last_key.map(|k| keys::cursor_encode(&k))
-        } else {
-            None
-        },
-    })
+    Ok(Page { items, next: if more { last_key.map(|k| keys::cursor_encode(&k)) } else { None } })
 }
 
 fn read_document(eng: &Engine, key: &DocumentKey) -> Result<Option<DocumentRecord>, StoreError> {
-    match eng
-        .ks(Ks::Docs)
-        .get(keys::doc(key))
-        .map_err(fj("get document"))?
-    {
+    match eng.ks(Ks::Docs).get(keys::doc(key)).map_err(fj("get document"))? {
         Some(v) => Ok(Some(codec::decode_document(key, &v)?)),
         None => Ok(None),
     }
@@ -107,18 +84,10 @@ impl DocumentStore for EmbeddedStore {
     ) -> Result<Committed, StoreError> {
         self.shared.check()?;
         if docs.is_empty() {
-            return Ok(Committed {
-                outcomes: Vec::new(),
-                durability,
-            });
+            return Ok(Committed { outcomes: Vec::new(), durability });
         }
         let (reply, rx) = oneshot::channel();
-        self.submit(Request::Append {
-            docs,
-            durability,
-            reply,
-        })
-        .await?;
+        self.submit(Request::Append { docs, durability, reply }).await?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -136,24 +105,14 @@ impl DocumentStore for EmbeddedStore {
         let fn_number = *fn_number;
         self.read(move |eng| {
             if fds.start() > fds.end() {
-                return Ok(Page {
-                    items: Vec::new(),
-                    next: None,
-                });
+                return Ok(Page { items: Vec::new(), next: None });
             }
             let lo = keys::doc_parts(&fn_number, *fds.start()).to_vec();
             let hi = keys::doc_parts(&fn_number, *fds.end()).to_vec();
-            scan_page(
-                eng.ks(Ks::Docs),
-                Bound::Included(lo),
-                Bound::Included(hi),
-                false,
-                &page,
-                |k, v| {
-                    let key = keys::doc_decode_tail(k)?;
-                    Ok(Some(codec::decode_document(&key, v)?))
-                },
-            )
+            scan_page(eng.ks(Ks::Docs), Bound::Included(lo), Bound::Included(hi), false, &page, |k, v| {
+                let key = keys::doc_decode_tail(k)?;
+                Ok(Some(codec::decode_document(&key, v)?))
+            })
         })
         .await
     }
@@ -168,10 +127,7 @@ impl DocumentStore for EmbeddedStore {
         let rnm = rnm.clone();
         self.read(move |eng| {
             if from >= to {
-                return Ok(Page {
-                    items: Vec::new(),
-                    next: None,
-                });
+                return Ok(Page { items: Vec::new(), next: None });
             }
             scan_page(
                 eng.ks(Ks::DocsByRnm),
@@ -196,11 +152,7 @@ impl DocumentStore for EmbeddedStore {
 }
 
 fn read_delivery(eng: &Engine, key: &DocumentKey) -> Result<Option<Delivery>, StoreError> {
-    match eng
-        .ks(Ks::Deliveries)
-        .get(keys::doc(key))
-        .map_err(fj("get delivery"))?
-    {
+    match eng.ks(Ks::Deliveries).get(keys::doc(key)).map_err(fj("get delivery"))? {
         Some(v) => Ok(Some(codec::decode_delivery(&v)?.into_delivery(*key))),
         None => Ok(None),
     }
@@ -208,12 +160,7 @@ fn read_delivery(eng: &Engine, key: &DocumentKey) -> Result<Option<Delivery>, St
 
 #[async_trait::async_trait]
 impl DeliveryStore for EmbeddedStore {
-    async fn due_deliveries(
-        &self,
-        partition: u16,
-        now: Timestamp,
-        limit: u32,
-    ) -> Result<Vec<Delivery>, StoreError> {
+    async fn due_deliveries(&self, partition: u16, now: Timestamp, limit: u32) -> Result<Vec<Delivery>, StoreError> {
         let limit = limit.min(MAX_DUE) as usize;
         self.read(move |eng| {
             let lo = keys::outbox_bound(partition, Timestamp(i64::MIN));
@@ -222,10 +169,7 @@ impl DeliveryStore for EmbeddedStore {
             let mut hi = keys::outbox_bound(partition, now);
             hi.extend_from_slice(&[0xFF; keys::DOC_KEY_LEN]);
             let mut out = Vec::new();
-            for g in eng
-                .ks(Ks::Outbox)
-                .range::<Vec<u8>, _>((Bound::Included(lo), Bound::Included(hi)))
-            {
+            for g in eng.ks(Ks::Outbox).range::<Vec<u8>, _>((Bound::Included(lo), Bound::Included(hi))) {
                 if out.len() >= limit {
                     break;
                 }
@@ -284,10 +228,7 @@ impl DeliveryStore for EmbeddedStore {
         self.mutate(move |tx| {
             let dk = keys::doc(&key);
             let Some(v) = tx.get(Ks::Deliveries, &dk)? else {
-                return Err(StoreError::NotFound(format!(
-                    "delivery of document {}/{}",
-                    key.fn_number, key.fd
-                )));
+                return Err(StoreError::NotFound(format!("delivery of document {}/{}", key.fn_number, key.fd)));
             };
             let mut d = codec::decode_delivery(&v)?;
             if d.status != DeliveryStatus::Pending {
@@ -296,11 +237,7 @@ impl DeliveryStore for EmbeddedStore {
             }
             let partition = delivery_partition(&key.fn_number);
             tx.del(Ks::Outbox, keys::outbox(partition, d.next_attempt_at, &key));
-            tx.put(
-                Ks::Outbox,
-                keys::outbox(partition, next_attempt_at, &key),
-                Vec::new(),
-            );
+            tx.put(Ks::Outbox, keys::outbox(partition, next_attempt_at, &key), Vec::new());
             d.attempts = d.attempts.saturating_add(1);
             d.last_attempt_at = Some(Timestamp::now());
             d.next_attempt_at = next_attempt_at;
@@ -318,15 +255,10 @@ impl DeliveryStore for EmbeddedStore {
 
     async fn backlog(&self) -> Result<BacklogStats, StoreError> {
         self.read(|eng| {
-            let pending = match eng
-                .ks(Ks::Meta)
-                .get(META_PENDING)
-                .map_err(fj("read outbox counter"))?
-            {
+            let pending = match eng.ks(Ks::Meta).get(META_PENDING).map_err(fj("read outbox counter"))? {
                 None => 0,
                 Some(v) => u64::from_be_bytes(
-                    (*v).try_into()
-                        .map_err(|_| StoreError::Corrupt("outbox counter is not 8 bytes".into()))?,
+                    (*v).try_into().map_err(|_| StoreError::Corrupt("outbox counter is not 8 bytes".into()))?,
                 ),
             };
             let oldest_queued_at = match eng.ks(Ks::OutboxAge).first_key_value() {
@@ -340,10 +272,7 @@ impl DeliveryStore for EmbeddedStore {
                     Some(keys::ts_decode(t))
                 }
             };
-            Ok(BacklogStats {
-                pending,
-                oldest_queued_at,
-            })
+            Ok(BacklogStats { pending, oldest_queued_at })
         })
         .await
     }
@@ -351,10 +280,7 @@ impl DeliveryStore for EmbeddedStore {
     async fn try_lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool, StoreError> {
         // One process owns the directory, so leases live in memory: they only arbitrate
         // between tasks of this process.
-        let mut leases = self
-            .leases
-            .lock()
-            .map_err(|_| StoreError::Io("lease table lock poisoned".into()))?;
+        let mut leases = self.leases.lock().map_err(|_| StoreError::Io("lease table lock poisoned".into()))?;
         let now = Instant::now();
         match leases.get(name) {
             Some((h, until)) if h != holder && *until > now => Ok(false),
@@ -366,10 +292,7 @@ impl DeliveryStore for EmbeddedStore {
     }
 
     async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
-        let mut leases = self
-            .leases
-            .lock()
-            .map_err(|_| StoreError::Io("lease table lock poisoned".into()))?;
+        let mut leases = self.leases.lock().map_err(|_| StoreError::Io("lease table lock poisoned".into()))?;
         if leases.get(name).is_some_and(|(h, _)| h == holder) {
             leases.remove(name);
         }

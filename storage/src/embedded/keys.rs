@@ -71,10 +71,7 @@ pub fn doc_decode_tail(k: &[u8]) -> Result<DocumentKey, StoreError> {
     fn_bytes.copy_from_slice(&tail[..16]);
     let mut fd = [0u8; 4];
     fd.copy_from_slice(&tail[16..]);
-    Ok(DocumentKey {
-        fn_number: FnNumber::from_ascii(&fn_bytes),
-        fd: u32::from_be_bytes(fd),
-    })
+    Ok(DocumentKey { fn_number: FnNumber::from_ascii(&fn_bytes), fd: u32::from_be_bytes(fd) })
 }
 
 /// RNM bytes (always 16 ASCII digits: [`Rnm::parse`] guarantees it).
@@ -172,8 +169,7 @@ pub fn cursor_encode(key: &[u8]) -> String {
 
 /// Decodes a page cursor; `Invalid` if it is not one of ours.
 pub fn cursor_decode(c: &str) -> Result<Vec<u8>, StoreError> {
-    let k =
-        hex::decode(c).map_err(|_| StoreError::Invalid(format!("malformed page cursor {c:?}")))?;
+    let k = hex::decode(c).map_err(|_| StoreError::Invalid(format!("malformed page cursor {c:?}")))?;
     if k.is_empty() || k.len() > 512 {
         return Err(StoreError::Invalid(format!("malformed page cursor {c:?}")));
     }

@@ -28,7 +28,7 @@
 //! Key layouts are in [`keys`], record layouts in [`codec`].
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -111,14 +111,10 @@ impl Default for EmbeddedOptions {
 impl EmbeddedOptions {
     fn validate(&self) -> Result<(), StoreError> {
         if self.max_batch_documents == 0 || self.max_batch_requests == 0 {
-            return Err(StoreError::Invalid(
-                "max_batch_documents and max_batch_requests must be at least 1".into(),
-            ));
+            return Err(StoreError::Invalid("max_batch_documents and max_batch_requests must be at least 1".into()));
         }
         if self.queue_capacity == 0 {
-            return Err(StoreError::Invalid(
-                "queue_capacity must be at least 1".into(),
-            ));
+            return Err(StoreError::Invalid("queue_capacity must be at least 1".into()));
         }
         Ok(())
     }
@@ -219,9 +215,7 @@ impl Engine {
 /// Converts a fjall error, with context.
 pub(crate) fn fj(context: &str) -> impl FnOnce(fjall::Error) -> StoreError + '_ {
     move |e| match e {
-        fjall::Error::Poisoned => StoreError::Poisoned(format!(
-            "{context}: fjall refuses writes after a failed sync"
-        )),
+        fjall::Error::Poisoned => StoreError::Poisoned(format!("{context}: fjall refuses writes after a failed sync")),
         other => StoreError::Io(format!("{context}: {other}")),
     }
 }
@@ -231,6 +225,24 @@ pub(crate) fn fj(context: &str) -> impl FnOnce(fjall::Error) -> StoreError + '_ 
 pub(crate) struct Shared {
     poisoned: AtomicBool,
     reason: Mutex<Option<String>>,
+    /// Successful group commits.
+    pub(crate) commits: AtomicU64,
+    /// Of which synced.
+    pub(crate) synced_commits: AtomicU64,
+    /// Documents in successful group commits (stored and duplicates).
+    pub(crate) documents: AtomicU64,
+}
+
+/// Counters of the group-commit writer since open (for benchmarks and diagnostics; the
+/// same figures go to the metrics named in [`crate::metrics`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WriterStats {
+    /// Successful group commits.
+    pub commits: u64,
+    /// Of which were synced to stable storage.
+    pub synced_commits: u64,
+    /// Documents in those commits.
+    pub documents: u64,
 }
 
 impl Shared {
@@ -246,19 +258,11 @@ impl Shared {
     }
 
     pub(crate) fn check(&self) -> Result<(), StoreError> {
-        if self.poisoned.load(Ordering::SeqCst) {
-            Err(StoreError::Poisoned(self.reason()))
-        } else {
-            Ok(())
-        }
+        if self.poisoned.load(Ordering::SeqCst) { Err(StoreError::Poisoned(self.reason())) } else { Ok(()) }
     }
 
     fn reason(&self) -> String {
-        self.reason
-            .lock()
-            .ok()
-            .and_then(|r| r.clone())
-            .unwrap_or_else(|| "durability failure".into())
+        self.reason.lock().ok().and_then(|r| r.clone()).unwrap_or_else(|| "durability failure".into())
     }
 }
 
@@ -275,9 +279,7 @@ pub struct EmbeddedStore {
 
 impl std::fmt::Debug for EmbeddedStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EmbeddedStore")
-            .field("path", &self.path)
-            .finish_non_exhaustive()
+        f.debug_struct("EmbeddedStore").field("path", &self.path).finish_non_exhaustive()
     }
 }
 
@@ -287,8 +289,7 @@ impl EmbeddedStore {
     pub fn open(path: impl AsRef<Path>, options: EmbeddedOptions) -> Result<Self, StoreError> {
         options.validate()?;
         let path = path.as_ref().to_path_buf();
-        std::fs::create_dir_all(&path)
-            .map_err(|e| StoreError::Io(format!("create {}: {e}", path.display())))?;
+        std::fs::create_dir_all(&path).map_err(|e| StoreError::Io(format!("create {}: {e}", path.display())))?;
         let db = Database::builder(&path)
             .cache_size(options.cache_bytes)
             // Never persist implicitly: every write here goes through a batch whose
@@ -296,18 +297,14 @@ impl EmbeddedStore {
             .manual_journal_persist(true)
             .open()
             .map_err(|e| match e {
-                fjall::Error::Locked => StoreError::Unavailable(format!(
-                    "{} is in use by another process",
-                    path.display()
-                )),
+                fjall::Error::Locked => {
+                    StoreError::Unavailable(format!("{} is in use by another process", path.display()))
+                }
                 e => StoreError::Io(format!("open {}: {e}", path.display())),
             })?;
         let mut keyspaces = Vec::with_capacity(Ks::ALL.len());
         for k in Ks::ALL {
-            keyspaces.push(
-                db.keyspace(k.name(), KeyspaceCreateOptions::default)
-                    .map_err(fj(k.name()))?,
-            );
+            keyspaces.push(db.keyspace(k.name(), KeyspaceCreateOptions::default).map_err(fj(k.name()))?);
         }
         let engine = Arc::new(Engine { db, keyspaces });
 
@@ -333,9 +330,8 @@ impl EmbeddedStore {
         let pending = match meta.get(META_PENDING).map_err(fj("read outbox counter"))? {
             None => 0,
             Some(v) => {
-                let a: [u8; 8] = (*v)
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt("outbox counter is not 8 bytes".into()))?;
+                let a: [u8; 8] =
+                    (*v).try_into().map_err(|_| StoreError::Corrupt("outbox counter is not 8 bytes".into()))?;
                 u64::from_be_bytes(a)
             }
         };
@@ -343,8 +339,7 @@ impl EmbeddedStore {
         let shared = Arc::new(Shared::default());
         metrics::gauge!(m::POISONED).set(0.0);
         let (tx, rx) = mpsc::channel(options.queue_capacity);
-        let handle =
-            writer::Writer::new(engine.clone(), shared.clone(), options, pending).spawn(rx)?;
+        let handle = writer::Writer::new(engine.clone(), shared.clone(), options, pending).spawn(rx)?;
         Ok(Self {
             path,
             engine: RwLock::new(Some(engine)),
@@ -360,26 +355,27 @@ impl EmbeddedStore {
         &self.path
     }
 
+    /// Group-commit counters since open.
+    pub fn writer_stats(&self) -> WriterStats {
+        WriterStats {
+            commits: self.shared.commits.load(Ordering::Relaxed),
+            synced_commits: self.shared.synced_commits.load(Ordering::Relaxed),
+            documents: self.shared.documents.load(Ordering::Relaxed),
+        }
+    }
+
     /// Disk space used by the database, bytes.
     pub fn disk_space(&self) -> Result<u64, StoreError> {
         self.engine()?.db.disk_space().map_err(fj("disk space"))
     }
 
     pub(crate) fn engine(&self) -> Result<Arc<Engine>, StoreError> {
-        self.engine
-            .read()
-            .map_err(|_| StoreError::Closed)?
-            .clone()
-            .ok_or(StoreError::Closed)
+        self.engine.read().map_err(|_| StoreError::Closed)?.clone().ok_or(StoreError::Closed)
     }
 
     fn sender(&self) -> Result<mpsc::Sender<Request>, StoreError> {
         self.shared.check()?;
-        self.sender
-            .read()
-            .map_err(|_| StoreError::Closed)?
-            .clone()
-            .ok_or(StoreError::Closed)
+        self.sender.read().map_err(|_| StoreError::Closed)?.clone().ok_or(StoreError::Closed)
     }
 
     /// Enqueues a request for the writer (waiting while the queue is full).

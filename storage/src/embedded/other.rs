@@ -9,12 +9,8 @@ use super::documents::scan_page;
 use super::{EmbeddedStore, Ks, codec, fj, keys};
 use crate::error::StoreError;
 use crate::ids::Timestamp;
-use crate::model::{
-    AlertNotification, AlertRule, AlertState, AuditEntry, JobState, ResendJob, TariffPlan,
-};
-use crate::store::{
-    AlertFilter, AlertStore, AuditFilter, AuditStore, JobStore, Page, PageRequest, TariffStore,
-};
+use crate::model::{AlertNotification, AlertRule, AlertState, AuditEntry, JobState, ResendJob, TariffPlan};
+use crate::store::{AlertFilter, AlertStore, AuditFilter, AuditStore, JobStore, Page, PageRequest, TariffStore};
 
 /// Most items returned by the "all of them" listings (tariffs, rules), which are small
 /// by nature; a cap keeps a mistake from loading an unbounded set.
@@ -23,10 +19,7 @@ const MAX_ALL: usize = 100_000;
 /// Most notifications one `due_notifications` call returns.
 const MAX_DUE: u32 = 10_000;
 
-fn all<T: serde::de::DeserializeOwned>(
-    ks: &fjall::Keyspace,
-    what: &str,
-) -> Result<Vec<T>, StoreError> {
+fn all<T: serde::de::DeserializeOwned>(ks: &fjall::Keyspace, what: &str) -> Result<Vec<T>, StoreError> {
     let mut out = Vec::new();
     for g in ks.iter().take(MAX_ALL) {
         let (_, v) = g.into_inner().map_err(fj(what))?;
@@ -37,9 +30,7 @@ fn all<T: serde::de::DeserializeOwned>(
 
 fn rule_name_ok(name: &str) -> Result<(), StoreError> {
     if name.is_empty() || name.len() > 256 || name.contains('\0') {
-        return Err(StoreError::Invalid(
-            "rule name must be 1 to 256 bytes without NUL".into(),
-        ));
+        return Err(StoreError::Invalid("rule name must be 1 to 256 bytes without NUL".into()));
     }
     Ok(())
 }
@@ -51,21 +42,13 @@ fn notification_pending(n: &AlertNotification) -> bool {
 #[async_trait::async_trait]
 impl TariffStore for EmbeddedStore {
     async fn create_tariff(&self, plan: &TariffPlan) -> Result<(), StoreError> {
-        plan.validate()
-            .map_err(|e| StoreError::Invalid(format!("tariff: {e}")))?;
+        plan.validate().map_err(|e| StoreError::Invalid(format!("tariff: {e}")))?;
         let plan = plan.clone();
         self.mutate(move |tx| {
             if tx.get(Ks::Tariffs, plan.name.as_bytes())?.is_some() {
-                return Err(StoreError::Conflict(format!(
-                    "tariff {:?} already exists",
-                    plan.name
-                )));
+                return Err(StoreError::Conflict(format!("tariff {:?} already exists", plan.name)));
             }
-            tx.put(
-                Ks::Tariffs,
-                plan.name.as_bytes().to_vec(),
-                codec::to_json(&plan)?,
-            );
+            tx.put(Ks::Tariffs, plan.name.as_bytes().to_vec(), codec::to_json(&plan)?);
             Ok(())
         })
         .await
@@ -73,15 +56,9 @@ impl TariffStore for EmbeddedStore {
 
     async fn get_tariff(&self, name: &str) -> Result<Option<TariffPlan>, StoreError> {
         let name = name.to_owned();
-        self.read(move |eng| {
-            match eng
-                .ks(Ks::Tariffs)
-                .get(name.as_bytes())
-                .map_err(fj("get tariff"))?
-            {
-                Some(v) => Ok(Some(codec::from_json("tariff", &v)?)),
-                None => Ok(None),
-            }
+        self.read(move |eng| match eng.ks(Ks::Tariffs).get(name.as_bytes()).map_err(fj("get tariff"))? {
+            Some(v) => Ok(Some(codec::from_json("tariff", &v)?)),
+            None => Ok(None),
         })
         .await
     }
@@ -103,31 +80,17 @@ impl AuditStore for EmbeddedStore {
         .await
     }
 
-    async fn list_audit(
-        &self,
-        filter: &AuditFilter,
-        page: PageRequest,
-    ) -> Result<Page<AuditEntry>, StoreError> {
+    async fn list_audit(&self, filter: &AuditFilter, page: PageRequest) -> Result<Page<AuditEntry>, StoreError> {
         let filter = filter.clone();
         self.read(move |eng| {
-            scan_page(
-                eng.ks(Ks::Audit),
-                Bound::Unbounded,
-                Bound::Unbounded,
-                true,
-                &page,
-                |_, v| {
-                    let e: AuditEntry = codec::from_json("audit entry", v)?;
-                    let ok = filter.actor.as_ref().is_none_or(|a| &e.actor == a)
-                        && filter
-                            .action_prefix
-                            .as_ref()
-                            .is_none_or(|p| e.action.starts_with(p.as_str()))
-                        && filter.target.as_ref().is_none_or(|t| &e.target == t)
-                        && filter.since.is_none_or(|s| e.at >= s);
-                    Ok(ok.then_some(e))
-                },
-            )
+            scan_page(eng.ks(Ks::Audit), Bound::Unbounded, Bound::Unbounded, true, &page, |_, v| {
+                let e: AuditEntry = codec::from_json("audit entry", v)?;
+                let ok = filter.actor.as_ref().is_none_or(|a| &e.actor == a)
+                    && filter.action_prefix.as_ref().is_none_or(|p| e.action.starts_with(p.as_str()))
+                    && filter.target.as_ref().is_none_or(|t| &e.target == t)
+                    && filter.since.is_none_or(|s| e.at >= s);
+                Ok(ok.then_some(e))
+            })
         })
         .await
     }
@@ -148,15 +111,9 @@ impl AlertStore for EmbeddedStore {
 
     async fn get_rule(&self, name: &str) -> Result<Option<AlertRule>, StoreError> {
         let name = name.to_owned();
-        self.read(move |eng| {
-            match eng
-                .ks(Ks::Rules)
-                .get(name.as_bytes())
-                .map_err(fj("get rule"))?
-            {
-                Some(v) => Ok(Some(codec::from_json("alert rule", &v)?)),
-                None => Ok(None),
-            }
+        self.read(move |eng| match eng.ks(Ks::Rules).get(name.as_bytes()).map_err(fj("get rule"))? {
+            Some(v) => Ok(Some(codec::from_json("alert rule", &v)?)),
+            None => Ok(None),
         })
         .await
     }
@@ -198,11 +155,7 @@ impl AlertStore for EmbeddedStore {
         .await
     }
 
-    async fn list_alert_states(
-        &self,
-        filter: &AlertFilter,
-        page: PageRequest,
-    ) -> Result<Page<AlertState>, StoreError> {
+    async fn list_alert_states(&self, filter: &AlertFilter, page: PageRequest) -> Result<Page<AlertState>, StoreError> {
         let filter = filter.clone();
         self.read(move |eng| {
             let (lo, hi) = match &filter.rule {
@@ -239,11 +192,7 @@ impl AlertStore for EmbeddedStore {
                     }
                 }
                 if notification_pending(&n) {
-                    tx.put(
-                        Ks::NotifDue,
-                        keys::notif_due(n.next_attempt_at, &n.id),
-                        Vec::new(),
-                    );
+                    tx.put(Ks::NotifDue, keys::notif_due(n.next_attempt_at, &n.id), Vec::new());
                 }
                 tx.put(Ks::Notifications, id, codec::to_json(&n)?);
             }
@@ -252,20 +201,13 @@ impl AlertStore for EmbeddedStore {
         .await
     }
 
-    async fn due_notifications(
-        &self,
-        now: Timestamp,
-        limit: u32,
-    ) -> Result<Vec<AlertNotification>, StoreError> {
+    async fn due_notifications(&self, now: Timestamp, limit: u32) -> Result<Vec<AlertNotification>, StoreError> {
         let limit = limit.min(MAX_DUE) as usize;
         self.read(move |eng| {
             let mut hi = keys::ts(now).to_vec();
             hi.extend_from_slice(&[0xFF; 16]);
             let mut out = Vec::new();
-            for g in eng
-                .ks(Ks::NotifDue)
-                .range::<Vec<u8>, _>((Bound::Unbounded, Bound::Included(hi)))
-            {
+            for g in eng.ks(Ks::NotifDue).range::<Vec<u8>, _>((Bound::Unbounded, Bound::Included(hi))) {
                 if out.len() >= limit {
                     break;
                 }
@@ -278,9 +220,7 @@ impl AlertStore for EmbeddedStore {
                     .ks(Ks::Notifications)
                     .get(id.as_bytes())
                     .map_err(fj("get notification"))?
-                    .ok_or_else(|| {
-                        StoreError::Corrupt(format!("due index names missing notification {id}"))
-                    })?;
+                    .ok_or_else(|| StoreError::Corrupt(format!("due index names missing notification {id}")))?;
                 out.push(codec::from_json("notification", &v)?);
             }
             Ok(out)
@@ -288,19 +228,11 @@ impl AlertStore for EmbeddedStore {
         .await
     }
 
-    async fn list_notifications(
-        &self,
-        page: PageRequest,
-    ) -> Result<Page<AlertNotification>, StoreError> {
+    async fn list_notifications(&self, page: PageRequest) -> Result<Page<AlertNotification>, StoreError> {
         self.read(move |eng| {
-            scan_page(
-                eng.ks(Ks::Notifications),
-                Bound::Unbounded,
-                Bound::Unbounded,
-                true,
-                &page,
-                |_, v| Ok(Some(codec::from_json("notification", v)?)),
-            )
+            scan_page(eng.ks(Ks::Notifications), Bound::Unbounded, Bound::Unbounded, true, &page, |_, v| {
+                Ok(Some(codec::from_json("notification", v)?))
+            })
         })
         .await
     }
@@ -320,33 +252,20 @@ impl JobStore for EmbeddedStore {
 
     async fn get_job(&self, id: &Uuid) -> Result<Option<ResendJob>, StoreError> {
         let id = *id;
-        self.read(
-            move |eng| match eng.ks(Ks::Jobs).get(id.as_bytes()).map_err(fj("get job"))? {
-                Some(v) => Ok(Some(codec::from_json("job", &v)?)),
-                None => Ok(None),
-            },
-        )
+        self.read(move |eng| match eng.ks(Ks::Jobs).get(id.as_bytes()).map_err(fj("get job"))? {
+            Some(v) => Ok(Some(codec::from_json("job", &v)?)),
+            None => Ok(None),
+        })
         .await
     }
 
-    async fn list_jobs(
-        &self,
-        states: &[JobState],
-        page: PageRequest,
-    ) -> Result<Page<ResendJob>, StoreError> {
+    async fn list_jobs(&self, states: &[JobState], page: PageRequest) -> Result<Page<ResendJob>, StoreError> {
         let states = states.to_vec();
         self.read(move |eng| {
-            scan_page(
-                eng.ks(Ks::Jobs),
-                Bound::Unbounded,
-                Bound::Unbounded,
-                true,
-                &page,
-                |_, v| {
-                    let j: ResendJob = codec::from_json("job", v)?;
-                    Ok((states.is_empty() || states.contains(&j.state)).then_some(j))
-                },
-            )
+            scan_page(eng.ks(Ks::Jobs), Bound::Unbounded, Bound::Unbounded, true, &page, |_, v| {
+                let j: ResendJob = codec::from_json("job", v)?;
+                Ok((states.is_empty() || states.contains(&j.state)).then_some(j))
+            })
         })
         .await
     }

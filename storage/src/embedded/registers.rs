@@ -17,11 +17,7 @@ use crate::store::{Page, PageRequest, RegisterFilter, RegisterStore};
 const MAX_PUT: usize = 100_000;
 
 fn read_register(eng: &Engine, rnm: &Rnm) -> Result<Option<Register>, StoreError> {
-    match eng
-        .ks(Ks::Registers)
-        .get(keys::rnm(rnm))
-        .map_err(fj("get register"))?
-    {
+    match eng.ks(Ks::Registers).get(keys::rnm(rnm)).map_err(fj("get register"))? {
         Some(v) => Ok(Some(codec::from_json("register", &v)?)),
         None => Ok(None),
     }
@@ -37,11 +33,7 @@ fn tx_register(tx: &Tx<'_>, rnm: &Rnm) -> Result<Option<Register>, StoreError> {
 /// Validates and stages a `put_registers` call; every check runs before anything is
 /// staged, and the writer drops the staged layer if anything fails, so the call is
 /// all-or-nothing.
-fn stage_put(
-    tx: &mut Tx<'_>,
-    registers: Vec<Register>,
-    expected: Vec<Option<u64>>,
-) -> Result<(), StoreError> {
+fn stage_put(tx: &mut Tx<'_>, registers: Vec<Register>, expected: Vec<Option<u64>>) -> Result<(), StoreError> {
     if expected.len() > registers.len() {
         return Err(StoreError::Invalid(format!(
             "{} expected versions for {} registers",
@@ -50,29 +42,20 @@ fn stage_put(
         )));
     }
     if registers.len() > MAX_PUT {
-        return Err(StoreError::Invalid(format!(
-            "at most {MAX_PUT} registers per call, got {}",
-            registers.len()
-        )));
+        return Err(StoreError::Invalid(format!("at most {MAX_PUT} registers per call, got {}", registers.len())));
     }
     // Who claims which FN in this call; RNMs must be unique in the call.
     let mut claims: HashMap<FnNumber, Rnm> = HashMap::new();
     let mut in_call: HashSet<Rnm> = HashSet::new();
     for r in &registers {
         if !in_call.insert(r.rnm.clone()) {
-            return Err(StoreError::Invalid(format!(
-                "register {} appears twice in one call",
-                r.rnm
-            )));
+            return Err(StoreError::Invalid(format!("register {} appears twice in one call", r.rnm)));
         }
         for f in r.all_fns() {
             if let Some(other) = claims.insert(*f, r.rnm.clone())
                 && other != r.rnm
             {
-                return Err(StoreError::Conflict(format!(
-                    "FN {f} is claimed by both {other} and {}",
-                    r.rnm
-                )));
+                return Err(StoreError::Conflict(format!("FN {f} is claimed by both {other} and {}", r.rnm)));
             }
         }
     }
@@ -102,9 +85,7 @@ fn stage_put(
                 // Another register owning it is a clash, unless that register is in
                 // this call and gives the FN up.
                 if owner != r.rnm && !in_call.contains(&owner) {
-                    return Err(StoreError::Conflict(format!(
-                        "FN {f} belongs to register {owner}"
-                    )));
+                    return Err(StoreError::Conflict(format!("FN {f} belongs to register {owner}")));
                 }
             }
         }
@@ -121,22 +102,10 @@ fn stage_put(
     }
     for r in &registers {
         for f in r.all_fns() {
-            tx.put(
-                Ks::FnIndex,
-                f.as_bytes().to_vec(),
-                keys::rnm(&r.rnm).to_vec(),
-            );
+            tx.put(Ks::FnIndex, f.as_bytes().to_vec(), keys::rnm(&r.rnm).to_vec());
         }
-        tx.put(
-            Ks::RegUpdated,
-            keys::reg_updated(r.updated_at, &r.rnm),
-            Vec::new(),
-        );
-        tx.put(
-            Ks::Registers,
-            keys::rnm(&r.rnm).to_vec(),
-            codec::to_json(r)?,
-        );
+        tx.put(Ks::RegUpdated, keys::reg_updated(r.updated_at, &r.rnm), Vec::new());
+        tx.put(Ks::Registers, keys::rnm(&r.rnm).to_vec(), codec::to_json(r)?);
     }
     Ok(())
 }
@@ -195,8 +164,7 @@ impl RegisterStore for EmbeddedStore {
         if registers.is_empty() {
             return Ok(());
         }
-        self.mutate(move |tx| stage_put(tx, registers, expected_versions))
-            .await
+        self.mutate(move |tx| stage_put(tx, registers, expected_versions)).await
     }
 
     async fn get_register(&self, rnm: &Rnm) -> Result<Option<Register>, StoreError> {
@@ -206,46 +174,25 @@ impl RegisterStore for EmbeddedStore {
 
     async fn register_by_fn(&self, fn_number: &FnNumber) -> Result<Option<Register>, StoreError> {
         let f = *fn_number;
-        self.read(move |eng| {
-            match eng
-                .ks(Ks::FnIndex)
-                .get(f.as_bytes())
-                .map_err(fj("get FN index"))?
-            {
-                Some(owner) => read_register(eng, &keys::rnm_decode(&owner)?),
-                None => Ok(None),
-            }
+        self.read(move |eng| match eng.ks(Ks::FnIndex).get(f.as_bytes()).map_err(fj("get FN index"))? {
+            Some(owner) => read_register(eng, &keys::rnm_decode(&owner)?),
+            None => Ok(None),
         })
         .await
     }
 
-    async fn list_registers(
-        &self,
-        filter: &RegisterFilter,
-        page: PageRequest,
-    ) -> Result<Page<Register>, StoreError> {
+    async fn list_registers(&self, filter: &RegisterFilter, page: PageRequest) -> Result<Page<Register>, StoreError> {
         let filter = filter.clone();
         self.read(move |eng| {
-            scan_page(
-                eng.ks(Ks::Registers),
-                Bound::Unbounded,
-                Bound::Unbounded,
-                false,
-                &page,
-                |_, v| {
-                    let r: Register = codec::from_json("register", v)?;
-                    Ok(filter.matches(&r).then_some(r))
-                },
-            )
+            scan_page(eng.ks(Ks::Registers), Bound::Unbounded, Bound::Unbounded, false, &page, |_, v| {
+                let r: Register = codec::from_json("register", v)?;
+                Ok(filter.matches(&r).then_some(r))
+            })
         })
         .await
     }
 
-    async fn registers_updated_since(
-        &self,
-        since: Timestamp,
-        page: PageRequest,
-    ) -> Result<Page<Register>, StoreError> {
+    async fn registers_updated_since(&self, since: Timestamp, page: PageRequest) -> Result<Page<Register>, StoreError> {
         self.read(move |eng| {
             scan_page(
                 eng.ks(Ks::RegUpdated),
@@ -257,9 +204,7 @@ impl RegisterStore for EmbeddedStore {
                     let rnm = keys::rnm_decode(k.get(8..).unwrap_or_default())?;
                     match read_register(eng, &rnm)? {
                         Some(r) => Ok(Some(r)),
-                        None => Err(StoreError::Corrupt(format!(
-                            "update index names register {rnm} which is missing"
-                        ))),
+                        None => Err(StoreError::Corrupt(format!("update index names register {rnm} which is missing"))),
                     }
                 },
             )
@@ -269,32 +214,19 @@ impl RegisterStore for EmbeddedStore {
 
     async fn get_activity(&self, rnm: &Rnm) -> Result<Option<RegisterActivity>, StoreError> {
         let rnm = rnm.clone();
-        self.read(move |eng| {
-            match eng
-                .ks(Ks::Activity)
-                .get(keys::rnm(&rnm))
-                .map_err(fj("get activity"))?
-            {
-                Some(v) => Ok(Some(codec::from_json("activity", &v)?)),
-                None => Ok(None),
-            }
+        self.read(move |eng| match eng.ks(Ks::Activity).get(keys::rnm(&rnm)).map_err(fj("get activity"))? {
+            Some(v) => Ok(Some(codec::from_json("activity", &v)?)),
+            None => Ok(None),
         })
         .await
     }
 
-    async fn get_activities(
-        &self,
-        rnms: &[Rnm],
-    ) -> Result<Vec<(Rnm, RegisterActivity)>, StoreError> {
+    async fn get_activities(&self, rnms: &[Rnm]) -> Result<Vec<(Rnm, RegisterActivity)>, StoreError> {
         let rnms = rnms.to_vec();
         self.read(move |eng| {
             let mut out = Vec::with_capacity(rnms.len());
             for rnm in rnms {
-                if let Some(v) = eng
-                    .ks(Ks::Activity)
-                    .get(keys::rnm(&rnm))
-                    .map_err(fj("get activity"))?
-                {
+                if let Some(v) = eng.ks(Ks::Activity).get(keys::rnm(&rnm)).map_err(fj("get activity"))? {
                     out.push((rnm, codec::from_json("activity", &v)?));
                 }
             }
@@ -303,10 +235,7 @@ impl RegisterStore for EmbeddedStore {
         .await
     }
 
-    async fn record_unknown_fns(
-        &self,
-        sightings: Vec<UnknownFnSighting>,
-    ) -> Result<(), StoreError> {
+    async fn record_unknown_fns(&self, sightings: Vec<UnknownFnSighting>) -> Result<(), StoreError> {
         if sightings.is_empty() {
             return Ok(());
         }
@@ -315,14 +244,9 @@ impl RegisterStore for EmbeddedStore {
 
     async fn list_unknown_fns(&self, page: PageRequest) -> Result<Page<UnknownFn>, StoreError> {
         self.read(move |eng| {
-            scan_page(
-                eng.ks(Ks::UnknownFns),
-                Bound::Unbounded,
-                Bound::Unbounded,
-                false,
-                &page,
-                |_, v| Ok(Some(codec::from_json("unknown FN", v)?)),
-            )
+            scan_page(eng.ks(Ks::UnknownFns), Bound::Unbounded, Bound::Unbounded, false, &page, |_, v| {
+                Ok(Some(codec::from_json("unknown FN", v)?))
+            })
         })
         .await
     }

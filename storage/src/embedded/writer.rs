@@ -17,6 +17,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -27,9 +28,7 @@ use super::{EmbeddedOptions, Engine, Ks, META_PENDING, Shared, codec, fj, keys};
 use crate::error::StoreError;
 use crate::ids::Rnm;
 use crate::metrics as m;
-use crate::model::{
-    AppendOutcome, DeliveryStatus, DocumentRecord, RegisterActivity, delivery_partition,
-};
+use crate::model::{AppendOutcome, DeliveryStatus, DocumentRecord, RegisterActivity, delivery_partition};
 use crate::store::{Committed, Durability};
 
 /// What completes a staged mutation once the group's commit is known.
@@ -40,11 +39,7 @@ type MutateFn = Box<dyn for<'a, 'b> FnOnce(&'a mut Tx<'b>) -> Completion + Send>
 /// A request to the writer.
 pub(crate) enum Request {
     /// Append documents (the hot path).
-    Append {
-        docs: Vec<DocumentRecord>,
-        durability: Durability,
-        reply: oneshot::Sender<Result<Committed, StoreError>>,
-    },
+    Append { docs: Vec<DocumentRecord>, durability: Durability, reply: oneshot::Sender<Result<Committed, StoreError>> },
     /// Any other write; always synced.
     Mutate(MutateFn),
 }
@@ -96,13 +91,7 @@ pub(crate) struct Tx<'e> {
 
 impl<'e> Tx<'e> {
     fn new(eng: &'e Engine) -> Self {
-        Self {
-            eng,
-            group: BTreeMap::new(),
-            layer: BTreeMap::new(),
-            group_pending: 0,
-            layer_pending: 0,
-        }
+        Self { eng, group: BTreeMap::new(), layer: BTreeMap::new(), group_pending: 0, layer_pending: 0 }
     }
 
     /// Reads a key: this request's writes, then the group's, then the database.
@@ -114,12 +103,7 @@ impl<'e> Tx<'e> {
         if let Some(v) = self.group.get(&k) {
             return Ok(v.clone());
         }
-        Ok(self
-            .eng
-            .ks(ks)
-            .get(key)
-            .map_err(fj("read"))?
-            .map(|v| v.to_vec()))
+        Ok(self.eng.ks(ks).get(key).map_err(fj("read"))?.map(|v| v.to_vec()))
     }
 
     /// Stages an insert.
@@ -189,36 +173,22 @@ struct Waiting {
 }
 
 impl Writer {
-    pub(crate) fn new(
-        eng: Arc<Engine>,
-        shared: Arc<Shared>,
-        opts: EmbeddedOptions,
-        pending: u64,
-    ) -> Self {
-        Self {
-            eng,
-            shared,
-            opts,
-            pending,
-            syncs: 0,
-            unsynced: false,
-        }
+    pub(crate) fn new(eng: Arc<Engine>, shared: Arc<Shared>, opts: EmbeddedOptions, pending: u64) -> Self {
+        Self { eng, shared, opts, pending, syncs: 0, unsynced: false }
     }
 
-    pub(crate) fn spawn(
-        mut self,
-        mut rx: mpsc::Receiver<Request>,
-    ) -> Result<std::thread::JoinHandle<()>, StoreError> {
+    pub(crate) fn spawn(mut self, mut rx: mpsc::Receiver<Request>) -> Result<std::thread::JoinHandle<()>, StoreError> {
         std::thread::Builder::new()
             .name("storage-writer".into())
             .spawn(move || {
+                // If this thread dies of a bug, nothing can be committed any more:
+                // say so through health instead of leaving callers with `Closed`.
+                let _guard = PanicPoison(self.shared.clone());
                 let mut group = Vec::new();
                 while let Some(first) = rx.blocking_recv() {
                     let mut docs = first.documents();
                     group.push(first);
-                    while docs < self.opts.max_batch_documents
-                        && group.len() < self.opts.max_batch_requests
-                    {
+                    while docs < self.opts.max_batch_documents && group.len() < self.opts.max_batch_requests {
                         match rx.try_recv() {
                             Ok(r) => {
                                 docs += r.documents();
@@ -262,11 +232,7 @@ impl Writer {
 
         for r in group {
             match r {
-                Request::Append {
-                    docs,
-                    durability,
-                    reply,
-                } => {
+                Request::Append { docs, durability, reply } => {
                     want_sync |= durability == Durability::Durable;
                     batch_docs += docs.len();
                     match stage_append(&mut tx, &mut activities, &docs) {
@@ -290,9 +256,7 @@ impl Writer {
         let mut encode_failed = None;
         for (rnm, act) in &activities {
             match codec::to_json(act) {
-                Ok(v) => tx
-                    .group
-                    .insert((Ks::Activity, keys::rnm(rnm).to_vec()), Some(v)),
+                Ok(v) => tx.group.insert((Ks::Activity, keys::rnm(rnm).to_vec()), Some(v)),
                 Err(e) => {
                     encode_failed = Some(e);
                     break;
@@ -301,10 +265,7 @@ impl Writer {
         }
         let new_pending = if tx.group_pending != 0 {
             let p = (self.pending as i64 + tx.group_pending).max(0) as u64;
-            tx.group.insert(
-                (Ks::Meta, META_PENDING.to_vec()),
-                Some(p.to_be_bytes().to_vec()),
-            );
+            tx.group.insert((Ks::Meta, META_PENDING.to_vec()), Some(p.to_be_bytes().to_vec()));
             p
         } else {
             self.pending
@@ -317,17 +278,15 @@ impl Writer {
         match result {
             Ok(synced) => {
                 self.pending = new_pending;
-                let durability = if synced {
-                    Durability::Durable
-                } else {
-                    Durability::Buffered
-                };
+                let durability = if synced { Durability::Durable } else { Durability::Buffered };
                 metrics::histogram!(m::COMMIT_BATCH_DOCUMENTS).record(batch_docs as f64);
+                self.shared.commits.fetch_add(1, Ordering::Relaxed);
+                if synced {
+                    self.shared.synced_commits.fetch_add(1, Ordering::Relaxed);
+                }
+                self.shared.documents.fetch_add(batch_docs as u64, Ordering::Relaxed);
                 for w in waiting {
-                    let _ = w.reply.send(Ok(Committed {
-                        outcomes: w.outcomes,
-                        durability,
-                    }));
+                    let _ = w.reply.send(Ok(Committed { outcomes: w.outcomes, durability }));
                 }
                 for c in completions {
                     c(Ok(()));
@@ -358,11 +317,7 @@ impl Writer {
             }
             return Ok(sync);
         }
-        let mode = if sync {
-            Some(self.opts.sync_mode.persist_mode())
-        } else {
-            Some(PersistMode::Buffer)
-        };
+        let mode = if sync { Some(self.opts.sync_mode.persist_mode()) } else { Some(PersistMode::Buffer) };
         let mut injected = false;
         let mode = if sync && self.opts.unsafe_ack_without_persist {
             None
@@ -378,8 +333,7 @@ impl Writer {
         } else {
             mode
         };
-        let mut batch = fjall::OwnedWriteBatch::with_capacity(self.eng.db().clone(), staged.len())
-            .durability(mode);
+        let mut batch = fjall::OwnedWriteBatch::with_capacity(self.eng.db().clone(), staged.len()).durability(mode);
         for ((ks, key), value) in staged {
             match value {
                 Some(v) => batch.insert(self.eng.ks(ks), key, v),
@@ -405,10 +359,7 @@ impl Writer {
     fn sync_only(&mut self) -> Result<(), StoreError> {
         self.syncs += 1;
         let res = if self.opts.fail_sync_at == Some(self.syncs) {
-            Err(StoreError::Io(format!(
-                "injected sync failure at sync #{}",
-                self.syncs
-            )))
+            Err(StoreError::Io(format!("injected sync failure at sync #{}", self.syncs)))
         } else {
             self.eng
                 .db()
@@ -419,6 +370,17 @@ impl Writer {
             self.shared.poison(e.to_string());
         }
         res
+    }
+}
+
+/// Poisons the store if the writer thread unwinds.
+struct PanicPoison(Arc<Shared>);
+
+impl Drop for PanicPoison {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.poison("the group-commit writer thread panicked".into());
+        }
     }
 }
 
@@ -438,16 +400,10 @@ fn stage_append(
     for d in docs {
         let key = keys::doc(&d.key());
         let outcome = if let Some((raw, ack)) = in_request.get(&key) {
-            AppendOutcome::Duplicate {
-                ack: ack.clone(),
-                identical: *raw == d.raw,
-            }
+            AppendOutcome::Duplicate { ack: ack.clone(), identical: *raw == d.raw }
         } else if let Some(v) = tx.get(Ks::Docs, &key)? {
             let (raw, ack) = codec::document_raw_ack(&d.key(), &v)?;
-            AppendOutcome::Duplicate {
-                identical: raw == d.raw,
-                ack,
-            }
+            AppendOutcome::Duplicate { identical: raw == d.raw, ack }
         } else {
             in_request.insert(key, (d.raw.clone(), d.ack.clone()));
             AppendOutcome::Stored
@@ -469,22 +425,10 @@ fn stage_append(
         let key = d.key();
         let dk = keys::doc(&key);
         tx.put(Ks::Docs, dk, codec::encode_document(d));
-        tx.put(
-            Ks::DocsByRnm,
-            keys::by_rnm(&d.rnm, d.received_at, &key),
-            Vec::new(),
-        );
+        tx.put(Ks::DocsByRnm, keys::by_rnm(&d.rnm, d.received_at, &key), Vec::new());
         let partition = delivery_partition(&d.fn_number);
-        tx.put(
-            Ks::Outbox,
-            keys::outbox(partition, d.received_at, &key),
-            Vec::new(),
-        );
-        tx.put(
-            Ks::OutboxAge,
-            keys::outbox_age(d.received_at, &key),
-            Vec::new(),
-        );
+        tx.put(Ks::Outbox, keys::outbox(partition, d.received_at, &key), Vec::new());
+        tx.put(Ks::OutboxAge, keys::outbox_age(d.received_at, &key), Vec::new());
         tx.put(
             Ks::Deliveries,
             dk,
