@@ -19,6 +19,7 @@
 //! * [`idle`] — connection-scale tests (open N connections and hold them);
 //! * [`baseline`] — the trivial responder that is this machine's practical limit;
 //! * [`onboard`] — register import through the gateway's admin API;
+//! * [`pacer`] — the sub-millisecond timer of the open-loop schedule;
 //! * [`net`] and [`sys`] — loopback-only address rules, file-descriptor limit.
 
 pub mod baseline;
@@ -26,6 +27,7 @@ pub mod docs;
 pub mod idle;
 pub mod net;
 pub mod onboard;
+pub mod pacer;
 pub mod registers;
 pub mod run;
 pub mod stats;

@@ -290,6 +290,7 @@ pub async fn run(cfg: RunConfig, cancel: CancellationToken) -> anyhow::Result<Re
 /// Shared state of a run.
 struct Ctx<C: Connector> {
     connector: C,
+    pacer: Option<crate::pacer::Pacer>,
     cfg: RunConfig,
     stats: Stats,
     tracker: TaskTracker,
@@ -331,8 +332,13 @@ async fn run_with<C: Connector>(connector: C, cfg: RunConfig, cancel: Cancellati
         time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
     let start = Instant::now();
     let count = cfg.population.count;
+    let pacer = match cfg.load {
+        LoadModel::Open { .. } => Some(crate::pacer::Pacer::start().context("starting the pacer thread")?),
+        LoadModel::Closed => None,
+    };
     let ctx = Arc::new(Ctx {
         connector,
+        pacer,
         stats: Stats::new(cfg.shards),
         tracker: TaskTracker::new(),
         cancel: cancel.clone(),
@@ -844,9 +850,16 @@ async fn register_task<C: Connector>(
                 break;
             }
             if next > now {
-                tokio::select! {
-                    () = tokio::time::sleep_until(next) => {}
-                    () = ctx.cancel.cancelled() => break,
+                if let Some(pacer) = &ctx.pacer {
+                    tokio::select! {
+                        () = pacer.sleep_until(next) => {}
+                        () = ctx.cancel.cancelled() => break,
+                    }
+                } else {
+                    tokio::select! {
+                        () = tokio::time::sleep_until(next) => {}
+                        () = ctx.cancel.cancelled() => break,
+                    }
                 }
             }
             Some(next)

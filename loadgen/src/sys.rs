@@ -97,6 +97,17 @@ pub fn set_bind_address_no_port(fd: BorrowedFd<'_>) -> io::Result<()> {
     Ok(())
 }
 
+/// Lowers the calling thread's timer slack to 1 µs (Linux; best effort), so that its
+/// timed waits end when asked rather than up to 50 µs later.
+#[allow(unsafe_code)]
+pub fn lower_timer_slack() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: PR_SET_TIMERSLACK takes an integer argument and touches no memory of ours.
+        let _ = unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1_000 as libc::c_ulong, 0, 0, 0) };
+    }
+}
+
 /// Resident set size of this process, from `/proc/self/status` (Linux), in bytes.
 pub fn rss_bytes() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
