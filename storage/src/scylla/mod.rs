@@ -1,1 +1,65 @@
-//! ScyllaDB backend: being written.
+//! # ScyllaDB backend (for clusters)
+//!
+//! All shared state of a cluster of gateway nodes lives here: any node accepts any
+//! register, and cluster-wide background work (FNS delivery, alert evaluation, resend
+//! jobs) is spread over nodes with leases.
+//!
+//! ## Using it
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), storage::StoreError> {
+//! use std::sync::Arc;
+//! use storage::scylla::{MigrationConfig, ScyllaConfig, ScyllaStore, connect_session, migrate};
+//!
+//! let cfg = ScyllaConfig {
+//!     nodes: vec!["10.0.0.1:9042".into(), "10.0.0.2:9042".into()],
+//!     keyspace: "ofd".into(),
+//!     local_dc: Some("dc1".into()),
+//!     ..ScyllaConfig::default()
+//! };
+//! let session = Arc::new(connect_session(&cfg).await?);
+//! // once per deployment (adminctl or one gateway), idempotent:
+//! migrate(&session, &MigrationConfig::single_dc("ofd", "dc1", 3)).await?;
+//! let store = ScyllaStore::with_session(session, cfg).await?;
+//! # let _ = store; Ok(()) }
+//! ```
+//!
+//! ## Guarantees (see `docs/scylla.md` for the argument)
+//!
+//! * `append_documents` returns `Durability::Durable` only after every write of the
+//!   append returned at the configured consistency (LOCAL_QUORUM by default; ANY, ONE,
+//!   LOCAL_ONE, TWO and THREE are refused at configuration). Any error — a timeout
+//!   included — is an unknown outcome: nothing is acknowledged; the register's retry is
+//!   safe because every write is an idempotent upsert keyed by (FN, FD).
+//! * A retransmission is answered with the acknowledgment stored the first time, byte
+//!   for byte; the original document is never overwritten by a later append.
+//! * No counters and no lightweight transactions on the document path; LWT only for
+//!   leases.
+//! * Partitions are bounded (FD buckets of 16384, register-days, hour buckets, RNM
+//!   prefixes); fiscal data expires after 1827 days, never sooner.
+//!
+//! Module map: [`config`] (configuration and its validation), `schema` (the embedded
+//! CQL and [`migrate`]), `keys` (partition keys, timestamps, cursors), `statements` (every
+//! prepared statement), `rows` (row ↔ record), `errors` (driver error → `StoreError`),
+//! `store` (connection, health, `Store`), `documents`, `registers`, `delivery`, `admin`
+//! (the other traits).
+
+pub mod config;
+mod errors;
+mod keys;
+mod rows;
+mod schema;
+mod statements;
+mod store;
+
+mod admin;
+mod delivery;
+mod documents;
+mod registers;
+
+pub use config::{ConfigError, ConsistencyLevel, MigrationConfig, ScyllaConfig};
+pub use schema::{
+    MigrationReport, RenderedVersion, SCHEMA_FILES, SchemaError, SchemaFile, applied_versions,
+    migrate, render, required_version, split_statements,
+};
+pub use store::{ScyllaStore, connect_session};

@@ -1,0 +1,561 @@
+//! Configuration of the ScyllaDB backend and of its schema migration.
+//!
+//! [`ScyllaConfig`] is what the gateway's `[storage]` section (with `backend = "scylla"`)
+//! deserialises into; [`ScyllaConfig::validate`] runs before anything connects, so an
+//! unsafe setting stops the process at start-up instead of losing an acknowledged
+//! document later.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use scylla::statement::Consistency;
+use serde::{Deserialize, Serialize};
+
+use crate::error::StoreError;
+
+/// Consistency level of the writes (and, where legal, the reads) of the store.
+///
+/// Only levels that wait for a majority of replicas are accepted for the ack path: with
+/// `ONE`/`LOCAL_ONE` an acknowledged document lives on one replica until hinted handoff
+/// or repair copy it (and hints are neither durable nor kept beyond 3 hours), and `ANY`
+/// may acknowledge a write that reached no replica at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ConsistencyLevel {
+    /// A hint is enough: refused.
+    Any,
+    /// One replica: refused.
+    One,
+    /// Two replicas (whatever the replication factor): refused (not a majority for RF ≥ 4).
+    Two,
+    /// Three replicas: refused for the same reason as `TWO`.
+    Three,
+    /// One replica in the local datacenter: refused.
+    LocalOne,
+    /// Majority of the replicas in the local datacenter (the default).
+    LocalQuorum,
+    /// Majority of all replicas, across datacenters.
+    Quorum,
+    /// Majority in every datacenter (writes; reads then use `LOCAL_QUORUM`).
+    EachQuorum,
+    /// Every replica: safe, but one node down stops every write.
+    All,
+}
+
+impl ConsistencyLevel {
+    /// The driver's value.
+    pub fn to_driver(self) -> Consistency {
+        match self {
+            Self::Any => Consistency::Any,
+            Self::One => Consistency::One,
+            Self::Two => Consistency::Two,
+            Self::Three => Consistency::Three,
+            Self::LocalOne => Consistency::LocalOne,
+            Self::LocalQuorum => Consistency::LocalQuorum,
+            Self::Quorum => Consistency::Quorum,
+            Self::EachQuorum => Consistency::EachQuorum,
+            Self::All => Consistency::All,
+        }
+    }
+
+    /// Whether an acknowledgment may be sent after a write at this level returned.
+    pub fn is_safe_for_acks(self) -> bool {
+        matches!(
+            self,
+            Self::LocalQuorum | Self::Quorum | Self::EachQuorum | Self::All
+        )
+    }
+
+    /// The level reads use: the same, except `EACH_QUORUM`, which is write-only in CQL
+    /// (a `LOCAL_QUORUM` read overlaps every `EACH_QUORUM` write in the local DC).
+    pub fn for_reads(self) -> Self {
+        match self {
+            Self::EachQuorum => Self::LocalQuorum,
+            other => other,
+        }
+    }
+
+    /// CQL spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Any => "ANY",
+            Self::One => "ONE",
+            Self::Two => "TWO",
+            Self::Three => "THREE",
+            Self::LocalOne => "LOCAL_ONE",
+            Self::LocalQuorum => "LOCAL_QUORUM",
+            Self::Quorum => "QUORUM",
+            Self::EachQuorum => "EACH_QUORUM",
+            Self::All => "ALL",
+        }
+    }
+}
+
+impl fmt::Display for ConsistencyLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How the gateway (or adminctl) connects to ScyllaDB. Deserialised from the
+/// `[storage]` section of the gateway config when `backend = "scylla"`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScyllaConfig {
+    /// Contact points, `host:port` (port 9042 if omitted). The driver discovers the rest
+    /// of the cluster from them; list two or three so that one down node does not stop a
+    /// restart.
+    pub nodes: Vec<String>,
+    /// Keyspace holding the schema of `config/schema/*.cql`.
+    #[serde(default = "default_keyspace")]
+    pub keyspace: String,
+    /// The datacenter this gateway runs in: requests go to its replicas first and
+    /// `LOCAL_QUORUM` counts its replicas. May be omitted only when the cluster has a
+    /// single datacenter (checked at connect).
+    #[serde(default)]
+    pub local_dc: Option<String>,
+    /// Consistency of writes (and reads). Only majority levels are accepted.
+    #[serde(default = "default_consistency")]
+    pub consistency: ConsistencyLevel,
+    /// Client-side timeout of one request, milliseconds. Keep it above the server's
+    /// `write_request_timeout_in_ms` (2000 by default) so the server's own, more
+    /// informative timeout arrives first. A timeout is an unknown outcome: nothing is
+    /// acknowledged and the register retries.
+    #[serde(default = "default_request_timeout_ms")]
+    pub request_timeout_ms: u64,
+    /// TCP connect timeout, milliseconds.
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    /// User name, when the cluster requires authentication.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Password (prefer an environment override to a file value). Never printed.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Refuse to start when the keyspace's replication factor in the local datacenter is
+    /// below this (3 in production: a quorum of 3 survives one node). Tests against a
+    /// single node set it to 1.
+    #[serde(default = "default_min_rf")]
+    pub min_replication_factor: u32,
+    /// Documents appended concurrently by one `append_documents` call.
+    #[serde(default = "default_append_concurrency")]
+    pub append_concurrency: usize,
+    /// How long an outbox entry may take to become visible after its position (the
+    /// appending node's clock) was taken, milliseconds, including clock skew between
+    /// gateway nodes. The delivery cursor never passes entries younger than this. Must be
+    /// at least 4 × `request_timeout_ms`.
+    #[serde(default = "default_outbox_settle_ms")]
+    pub outbox_settle_ms: u64,
+}
+
+fn default_keyspace() -> String {
+    "ofd".to_owned()
+}
+fn default_consistency() -> ConsistencyLevel {
+    ConsistencyLevel::LocalQuorum
+}
+fn default_request_timeout_ms() -> u64 {
+    5_000
+}
+fn default_connect_timeout_ms() -> u64 {
+    5_000
+}
+fn default_min_rf() -> u32 {
+    3
+}
+fn default_append_concurrency() -> usize {
+    64
+}
+fn default_outbox_settle_ms() -> u64 {
+    60_000
+}
+
+impl Default for ScyllaConfig {
+    fn default() -> Self {
+        Self {
+            nodes: vec!["127.0.0.1:9042".to_owned()],
+            keyspace: default_keyspace(),
+            local_dc: None,
+            consistency: default_consistency(),
+            request_timeout_ms: default_request_timeout_ms(),
+            connect_timeout_ms: default_connect_timeout_ms(),
+            username: None,
+            password: None,
+            min_replication_factor: default_min_rf(),
+            append_concurrency: default_append_concurrency(),
+            outbox_settle_ms: default_outbox_settle_ms(),
+        }
+    }
+}
+
+impl fmt::Debug for ScyllaConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ScyllaConfig")
+            .field("nodes", &self.nodes)
+            .field("keyspace", &self.keyspace)
+            .field("local_dc", &self.local_dc)
+            .field("consistency", &self.consistency)
+            .field("request_timeout_ms", &self.request_timeout_ms)
+            .field("connect_timeout_ms", &self.connect_timeout_ms)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("min_replication_factor", &self.min_replication_factor)
+            .field("append_concurrency", &self.append_concurrency)
+            .field("outbox_settle_ms", &self.outbox_settle_ms)
+            .finish()
+    }
+}
+
+/// Why a configuration was refused. Each message names the field and the rule.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("storage.{field}: {rule}")]
+pub struct ConfigError {
+    /// Field name.
+    pub field: &'static str,
+    /// The rule broken.
+    pub rule: String,
+}
+
+impl From<ConfigError> for StoreError {
+    fn from(e: ConfigError) -> Self {
+        StoreError::Invalid(e.to_string())
+    }
+}
+
+fn refuse(field: &'static str, rule: impl Into<String>) -> ConfigError {
+    ConfigError {
+        field,
+        rule: rule.into(),
+    }
+}
+
+/// Checks a keyspace name: CQL unquoted identifier, lower case, at most 48 characters
+/// (ScyllaDB's limit). Lower case only, because unquoted identifiers are folded to lower
+/// case and the store quotes nothing.
+pub fn validate_keyspace_name(name: &str) -> Result<(), ConfigError> {
+    let ok = !name.is_empty()
+        && name.len() <= 48
+        && name.as_bytes()[0].is_ascii_lowercase()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(refuse(
+            "keyspace",
+            format!("{name:?} must be 1 to 48 characters: a lower-case letter, then lower-case letters, digits or '_'"),
+        ))
+    }
+}
+
+impl ScyllaConfig {
+    /// The request timeout.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+
+    /// The connect timeout.
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms)
+    }
+
+    /// The outbox settle time.
+    pub fn outbox_settle(&self) -> Duration {
+        Duration::from_millis(self.outbox_settle_ms)
+    }
+
+    /// Checks everything that can be checked without a cluster. Refuses consistency
+    /// levels that could acknowledge a document held by fewer than a majority of replicas
+    /// (reliability §1.4 / test C5).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.nodes.is_empty() {
+            return Err(refuse("nodes", "at least one contact point is required"));
+        }
+        for n in &self.nodes {
+            if n.trim().is_empty() || n.contains(char::is_whitespace) {
+                return Err(refuse(
+                    "nodes",
+                    format!("{n:?} is not a host or host:port"),
+                ));
+            }
+        }
+        validate_keyspace_name(&self.keyspace)?;
+        if let Some(dc) = &self.local_dc {
+            validate_dc_name(dc).map_err(|rule| refuse("local_dc", rule))?;
+        }
+        if !self.consistency.is_safe_for_acks() {
+            return Err(refuse(
+                "consistency",
+                format!(
+                    "{} can acknowledge a document that fewer than a majority of replicas hold; \
+                     use LOCAL_QUORUM (default), QUORUM, EACH_QUORUM or ALL",
+                    self.consistency
+                ),
+            ));
+        }
+        if !(100..=120_000).contains(&self.request_timeout_ms) {
+            return Err(refuse(
+                "request_timeout_ms",
+                "must be between 100 and 120000",
+            ));
+        }
+        if !(100..=120_000).contains(&self.connect_timeout_ms) {
+            return Err(refuse(
+                "connect_timeout_ms",
+                "must be between 100 and 120000",
+            ));
+        }
+        if self.password.is_some() && self.username.is_none() {
+            return Err(refuse("password", "a password needs a username"));
+        }
+        if !(1..=9).contains(&self.min_replication_factor) {
+            return Err(refuse("min_replication_factor", "must be between 1 and 9"));
+        }
+        if !(1..=1024).contains(&self.append_concurrency) {
+            return Err(refuse("append_concurrency", "must be between 1 and 1024"));
+        }
+        if self.outbox_settle_ms < self.request_timeout_ms.saturating_mul(4) {
+            return Err(refuse(
+                "outbox_settle_ms",
+                format!(
+                    "must be at least 4 × request_timeout_ms ({} ms): the delivery cursor must \
+                     not pass an outbox entry that is still being written",
+                    self.request_timeout_ms.saturating_mul(4)
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Checks a datacenter name, which is spliced into the replication map of the keyspace.
+pub(crate) fn validate_dc_name(dc: &str) -> Result<(), String> {
+    let ok = !dc.is_empty()
+        && dc.len() <= 64
+        && dc
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{dc:?} must be 1 to 64 letters, digits, '_', '-' or '.'"
+        ))
+    }
+}
+
+/// How [`migrate`](super::migrate) creates the keyspace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MigrationConfig {
+    /// Keyspace name.
+    pub keyspace: String,
+    /// Replication factor per datacenter (`NetworkTopologyStrategy`), e.g. `dc1 = 3`.
+    /// Used only when the keyspace is created; an existing keyspace is left as it is
+    /// (change replication with `ALTER KEYSPACE` and a repair, deliberately).
+    pub replication: BTreeMap<String, u32>,
+    /// Create the keyspace with `tablets = {'enabled': false}` (default true). ScyllaDB
+    /// (up to 2025.x at least) does not support lightweight transactions, which the
+    /// delivery leases use, in tablet keyspaces. Set false only for a server without the
+    /// tablets option (ScyllaDB < 6.0), which rejects the clause.
+    #[serde(default = "default_true")]
+    pub disable_tablets: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+impl MigrationConfig {
+    /// A keyspace replicated `rf` times in one datacenter.
+    pub fn single_dc(keyspace: impl Into<String>, dc: impl Into<String>, rf: u32) -> Self {
+        Self {
+            keyspace: keyspace.into(),
+            replication: BTreeMap::from([(dc.into(), rf)]),
+            disable_tablets: true,
+        }
+    }
+
+    /// Checks names and factors (they are spliced into CQL, so they must be inert).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        validate_keyspace_name(&self.keyspace)?;
+        if self.replication.is_empty() {
+            return Err(refuse(
+                "replication",
+                "name at least one datacenter and its replication factor",
+            ));
+        }
+        for (dc, rf) in &self.replication {
+            validate_dc_name(dc).map_err(|rule| refuse("replication", rule))?;
+            if !(1..=9).contains(rf) {
+                return Err(refuse(
+                    "replication",
+                    format!("replication factor of {dc} must be between 1 and 9, got {rf}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The CQL replication map.
+    pub fn replication_cql(&self) -> String {
+        let mut out = String::from("{'class': 'NetworkTopologyStrategy'");
+        for (dc, rf) in &self.replication {
+            out.push_str(&format!(", '{dc}': {rf}"));
+        }
+        out.push('}');
+        out
+    }
+
+    /// Extra keyspace options appended after `durable_writes`.
+    pub fn keyspace_options_cql(&self) -> &'static str {
+        if self.disable_tablets {
+            " AND tablets = {'enabled': false}"
+        } else {
+            ""
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_config_is_valid_and_local_quorum() {
+        let c = ScyllaConfig::default();
+        assert_eq!(c.validate(), Ok(()));
+        assert_eq!(c.consistency, ConsistencyLevel::LocalQuorum);
+        assert_eq!(c.consistency.to_driver(), Consistency::LocalQuorum);
+    }
+
+    #[test]
+    fn unsafe_consistency_levels_are_refused() {
+        for cl in [
+            ConsistencyLevel::Any,
+            ConsistencyLevel::One,
+            ConsistencyLevel::LocalOne,
+            ConsistencyLevel::Two,
+            ConsistencyLevel::Three,
+        ] {
+            let c = ScyllaConfig {
+                consistency: cl,
+                ..ScyllaConfig::default()
+            };
+            let e = c.validate().expect_err("must refuse");
+            assert_eq!(e.field, "consistency", "{cl}");
+            assert!(e.rule.contains(cl.as_str()), "{e}");
+            // and as a StoreError it is an invalid request, not a transient failure
+            assert_eq!(StoreError::from(e).code(), "invalid");
+        }
+        for cl in [
+            ConsistencyLevel::LocalQuorum,
+            ConsistencyLevel::Quorum,
+            ConsistencyLevel::EachQuorum,
+            ConsistencyLevel::All,
+        ] {
+            let c = ScyllaConfig {
+                consistency: cl,
+                ..ScyllaConfig::default()
+            };
+            assert_eq!(c.validate(), Ok(()), "{cl}");
+        }
+    }
+
+    #[test]
+    fn consistency_parses_from_config_spelling() {
+        #[derive(Deserialize)]
+        struct W {
+            c: ConsistencyLevel,
+        }
+        let w: W = toml_like("LOCAL_QUORUM");
+        assert_eq!(w.c, ConsistencyLevel::LocalQuorum);
+        let w: W = toml_like("EACH_QUORUM");
+        assert_eq!(w.c, ConsistencyLevel::EachQuorum);
+        assert_eq!(w.c.for_reads(), ConsistencyLevel::LocalQuorum);
+        fn toml_like(v: &str) -> W {
+            serde_json::from_str(&format!("{{\"c\":\"{v}\"}}")).expect("parse")
+        }
+        assert!(serde_json::from_str::<W>("{\"c\":\"local_quorum\"}").is_err());
+    }
+
+    #[test]
+    fn config_deserialises_with_defaults_and_refuses_unknown_fields() {
+        let c: ScyllaConfig = serde_json::from_str(
+            r#"{"nodes": ["10.0.0.1:9042", "10.0.0.2"], "keyspace": "ofd", "local_dc": "dc1", "consistency": "QUORUM"}"#,
+        )
+        .expect("parse");
+        assert_eq!(c.consistency, ConsistencyLevel::Quorum);
+        assert_eq!(c.request_timeout_ms, 5000);
+        assert_eq!(c.min_replication_factor, 3);
+        assert_eq!(c.validate(), Ok(()));
+        assert!(
+            serde_json::from_str::<ScyllaConfig>(r#"{"nodes": ["a"], "consistancy": "ONE"}"#)
+                .is_err(),
+            "a misspelt field must not silently fall back to a default"
+        );
+    }
+
+    #[test]
+    fn other_fields_are_checked() {
+        let bad = |f: fn(&mut ScyllaConfig)| {
+            let mut c = ScyllaConfig::default();
+            f(&mut c);
+            c.validate().expect_err("must refuse").field
+        };
+        assert_eq!(bad(|c| c.nodes.clear()), "nodes");
+        assert_eq!(bad(|c| c.nodes = vec!["a b".into()]), "nodes");
+        assert_eq!(bad(|c| c.keyspace = "Ofd".into()), "keyspace");
+        assert_eq!(bad(|c| c.keyspace = "ofd; DROP".into()), "keyspace");
+        assert_eq!(bad(|c| c.keyspace = "x".repeat(49)), "keyspace");
+        assert_eq!(bad(|c| c.local_dc = Some("dc'1".into())), "local_dc");
+        assert_eq!(bad(|c| c.request_timeout_ms = 10), "request_timeout_ms");
+        assert_eq!(bad(|c| c.password = Some("p".into())), "password");
+        assert_eq!(bad(|c| c.min_replication_factor = 0), "min_replication_factor");
+        assert_eq!(bad(|c| c.append_concurrency = 0), "append_concurrency");
+        assert_eq!(bad(|c| c.outbox_settle_ms = 1000), "outbox_settle_ms");
+    }
+
+    #[test]
+    fn debug_never_prints_the_password() {
+        let c = ScyllaConfig {
+            username: Some("ofd".into()),
+            password: Some("canary-secret".into()),
+            ..ScyllaConfig::default()
+        };
+        let s = format!("{c:?}");
+        assert!(!s.contains("canary-secret"), "{s}");
+        assert!(s.contains("<redacted>"), "{s}");
+    }
+
+    #[test]
+    fn migration_config_builds_inert_cql() {
+        let m = MigrationConfig::single_dc("ofd", "dc1", 3);
+        assert_eq!(m.validate(), Ok(()));
+        assert_eq!(
+            m.replication_cql(),
+            "{'class': 'NetworkTopologyStrategy', 'dc1': 3}"
+        );
+        assert_eq!(
+            m.keyspace_options_cql(),
+            " AND tablets = {'enabled': false}"
+        );
+        let mut two = m.clone();
+        two.replication.insert("dc2".into(), 2);
+        assert_eq!(
+            two.replication_cql(),
+            "{'class': 'NetworkTopologyStrategy', 'dc1': 3, 'dc2': 2}"
+        );
+        let mut bad = m.clone();
+        bad.replication = BTreeMap::from([("dc1': 1}; DROP KEYSPACE x; --".into(), 3)]);
+        assert_eq!(bad.validate().expect_err("injection").field, "replication");
+        let mut zero = m.clone();
+        zero.replication = BTreeMap::from([("dc1".into(), 0)]);
+        assert!(zero.validate().is_err());
+        let mut none = m;
+        none.replication.clear();
+        assert!(none.validate().is_err());
+    }
+}
