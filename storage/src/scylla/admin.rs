@@ -449,7 +449,7 @@ impl AlertStore for ScyllaStore {
                 .await?;
             let mut day_rows: Vec<(CqlTimestamp, Uuid, Option<String>)> =
                 shards.into_iter().flatten().collect();
-            day_rows.sort_by(|a, b| (b.0.0, b.1).cmp(&(a.0.0, a.1)));
+            day_rows.sort_by_key(|r| std::cmp::Reverse((r.0.0, r.1)));
             for (_, _, body) in day_rows {
                 if let Some(b) = body {
                     items.push(from_json("alert notification", &b)?);
@@ -515,7 +515,7 @@ impl JobStore for ScyllaStore {
             .map(|b| from_json::<ResendJob>("job", &b))
             .collect::<Result<_, _>>()?;
         jobs.retain(|j| states.is_empty() || states.contains(&j.state));
-        jobs.sort_by(|a, b| (b.created_at, b.id).cmp(&(a.created_at, a.id)));
+        jobs.sort_by_key(|j| std::cmp::Reverse((j.created_at, j.id)));
         if let Some((at, id)) = before {
             jobs.retain(|j| (j.created_at.millis(), j.id) < (at, id));
         }

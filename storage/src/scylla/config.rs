@@ -24,22 +24,31 @@ use crate::error::StoreError;
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ConsistencyLevel {
     /// A hint is enough: refused.
+    #[serde(alias = "any")]
     Any,
     /// One replica: refused.
+    #[serde(alias = "one")]
     One,
     /// Two replicas (whatever the replication factor): refused (not a majority for RF ≥ 4).
+    #[serde(alias = "two")]
     Two,
     /// Three replicas: refused for the same reason as `TWO`.
+    #[serde(alias = "three")]
     Three,
     /// One replica in the local datacenter: refused.
+    #[serde(alias = "local_one")]
     LocalOne,
     /// Majority of the replicas in the local datacenter (the default).
+    #[serde(alias = "local_quorum")]
     LocalQuorum,
     /// Majority of all replicas, across datacenters.
+    #[serde(alias = "quorum")]
     Quorum,
     /// Majority in every datacenter (writes; reads then use `LOCAL_QUORUM`).
+    #[serde(alias = "each_quorum")]
     EachQuorum,
     /// Every replica: safe, but one node down stops every write.
+    #[serde(alias = "all")]
     All,
 }
 
@@ -89,6 +98,29 @@ impl ConsistencyLevel {
             Self::EachQuorum => "EACH_QUORUM",
             Self::All => "ALL",
         }
+    }
+}
+
+impl std::str::FromStr for ConsistencyLevel {
+    type Err = ConfigError;
+
+    /// Parses the CQL spelling in any case (`LOCAL_QUORUM`, `local_quorum`), so the
+    /// gateway's `[storage] consistency` string converts without a table of its own.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        const ALL: [ConsistencyLevel; 9] = [
+            ConsistencyLevel::Any,
+            ConsistencyLevel::One,
+            ConsistencyLevel::Two,
+            ConsistencyLevel::Three,
+            ConsistencyLevel::LocalOne,
+            ConsistencyLevel::LocalQuorum,
+            ConsistencyLevel::Quorum,
+            ConsistencyLevel::EachQuorum,
+            ConsistencyLevel::All,
+        ];
+        ALL.into_iter()
+            .find(|c| c.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| refuse("consistency", format!("unknown consistency level {s:?}")))
     }
 }
 
@@ -478,7 +510,15 @@ mod tests {
         fn toml_like(v: &str) -> W {
             serde_json::from_str(&format!("{{\"c\":\"{v}\"}}")).expect("parse")
         }
-        assert!(serde_json::from_str::<W>("{\"c\":\"local_quorum\"}").is_err());
+        // the gateway config spells them in lower case
+        assert_eq!(toml_like("local_quorum").c, ConsistencyLevel::LocalQuorum);
+        assert!(serde_json::from_str::<W>("{\"c\":\"LOCALQUORUM\"}").is_err());
+        assert_eq!("Each_Quorum".parse::<ConsistencyLevel>(), Ok(ConsistencyLevel::EachQuorum));
+        assert_eq!(" one ".parse::<ConsistencyLevel>(), Ok(ConsistencyLevel::One));
+        assert_eq!(
+            "serial".parse::<ConsistencyLevel>().expect_err("serial is not a write level").field,
+            "consistency"
+        );
     }
 
     #[test]

@@ -57,6 +57,12 @@ const FAN_OUT: usize = 32;
 /// A position in the outbox: (hour, pos, fn, fd).
 type Position = (i32, i64, String, i64);
 
+/// A stored cursor row.
+type CursorRow = (Option<i32>, Option<i64>, Option<String>, Option<i64>);
+
+/// An entry's identity in a scan: (hour, pos, fn, fd, parked).
+type EntryId = (i32, i64, String, i64, bool);
+
 /// One outbox row.
 #[derive(Debug, Clone)]
 struct Entry {
@@ -192,8 +198,7 @@ impl ScyllaStore {
 
     /// The cursor of a partition: everything before it is done or parked.
     async fn read_cursor(&self, partition: i16) -> Result<Position, StoreError> {
-        let row: Option<(Option<i32>, Option<i64>, Option<String>, Option<i64>)> =
-            self.one(&self.st.cur_get, (partition,)).await?;
+        let row: Option<CursorRow> = self.one(&self.st.cur_get, (partition,)).await?;
         Ok(match row {
             Some((Some(h), Some(p), Some(f), Some(fd))) => (h, p, f, fd),
             // no entry can be older than the schema
@@ -384,8 +389,8 @@ impl ScyllaStore {
                 Ok::<_, StoreError>(((e.hour, e.pos, e.fn_text.clone(), e.fd, e.parked), v))
             })
             .collect();
-        let verdicts: Vec<((i32, i64, String, i64, bool), Verdict)> = ordered(futs, FAN_OUT).await?;
-        let mut verdict_of: HashMap<(i32, i64, String, i64, bool), &Verdict> = HashMap::new();
+        let verdicts: Vec<(EntryId, Verdict)> = ordered(futs, FAN_OUT).await?;
+        let mut verdict_of: HashMap<EntryId, &Verdict> = HashMap::new();
         for (k, v) in &verdicts {
             verdict_of.insert(k.clone(), v);
         }
@@ -468,7 +473,9 @@ impl ScyllaStore {
             })
             .filter(|d| seen.insert(d.key))
             .collect();
-        out.sort_by(|a, b| a.queued_at.cmp(&b.queued_at).then(a.key.cmp(&b.key)));
+        out.sort_by(|a, b| {
+            (a.next_attempt_at, a.queued_at, a.key).cmp(&(b.next_attempt_at, b.queued_at, b.key))
+        });
         out.truncate(limit);
         Ok(out)
     }

@@ -246,6 +246,23 @@ impl ScyllaStore {
             }
         }
 
+        // Appends of the same (FN, FD) in this process run one after the other: the
+        // second one's dedup read then finds the first one's document. (Across gateway
+        // nodes the race is resolved by last-write-wins plus the read-back of step 4.)
+        // Stripes are locked in ascending order, so overlapping calls cannot deadlock.
+        let mut stripes: Vec<usize> = unique
+            .iter()
+            .map(|&i| lock_stripe(&docs[i].key()))
+            .collect();
+        stripes.sort_unstable();
+        stripes.dedup();
+        let mut _guards = Vec::with_capacity(stripes.len());
+        for s in stripes {
+            if let Some(m) = self.key_locks.get(s) {
+                _guards.push(m.lock().await);
+            }
+        }
+
         // 1. dedup reads
         let futs: Vec<_> = unique
             .iter()
@@ -315,6 +332,14 @@ impl ScyllaStore {
             durability: Durability::Durable,
         })
     }
+}
+
+/// The lock stripe of a document key.
+fn lock_stripe(k: &DocumentKey) -> usize {
+    let mut bytes = [0u8; 20];
+    bytes[..16].copy_from_slice(k.fn_number.as_bytes());
+    bytes[16..].copy_from_slice(&k.fd.to_be_bytes());
+    (keys::fnv1a(&bytes) % super::store::KEY_LOCK_STRIPES as u64) as usize
 }
 
 /// Splits a register's documents into commit batches bounded in count and bytes.

@@ -119,6 +119,9 @@ impl Drop for OpTimer {
     }
 }
 
+/// Stripes of the per-key append locks.
+pub(super) const KEY_LOCK_STRIPES: usize = 1024;
+
 /// How long a failed request keeps the store `Degraded` without a later success.
 const HEALTH_ERROR_WINDOW: Duration = Duration::from_secs(30);
 
@@ -185,6 +188,8 @@ pub struct ScyllaStore {
     /// When schema version 1 was applied: no outbox entry is older.
     pub(super) schema_epoch: Timestamp,
     pub(super) dirs: DirCache,
+    /// Striped locks serialising appends of the same (FN, FD) within this process.
+    pub(super) key_locks: Vec<tokio::sync::Mutex<()>>,
     health: HealthState,
     closed: AtomicBool,
 }
@@ -205,7 +210,7 @@ impl ScyllaStore {
     /// replication factor, datacenter) and prepares every statement.
     pub async fn connect(cfg: ScyllaConfig) -> Result<Self, StoreError> {
         let session = connect_session(&cfg).await?;
-        Self::with_session(Arc::new(session), cfg).await
+        Box::pin(Self::with_session(Arc::new(session), cfg)).await
     }
 
     /// Like [`connect`](Self::connect) with an existing session (e.g. the one a
@@ -222,7 +227,8 @@ impl ScyllaStore {
                 .into_handle(),
             lwt: profile(&cfg, local_dc.clone(), Consistency::LocalQuorum).into_handle(),
         };
-        let st = Stmts::prepare(&session, &cfg.keyspace, &profiles).await?;
+        // boxed: ~80 sequential prepares make a large future
+        let st = Box::pin(Stmts::prepare(&session, &cfg.keyspace, &profiles)).await?;
         tracing::info!(
             keyspace = %cfg.keyspace,
             local_dc = local_dc.as_deref().unwrap_or("-"),
@@ -239,6 +245,9 @@ impl ScyllaStore {
             local_rf,
             schema_epoch,
             dirs: DirCache::default(),
+            key_locks: (0..KEY_LOCK_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
             health: HealthState::default(),
             closed: AtomicBool::new(false),
         })

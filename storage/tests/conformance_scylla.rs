@@ -1,0 +1,279 @@
+//! The conformance suite against a real ScyllaDB cluster.
+//!
+//! Runs when `SCYLLA_URI` names contact points, e.g.
+//! `SCYLLA_URI=127.0.0.1:9042,127.0.0.1:9043` (a `scylla://` prefix is accepted) — start
+//! the 3-node cluster of `config/docker-compose.scylla.yml` first. Optional:
+//! `SCYLLA_LOCAL_DC` (default: the cluster's only datacenter) and `SCYLLA_RF` (default:
+//! min(3, nodes in that datacenter)).
+//!
+//! Every `Harness::fresh()` migrates a new keyspace `ofdt_<run>_<n>`; all of them are
+//! dropped at the end, also when a test fails. Without `SCYLLA_URI` each live test prints
+//! `skipped: no ScyllaDB at SCYLLA_URI` to stderr and returns.
+#![cfg(all(feature = "scylla", feature = "conformance"))]
+
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use futures::FutureExt;
+use scylla::client::session::Session;
+use storage::conformance::{Harness, run_all};
+use storage::scylla::{
+    ConsistencyLevel, MigrationConfig, ScyllaConfig, ScyllaStore, connect_session, migrate,
+};
+use storage::{Store, StoreError};
+
+const SKIPPED: &str = "skipped: no ScyllaDB at SCYLLA_URI";
+
+/// Contact points from `SCYLLA_URI`, or `None` (the test is then skipped, saying so).
+fn contact_points() -> Option<Vec<String>> {
+    let uri = std::env::var("SCYLLA_URI").ok()?;
+    let uri = uri.trim();
+    let uri = uri
+        .strip_prefix("scylla://")
+        .or_else(|| uri.strip_prefix("cql://"))
+        .unwrap_or(uri);
+    let nodes: Vec<String> = uri
+        .split(',')
+        .map(|n| n.trim().trim_end_matches('/').to_owned())
+        .filter(|n| !n.is_empty())
+        .collect();
+    (!nodes.is_empty()).then_some(nodes)
+}
+
+fn config(nodes: &[String], keyspace: &str, dc: &str, rf: u32) -> ScyllaConfig {
+    ScyllaConfig {
+        nodes: nodes.to_vec(),
+        keyspace: keyspace.to_owned(),
+        local_dc: Some(dc.to_owned()),
+        consistency: ConsistencyLevel::LocalQuorum,
+        min_replication_factor: rf,
+        ..ScyllaConfig::default()
+    }
+}
+
+struct ScyllaHarness {
+    nodes: Vec<String>,
+    dc: String,
+    rf: u32,
+    run: String,
+    next: AtomicU32,
+    admin: Arc<Session>,
+    /// (store address, keyspace) of every store handed out, and every keyspace created.
+    stores: Mutex<Vec<(usize, String)>>,
+}
+
+impl ScyllaHarness {
+    async fn new(nodes: Vec<String>) -> Self {
+        let probe = ScyllaConfig {
+            nodes: nodes.clone(),
+            ..ScyllaConfig::default()
+        };
+        let admin = Arc::new(connect_session(&probe).await.expect("connect to SCYLLA_URI"));
+        let state = admin.get_cluster_state();
+        let mut dcs: Vec<String> = state
+            .get_nodes_info()
+            .iter()
+            .filter_map(|n| n.datacenter.clone())
+            .collect();
+        dcs.sort();
+        dcs.dedup();
+        let dc = std::env::var("SCYLLA_LOCAL_DC").ok().unwrap_or_else(|| {
+            assert_eq!(dcs.len(), 1, "several datacenters {dcs:?}: set SCYLLA_LOCAL_DC");
+            dcs[0].clone()
+        });
+        let in_dc = state
+            .get_nodes_info()
+            .iter()
+            .filter(|n| n.datacenter.as_deref() == Some(dc.as_str()))
+            .count();
+        let rf = std::env::var("SCYLLA_RF")
+            .ok()
+            .map(|v| v.parse().expect("SCYLLA_RF is a number"))
+            .unwrap_or_else(|| u32::try_from(in_dc.clamp(1, 3)).unwrap_or(1));
+        let millis = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or_default();
+        eprintln!("scylla conformance: dc {dc}, {in_dc} node(s), RF {rf}");
+        Self {
+            nodes,
+            dc,
+            rf,
+            run: format!("ofdt_{millis}_{}", std::process::id()),
+            next: AtomicU32::new(0),
+            admin,
+            stores: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn keyspace_of(&self, store: &Arc<dyn Store>) -> Option<String> {
+        let addr = Arc::as_ptr(store).cast::<()>() as usize;
+        let g = self.stores.lock().ok()?;
+        g.iter().find(|(a, _)| *a == addr).map(|(_, k)| k.clone())
+    }
+
+    fn remember(&self, store: &Arc<dyn Store>, keyspace: &str) {
+        let addr = Arc::as_ptr(store).cast::<()>() as usize;
+        if let Ok(mut g) = self.stores.lock() {
+            g.push((addr, keyspace.to_owned()));
+        }
+    }
+
+    async fn drop_keyspaces(&self) {
+        let mut keyspaces: Vec<String> = self
+            .stores
+            .lock()
+            .map(|g| g.iter().map(|(_, k)| k.clone()).collect())
+            .unwrap_or_default();
+        keyspaces.sort();
+        keyspaces.dedup();
+        for ks in keyspaces {
+            if let Err(e) = self
+                .admin
+                .query_unpaged(format!("DROP KEYSPACE IF EXISTS {ks}"), ())
+                .await
+            {
+                eprintln!("could not drop keyspace {ks}: {e}");
+            }
+        }
+    }
+
+    async fn migrated_keyspace(&self) -> String {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let ks = format!("{}_{n}", self.run);
+        let report = migrate(
+            &self.admin,
+            &MigrationConfig::single_dc(ks.as_str(), self.dc.as_str(), self.rf),
+        )
+        .await
+        .expect("migrate a fresh keyspace");
+        assert_eq!(report.applied, vec![1], "{report:?}");
+        ks
+    }
+}
+
+#[async_trait]
+impl Harness for ScyllaHarness {
+    async fn fresh(&self) -> Arc<dyn Store> {
+        let ks = self.migrated_keyspace().await;
+        let store = ScyllaStore::with_session(
+            self.admin.clone(),
+            config(&self.nodes, &ks, &self.dc, self.rf),
+        )
+        .await
+        .expect("open the store on the fresh keyspace");
+        let store: Arc<dyn Store> = Arc::new(store);
+        self.remember(&store, &ks);
+        store
+    }
+
+    /// Closes the store and connects a new session (new connections, new prepared
+    /// statements) to the same keyspace.
+    async fn reopen(&self, store: Arc<dyn Store>) -> Option<Arc<dyn Store>> {
+        let ks = self.keyspace_of(&store)?;
+        store.close().await.expect("close");
+        drop(store);
+        let store = ScyllaStore::connect(config(&self.nodes, &ks, &self.dc, self.rf))
+            .await
+            .expect("reopen");
+        let store: Arc<dyn Store> = Arc::new(store);
+        self.remember(&store, &ks);
+        Some(store)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn conformance_scylla() {
+    let Some(nodes) = contact_points() else {
+        eprintln!("{SKIPPED}");
+        return;
+    };
+    let harness = ScyllaHarness::new(nodes).await;
+    let outcome = AssertUnwindSafe(run_all(&harness)).catch_unwind().await;
+    harness.drop_keyspaces().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// Migrating twice applies nothing the second time; an applied version whose recorded
+/// checksum differs from the embedded text is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migration_is_idempotent_and_refuses_edited_versions() {
+    let Some(nodes) = contact_points() else {
+        eprintln!("{SKIPPED}");
+        return;
+    };
+    let harness = ScyllaHarness::new(nodes).await;
+    let outcome = AssertUnwindSafe(async {
+        let ks = harness.migrated_keyspace().await;
+        if let Ok(mut g) = harness.stores.lock() {
+            g.push((0, ks.clone())); // for the clean-up
+        }
+        let cfg = MigrationConfig::single_dc(ks.as_str(), harness.dc.as_str(), harness.rf);
+        let again = migrate(&harness.admin, &cfg).await.expect("second run");
+        assert!(again.applied.is_empty(), "{again:?}");
+        assert_eq!(again.already_applied, vec![1]);
+
+        harness
+            .admin
+            .query_unpaged(
+                format!("UPDATE {ks}.schema_version SET checksum = 'edited' WHERE shard = 0 AND version = 1"),
+                (),
+            )
+            .await
+            .expect("tamper");
+        let e = migrate(&harness.admin, &cfg).await.expect_err("edited");
+        assert!(matches!(e, StoreError::Conflict(_)), "{e:?}");
+
+        // a store refuses a keyspace replicated less than it requires
+        let mut strict = config(&harness.nodes, &ks, &harness.dc, harness.rf);
+        strict.min_replication_factor = harness.rf + 1;
+        let e = ScyllaStore::with_session(harness.admin.clone(), strict)
+            .await
+            .expect_err("RF too low");
+        assert!(matches!(e, StoreError::Invalid(_)), "{e:?}");
+
+        // and a keyspace that was never migrated
+        let e = ScyllaStore::with_session(
+            harness.admin.clone(),
+            config(&harness.nodes, "ofdt_never_created", &harness.dc, 1),
+        )
+        .await
+        .expect_err("no keyspace");
+        assert!(matches!(e, StoreError::Invalid(_)), "{e:?}");
+    })
+    .catch_unwind()
+    .await;
+    harness.drop_keyspaces().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// Reliability C5, without a server: unsafe consistency levels are refused before any
+/// connection is attempted (the contact point below does not exist).
+#[tokio::test]
+async fn unsafe_consistency_is_refused_before_connecting() {
+    for cl in [
+        ConsistencyLevel::Any,
+        ConsistencyLevel::One,
+        ConsistencyLevel::LocalOne,
+    ] {
+        let cfg = ScyllaConfig {
+            nodes: vec!["192.0.2.1:9042".into()],
+            consistency: cl,
+            ..ScyllaConfig::default()
+        };
+        let started = std::time::Instant::now();
+        let e = ScyllaStore::connect(cfg).await.expect_err("must refuse");
+        assert!(matches!(e, StoreError::Invalid(_)), "{cl}: {e:?}");
+        assert!(e.to_string().contains(cl.as_str()), "{e}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(1),
+            "refused by validation, not by a failed connection"
+        );
+    }
+}
