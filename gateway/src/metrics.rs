@@ -107,6 +107,10 @@ metric_names! {
     REGISTRY_FNS = "ofd_gateway_registry_fns";
     /// Counter: register index refreshes by result.
     REGISTRY_REFRESHES = "ofd_gateway_registry_refreshes_total";
+    /// Counter: admin API requests by route template and HTTP status.
+    ADMIN_REQUESTS = "ofd_gateway_admin_requests_total";
+    /// Histogram: admin API request duration by route template.
+    ADMIN_REQUEST_SECONDS = "ofd_gateway_admin_request_seconds";
     /// Gauge: 1 when ready to serve.
     READY = "ofd_gateway_ready";
     /// Gauge: 1, labelled with the version.
@@ -289,6 +293,20 @@ pub static CATALOGUE: &[MetricDef] = &[
         "Refreshes of the register index from storage, by result.",
         &["result"],
         &[],
+    ),
+    def(
+        ADMIN_REQUESTS,
+        Counter,
+        "Admin API requests, by route (path template, or `unmatched`) and HTTP status.",
+        &["route", "status"],
+        &[],
+    ),
+    def(
+        ADMIN_REQUEST_SECONDS,
+        Histogram,
+        "Duration of admin API requests, by route (path template).",
+        &["route"],
+        LATENCY_BUCKETS,
     ),
     def(
         READY,

@@ -1,0 +1,173 @@
+//! `adminctl documents ...`
+
+use clap::Subcommand;
+use serde_json::Value;
+
+use super::{Ctx, Paging, seg};
+use crate::client::{CliError, CliResult, exit};
+use crate::output::{self, Format, field, key_values, print_table, structured};
+
+/// Document verbs.
+#[derive(Debug, Subcommand)]
+pub enum Verb {
+    /// List documents of a register (by receive time) or of an FN (by FD).
+    #[command(visible_alias = "ls")]
+    List {
+        /// Register.
+        #[arg(long, required_unless_present = "fn_number", conflicts_with = "fn_number")]
+        rnm: Option<String>,
+        /// FN.
+        #[arg(long = "fn")]
+        fn_number: Option<String>,
+        /// Received at or after (RFC 3339 or YYYY-MM-DD).
+        #[arg(long)]
+        from: Option<String>,
+        /// Received before (RFC 3339 or YYYY-MM-DD).
+        #[arg(long)]
+        to: Option<String>,
+        /// With --fn: first FD.
+        #[arg(long, requires = "fn_number")]
+        fd_from: Option<u32>,
+        /// With --fn: last FD.
+        #[arg(long, requires = "fn_number")]
+        fd_to: Option<u32>,
+        #[command(flatten)]
+        paging: Paging,
+    },
+    /// Show one document as FNS-style JSON (-o raw: the container bytes in hex).
+    Show {
+        /// FN.
+        #[arg(value_name = "FN")]
+        fn_number: String,
+        /// FD.
+        fd: u32,
+    },
+    /// Check a receipt: does a document with this FN, FD and fiscal sign exist (exit 4 if not).
+    Verify {
+        /// FN.
+        #[arg(long = "fn")]
+        fn_number: String,
+        /// FD.
+        #[arg(long)]
+        fd: u32,
+        /// Fiscal sign as printed on the receipt (ФП).
+        #[arg(long)]
+        fiscal_sign: u32,
+    },
+}
+
+/// Runs a document verb.
+pub async fn run(verb: Verb, ctx: &Ctx) -> CliResult<()> {
+    if !matches!(verb, Verb::Show { .. }) {
+        output::no_raw(ctx.format)?;
+    }
+    match verb {
+        Verb::List {
+            rnm,
+            fn_number,
+            from,
+            to,
+            fd_from,
+            fd_to,
+            paging,
+        } => {
+            let q = vec![
+                ("rnm", rnm.unwrap_or_default()),
+                ("fn", fn_number.unwrap_or_default()),
+                ("from", from.unwrap_or_default()),
+                ("to", to.unwrap_or_default()),
+                ("fd_from", fd_from.map(|v| v.to_string()).unwrap_or_default()),
+                ("fd_to", fd_to.map(|v| v.to_string()).unwrap_or_default()),
+            ];
+            let v = ctx.pages("/v1/documents", q, &paging).await?;
+            output::list(
+                ctx.format,
+                &v,
+                &[
+                    ("FN", "fn_number"),
+                    ("FD", "fd"),
+                    ("TYPE", "doc_type_name"),
+                    ("DOC TIME", "doc_time"),
+                    ("RECEIVED", "received_at"),
+                    ("TOTAL (KOP)", "total_kopecks"),
+                    ("FISCAL SIGN", "fiscal_sign"),
+                    ("CODE", "response_code"),
+                ],
+                "documents",
+            )
+        }
+        Verb::Show { fn_number, fd } => {
+            let v = ctx
+                .client
+                .get(&format!("/v1/documents/{}/{fd}", seg(&fn_number)), &[])
+                .await?;
+            match ctx.format {
+                Format::Raw => {
+                    output::line(v.get("raw_hex").and_then(Value::as_str).unwrap_or(""));
+                    Ok(())
+                }
+                Format::Table => {
+                    let d = v.get("document").unwrap_or(&Value::Null);
+                    print_table(&key_values(&[
+                        ("FN", field(d, "fn_number")),
+                        ("FD", field(d, "fd")),
+                        ("RNM", field(d, "rnm")),
+                        ("Type", format!("{} ({})", field(d, "doc_type_name"), field(d, "doc_type"))),
+                        ("Document time", field(d, "doc_time")),
+                        ("Received", field(d, "received_at")),
+                        ("Total (kopecks)", field(d, "total_kopecks")),
+                        ("Fiscal sign", field(d, "fiscal_sign")),
+                        ("Response code", field(d, "response_code")),
+                        ("FLK error", field(d, "flk_error")),
+                    ]));
+                    match v.get("fns_json") {
+                        Some(j) if !j.is_null() => output::line(
+                            &serde_json::to_string_pretty(j).unwrap_or_default(),
+                        ),
+                        _ => output::note(&format!(
+                            "not decodable: {}",
+                            field(&v, "decode_error")
+                        )),
+                    }
+                    Ok(())
+                }
+                _ => structured(ctx.format, &v).map(|_| ()),
+            }
+        }
+        Verb::Verify {
+            fn_number,
+            fd,
+            fiscal_sign,
+        } => {
+            let v = ctx
+                .client
+                .get(
+                    "/v1/documents/verify",
+                    &[
+                        ("fn", fn_number.clone()),
+                        ("fd", fd.to_string()),
+                        ("fiscal_sign", fiscal_sign.to_string()),
+                    ],
+                )
+                .await?;
+            let valid = v.get("valid").and_then(Value::as_bool).unwrap_or(false);
+            let result = field(&v, "result");
+            if !structured(ctx.format, &v)? {
+                let text = match result.as_str() {
+                    "ok" => format!("valid: FN {fn_number} FD {fd} exists with fiscal sign {fiscal_sign}"),
+                    "fiscal_sign_mismatch" => format!(
+                        "NOT valid: FN {fn_number} FD {fd} exists but its fiscal sign is {}, not {fiscal_sign}",
+                        v.get("document").map(|d| field(d, "fiscal_sign")).unwrap_or_default()
+                    ),
+                    _ => format!("NOT valid: no document FN {fn_number} FD {fd}"),
+                };
+                output::line(&text);
+            }
+            if valid {
+                Ok(())
+            } else {
+                Err(CliError::new(exit::NOT_FOUND, String::new()))
+            }
+        }
+    }
+}

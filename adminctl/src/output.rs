@@ -1,0 +1,139 @@
+//! Output: `-o table` (people), `-o json` (scripts: the server's JSON, pretty-printed with
+//! sorted keys, so the same state always prints the same bytes), `-o yaml`, and `-o raw`
+//! (only `documents show`: the container bytes in hex).
+
+use std::io::{IsTerminal, Write};
+
+use clap::ValueEnum;
+use comfy_table::presets::UTF8_FULL_CONDENSED;
+use comfy_table::{ContentArrangement, Table};
+use serde_json::Value;
+
+use crate::client::{CliError, CliResult};
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Human-readable tables.
+    Table,
+    /// JSON (stable: sorted keys).
+    Json,
+    /// YAML.
+    Yaml,
+    /// Raw bytes in hex (documents show only).
+    Raw,
+}
+
+/// Prints a value as JSON or YAML; `Ok(false)` for table (the caller renders it).
+pub fn structured(format: Format, value: &Value) -> CliResult<bool> {
+    match format {
+        Format::Json => {
+            let text = serde_json::to_string_pretty(value)
+                .map_err(|e| CliError::new(1, format!("cannot render JSON: {e}")))?;
+            line(&text);
+            Ok(true)
+        }
+        Format::Yaml => {
+            let text =
+                serde_norway::to_string(value).map_err(|e| CliError::new(1, format!("cannot render YAML: {e}")))?;
+            print_raw(&text);
+            Ok(true)
+        }
+        Format::Table | Format::Raw => Ok(false),
+    }
+}
+
+/// Writes a line to stdout (ignoring a closed pipe).
+pub fn line(s: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{s}");
+}
+
+fn print_raw(s: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = write!(out, "{s}");
+}
+
+/// Writes a line to stderr.
+pub fn note(s: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{s}");
+}
+
+/// A new table with a header.
+pub fn table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(if std::io::stdout().is_terminal() {
+            ContentArrangement::Dynamic
+        } else {
+            ContentArrangement::Disabled
+        })
+        .set_header(header.to_vec());
+    t
+}
+
+/// Prints a table.
+pub fn print_table(t: &Table) {
+    line(&t.to_string());
+}
+
+/// A cell from a JSON value: strings bare, null as "-", others as JSON.
+pub fn cell(v: Option<&Value>) -> String {
+    match v {
+        None | Some(Value::Null) => "-".into(),
+        Some(Value::String(s)) if s.is_empty() => "-".into(),
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// A cell from a JSON object field.
+pub fn field(v: &Value, key: &str) -> String {
+    cell(v.get(key))
+}
+
+/// A key/value table of selected fields.
+pub fn key_values(rows: &[(&str, String)]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    for (k, v) in rows {
+        t.add_row(vec![(*k).to_owned(), v.clone()]);
+    }
+    t
+}
+
+/// A table of the `items` of a list answer with the given (header, key) columns.
+pub fn items_table(value: &Value, columns: &[(&str, &str)]) -> Table {
+    let header: Vec<&str> = columns.iter().map(|c| c.0).collect();
+    let mut t = table(&header);
+    for item in value.get("items").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default() {
+        t.add_row(columns.iter().map(|(_, k)| field(item, k)).collect::<Vec<_>>());
+    }
+    t
+}
+
+/// Prints a list answer: structured, or a table plus a "next page" hint.
+pub fn list(format: Format, value: &Value, columns: &[(&str, &str)], what: &str) -> CliResult<()> {
+    if structured(format, value)? {
+        return Ok(());
+    }
+    let n = value.get("items").and_then(Value::as_array).map_or(0, Vec::len);
+    if n == 0 {
+        note(&format!("no {what}"));
+        return Ok(());
+    }
+    print_table(&items_table(value, columns));
+    if let Some(next) = value.get("next").and_then(Value::as_str) {
+        note(&format!("more {what}: --cursor {next} (or --all)"));
+    }
+    Ok(())
+}
+
+/// Refuses `-o raw` for commands that have no raw form.
+pub fn no_raw(format: Format) -> CliResult<()> {
+    if format == Format::Raw {
+        return Err(CliError::usage("-o raw is only available for `documents show`"));
+    }
+    Ok(())
+}

@@ -1,0 +1,266 @@
+//! Documents: list by register (receive-time range) or by FN (FD range, optionally a
+//! receive-time range), show one decoded as FNS-style JSON with its raw container and
+//! acknowledgment in hex, and the receipt check every OFD offers: does a document with
+//! this FN, FD and printed fiscal sign exist.
+
+use axum::Json;
+use axum::extract::State;
+use ffd::FnNumber;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use storage::model::{DocumentKey, DocumentRecord, TelemetryRecord};
+use storage::{Page, Rnm, Timestamp};
+
+use super::auth::Role;
+use super::error::{ApiError, ApiPath, ApiQuery, ApiResult};
+use super::{Ctx, Route, page_request, parse_time};
+
+/// Routes of this module.
+pub fn routes() -> Vec<Route> {
+    vec![
+        Route::get(
+            "/v1/documents",
+            Role::Viewer,
+            "List documents by rnm (from/to) or fn (fd_from/fd_to, from/to); paginated",
+            list,
+        ),
+        Route::get(
+            "/v1/documents/verify",
+            Role::Viewer,
+            "Check a receipt: does a document with this fn, fd and fiscal_sign exist",
+            verify,
+        ),
+        Route::get(
+            "/v1/documents/{fn_number}/{fd}",
+            Role::Viewer,
+            "One document: metadata, FNS-style JSON, raw container and ack in hex",
+            show,
+        ),
+    ]
+}
+
+/// A document without its bytes.
+#[derive(Debug, Serialize)]
+pub struct DocumentSummary {
+    /// FN.
+    pub fn_number: FnNumber,
+    /// FD.
+    pub fd: u32,
+    /// Register.
+    pub rnm: Rnm,
+    /// Form code.
+    pub doc_type: u8,
+    /// Form name in the FNS JSON format (e.g. `receipt`).
+    pub doc_type_name: Option<&'static str>,
+    /// FFD version (tag 1209 value).
+    pub ffd_version: Option<u8>,
+    /// Document time (1012).
+    pub doc_time: Option<Timestamp>,
+    /// Received.
+    pub received_at: Timestamp,
+    /// Total, kopecks.
+    pub total_kopecks: Option<u64>,
+    /// Printed fiscal sign.
+    pub fiscal_sign: Option<u32>,
+    /// Acknowledgment response code.
+    pub response_code: u8,
+    /// Format-logic error code.
+    pub flk_error: Option<String>,
+    /// Stored verbatim (encrypted / unreadable body).
+    pub opaque: bool,
+    /// Drive report carried by the document.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub telemetry: Option<TelemetryRecord>,
+}
+
+impl From<&DocumentRecord> for DocumentSummary {
+    fn from(d: &DocumentRecord) -> Self {
+        Self {
+            fn_number: d.fn_number,
+            fd: d.fd,
+            rnm: d.rnm.clone(),
+            doc_type: d.doc_type,
+            doc_type_name: ffd::tags::doc_type(d.doc_type).map(|t| t.json),
+            ffd_version: d.ffd_version,
+            doc_time: d.doc_time,
+            received_at: d.received_at,
+            total_kopecks: d.total,
+            fiscal_sign: d.fiscal_sign,
+            response_code: d.response_code,
+            flk_error: d.flk_error.clone(),
+            opaque: d.opaque,
+            telemetry: d.telemetry.clone(),
+        }
+    }
+}
+
+fn parse_fn(field: &str, s: &str) -> ApiResult<FnNumber> {
+    FnNumber::parse_strict(s.trim()).map_err(|e| ApiError::invalid_param(field, e.to_string()))
+}
+
+fn parse_fd(field: &str, s: &str) -> ApiResult<u32> {
+    s.trim()
+        .parse::<u32>()
+        .map_err(|_| ApiError::invalid_param(field, format!("{s:?} is not an FD number (a whole number)")))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    rnm: Option<String>,
+    #[serde(rename = "fn")]
+    fn_number: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    fd_from: Option<String>,
+    fd_to: Option<String>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+fn nonempty(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+async fn list(State(ctx): State<Ctx>, ApiQuery(q): ApiQuery<ListQuery>) -> ApiResult<Json<Page<DocumentSummary>>> {
+    let page = page_request(q.limit, q.cursor.clone())?;
+    let from = nonempty(&q.from).map(|s| parse_time("from", s)).transpose()?;
+    let to = nonempty(&q.to).map(|s| parse_time("to", s)).transpose()?;
+    if let (Some(f), Some(t)) = (from, to)
+        && f >= t
+    {
+        return Err(ApiError::invalid_param("to", "must be after from"));
+    }
+    let store = &ctx.shared.store;
+    let docs = match (nonempty(&q.rnm), nonempty(&q.fn_number)) {
+        (Some(rnm), None) => {
+            let rnm = Rnm::parse(rnm).map_err(|e| ApiError::invalid_param("rnm", e.to_string()))?;
+            let from = from.unwrap_or(Timestamp(0));
+            let to = to.unwrap_or_else(|| Timestamp::now().plus(std::time::Duration::from_secs(86_400)));
+            store.documents_by_register(&rnm, from, to, page).await?
+        }
+        (None, Some(f)) => {
+            let f = parse_fn("fn", f)?;
+            let lo = nonempty(&q.fd_from).map(|s| parse_fd("fd_from", s)).transpose()?.unwrap_or(0);
+            let hi = nonempty(&q.fd_to).map(|s| parse_fd("fd_to", s)).transpose()?.unwrap_or(u32::MAX);
+            if lo > hi {
+                return Err(ApiError::invalid_param("fd_to", "must not be below fd_from"));
+            }
+            let mut p = store.documents_by_fn(&f, lo..=hi, page).await?;
+            // a time range narrows the FD page (the page may then hold fewer items)
+            p.items.retain(|d| from.is_none_or(|f| d.received_at >= f) && to.is_none_or(|t| d.received_at < t));
+            p
+        }
+        _ => {
+            return Err(ApiError::bad_request("invalid_parameter", "give exactly one of rnm or fn").with_field("rnm"));
+        }
+    };
+    Ok(Json(Page { items: docs.items.iter().map(DocumentSummary::from).collect(), next: docs.next }))
+}
+
+/// One document in full.
+#[derive(Debug, Serialize)]
+pub struct DocumentView {
+    /// Metadata.
+    pub document: DocumentSummary,
+    /// FNS-style JSON of the decoded document (absent for opaque bodies).
+    pub fns_json: Option<Value>,
+    /// Why the body could not be decoded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decode_error: Option<String>,
+    /// The container as received, hex.
+    pub raw_hex: String,
+    /// The acknowledgment container sent, hex.
+    pub ack_hex: String,
+}
+
+async fn load(ctx: &Ctx, f: &str, fd: &str) -> ApiResult<Option<DocumentRecord>> {
+    let key = DocumentKey { fn_number: parse_fn("fn", f)?, fd: parse_fd("fd", fd)? };
+    Ok(ctx.shared.store.get_document(&key).await?)
+}
+
+fn decode(raw: &bytes::Bytes) -> Result<Value, String> {
+    let c = ffd::container::Container::parse(raw.clone(), ffd::container::MSG_FROM_FN).map_err(|e| e.to_string())?;
+    let (doc, _trailer) =
+        ffd::document::Document::decode_lenient(&c.data(), &ffd::Limits::default()).map_err(|e| e.to_string())?;
+    Ok(ffd::json::to_fns_json(&doc))
+}
+
+async fn show(State(ctx): State<Ctx>, ApiPath((f, fd)): ApiPath<(String, String)>) -> ApiResult<Json<DocumentView>> {
+    let Some(d) = load(&ctx, &f, &fd).await? else {
+        return Err(ApiError::not_found(format!("no document FN {f} FD {fd}")));
+    };
+    let (fns_json, decode_error) = if d.opaque {
+        (None, Some("the body is encrypted or not a plaintext document; stored verbatim".to_owned()))
+    } else {
+        match decode(&d.raw) {
+            Ok(v) => (Some(v), None),
+            Err(e) => (None, Some(e)),
+        }
+    };
+    Ok(Json(DocumentView {
+        document: DocumentSummary::from(&d),
+        fns_json,
+        decode_error,
+        raw_hex: hex::encode(&d.raw),
+        ack_hex: hex::encode(&d.ack),
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VerifyQuery {
+    #[serde(rename = "fn")]
+    fn_number: Option<String>,
+    fd: Option<String>,
+    fiscal_sign: Option<String>,
+}
+
+/// Result of a receipt check.
+#[derive(Debug, Serialize)]
+pub struct Verification {
+    /// FN asked about.
+    pub fn_number: FnNumber,
+    /// FD asked about.
+    pub fd: u32,
+    /// Fiscal sign asked about.
+    pub fiscal_sign: u32,
+    /// A document with this FN and FD exists.
+    pub found: bool,
+    /// Its fiscal sign is the one asked about.
+    pub valid: bool,
+    /// `ok`, `not_found` or `fiscal_sign_mismatch`.
+    pub result: &'static str,
+    /// The document, when found.
+    pub document: Option<DocumentSummary>,
+}
+
+async fn verify(State(ctx): State<Ctx>, ApiQuery(q): ApiQuery<VerifyQuery>) -> ApiResult<Json<Verification>> {
+    let (Some(f), Some(fd), Some(sign)) = (nonempty(&q.fn_number), nonempty(&q.fd), nonempty(&q.fiscal_sign)) else {
+        return Err(ApiError::bad_request("invalid_parameter", "fn, fd and fiscal_sign are all required"));
+    };
+    let fiscal_sign = sign.parse::<u32>().map_err(|_| {
+        ApiError::invalid_param(
+            "fiscal_sign",
+            format!("{sign:?} is not a fiscal sign (the number printed on the receipt, up to 10 digits)"),
+        )
+    })?;
+    let fn_number = parse_fn("fn", f)?;
+    let fd_n = parse_fd("fd", fd)?;
+    let doc = load(&ctx, f, fd).await?;
+    let found = doc.is_some();
+    let valid = doc.as_ref().is_some_and(|d| d.fiscal_sign == Some(fiscal_sign));
+    Ok(Json(Verification {
+        fn_number,
+        fd: fd_n,
+        fiscal_sign,
+        found,
+        valid,
+        result: match (found, valid) {
+            (true, true) => "ok",
+            (true, false) => "fiscal_sign_mismatch",
+            _ => "not_found",
+        },
+        document: doc.as_ref().map(DocumentSummary::from),
+    }))
+}
