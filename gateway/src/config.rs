@@ -95,6 +95,12 @@ pub struct Config {
     pub shutdown: ShutdownConfig,
     /// Logging.
     pub log: LogConfig,
+    /// Forwarding of accepted documents to the tax service (FNS).
+    pub fns: FnsConfig,
+    /// Alert rule evaluation and webhook notifications.
+    pub alerts: AlertsConfig,
+    /// Resend jobs (documents delivered to the FNS again on an admin's request).
+    pub resend: ResendConfig,
 }
 
 /// Listener addresses (`"off"` disables one).
@@ -292,6 +298,94 @@ pub struct LogConfig {
     pub level: String,
 }
 
+/// Forwarding to the FNS. Every stored document is queued in the outbox atomically with
+/// its write; the forwarder delivers it at least once, idempotent by (FN, FD).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FnsConfig {
+    /// Endpoint receiving one JSON POST per document (`http://` or `https://`). Unset:
+    /// forwarding is off and documents wait in the outbox (the backlog metrics show them).
+    pub url: Option<String>,
+    /// Deadline of one delivery request, connection included.
+    #[serde(with = "duration")]
+    pub timeout: Duration,
+    /// Delivery requests in flight at once (per node).
+    pub concurrency: usize,
+    /// Due deliveries taken from one partition per round (1 to 1000).
+    pub batch: u32,
+    /// Pause between rounds that found nothing to deliver.
+    #[serde(with = "duration")]
+    pub poll_interval: Duration,
+    /// Delay before the first retry of a failed delivery; it doubles with every attempt
+    /// (with jitter) up to `retry_max`.
+    #[serde(with = "duration")]
+    pub retry_initial: Duration,
+    /// Longest delay between two attempts of one document.
+    #[serde(with = "duration")]
+    pub retry_max: Duration,
+    /// Delivery partitions are leased for this long and renewed at a third of it; a dead
+    /// node's partitions are taken over when its leases expire.
+    #[serde(with = "duration")]
+    pub lease_ttl: Duration,
+    /// How often the backlog size and the age of the oldest undelivered document are
+    /// sampled for the metrics.
+    #[serde(with = "duration")]
+    pub backlog_interval: Duration,
+}
+
+/// Alert rules: evaluated by one node of a cluster at a time (lease `alerts-evaluator`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertsConfig {
+    /// Evaluate rules and send webhook notifications on this node.
+    pub enabled: bool,
+    /// Time between two evaluations of every enabled rule over every register.
+    #[serde(with = "duration")]
+    pub interval: Duration,
+    /// A firing alert resolves only after its condition was absent in this many
+    /// consecutive evaluations (no flapping on one missed evaluation).
+    pub resolve_after: u32,
+    /// How often due webhook notifications are sent.
+    #[serde(with = "duration")]
+    pub notify_interval: Duration,
+    /// Deadline of one webhook request.
+    #[serde(with = "duration")]
+    pub webhook_timeout: Duration,
+    /// Attempts before a notification is abandoned (it stays visible as abandoned).
+    pub webhook_max_attempts: u32,
+    /// Delay before the first webhook retry; doubles with every attempt (with jitter).
+    #[serde(with = "duration")]
+    pub webhook_retry_initial: Duration,
+    /// Longest delay between two webhook attempts.
+    #[serde(with = "duration")]
+    pub webhook_retry_max: Duration,
+    /// The evaluator and notifier leases live this long without renewal.
+    #[serde(with = "duration")]
+    pub lease_ttl: Duration,
+}
+
+/// Resend jobs: one node at a time runs them (lease `resend-runner`), through the FNS
+/// endpoint of `[fns]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ResendConfig {
+    /// How often the runner looks for pending jobs.
+    #[serde(with = "duration")]
+    pub poll_interval: Duration,
+    /// Documents read per page (1 to 1000); progress is persisted after every page.
+    pub page_size: u32,
+    /// Delivery requests in flight at once.
+    pub concurrency: usize,
+    /// Attempts per document before it counts as failed for the job.
+    pub max_attempts: u32,
+    /// Delay before the first retry of a document; doubles with every attempt.
+    #[serde(with = "duration")]
+    pub retry_initial: Duration,
+    /// The runner lease lives this long without renewal.
+    #[serde(with = "duration")]
+    pub lease_ttl: Duration,
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -309,6 +403,54 @@ impl Default for Config {
             admin: AdminConfig::default(),
             shutdown: ShutdownConfig::default(),
             log: LogConfig::default(),
+            fns: FnsConfig::default(),
+            alerts: AlertsConfig::default(),
+            resend: ResendConfig::default(),
+        }
+    }
+}
+
+impl Default for FnsConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            timeout: Duration::from_secs(10),
+            concurrency: 32,
+            batch: 500,
+            poll_interval: Duration::from_secs(1),
+            retry_initial: Duration::from_secs(5),
+            retry_max: Duration::from_secs(600),
+            lease_ttl: Duration::from_secs(30),
+            backlog_interval: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            interval: Duration::from_secs(60),
+            resolve_after: 3,
+            notify_interval: Duration::from_secs(1),
+            webhook_timeout: Duration::from_secs(5),
+            webhook_max_attempts: 10,
+            webhook_retry_initial: Duration::from_secs(2),
+            webhook_retry_max: Duration::from_secs(600),
+            lease_ttl: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Default for ResendConfig {
+    fn default() -> Self {
+        Self {
+            poll_interval: Duration::from_secs(2),
+            page_size: 500,
+            concurrency: 16,
+            max_attempts: 5,
+            retry_initial: Duration::from_millis(500),
+            lease_ttl: Duration::from_secs(30),
         }
     }
 }
@@ -604,7 +746,87 @@ impl Config {
         if self.tls.cert.is_some() != self.tls.key.is_some() {
             return invalid("tls.key", "tls.cert and tls.key go together".into());
         }
+        if let Err((field, message)) = self.validate_background() {
+            return invalid(field, message);
+        }
         Ok(())
+    }
+
+    /// Checks `[fns]`, `[alerts]` and `[resend]`.
+    fn validate_background(&self) -> Result<(), (&'static str, String)> {
+        let f = &self.fns;
+        if let Some(url) = f.url.as_deref().filter(|u| !u.trim().is_empty()) {
+            match reqwest::Url::parse(url.trim()) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+                _ => {
+                    return Err((
+                        "fns.url",
+                        format!("{url:?} is not an http:// or https:// URL"),
+                    ));
+                }
+            }
+        }
+        if f.concurrency == 0 || f.concurrency > 4096 {
+            return Err(("fns.concurrency", "must be between 1 and 4096".into()));
+        }
+        if f.batch == 0 || f.batch > 1000 {
+            return Err(("fns.batch", "must be between 1 and 1000".into()));
+        }
+        let a = &self.alerts;
+        let r = &self.resend;
+        for (field, d) in [
+            ("fns.timeout", f.timeout),
+            ("fns.poll_interval", f.poll_interval),
+            ("fns.retry_initial", f.retry_initial),
+            ("fns.lease_ttl", f.lease_ttl),
+            ("fns.backlog_interval", f.backlog_interval),
+            ("alerts.interval", a.interval),
+            ("alerts.notify_interval", a.notify_interval),
+            ("alerts.webhook_timeout", a.webhook_timeout),
+            ("alerts.webhook_retry_initial", a.webhook_retry_initial),
+            ("alerts.lease_ttl", a.lease_ttl),
+            ("resend.poll_interval", r.poll_interval),
+            ("resend.retry_initial", r.retry_initial),
+            ("resend.lease_ttl", r.lease_ttl),
+        ] {
+            if d.is_zero() {
+                return Err((field, "must be greater than zero".into()));
+            }
+        }
+        if f.retry_max < f.retry_initial {
+            return Err(("fns.retry_max", "must be at least fns.retry_initial".into()));
+        }
+        if a.webhook_retry_max < a.webhook_retry_initial {
+            return Err((
+                "alerts.webhook_retry_max",
+                "must be at least alerts.webhook_retry_initial".into(),
+            ));
+        }
+        if a.resolve_after == 0 {
+            return Err(("alerts.resolve_after", "must be at least 1".into()));
+        }
+        if a.webhook_max_attempts == 0 {
+            return Err(("alerts.webhook_max_attempts", "must be at least 1".into()));
+        }
+        if r.page_size == 0 || r.page_size > 1000 {
+            return Err(("resend.page_size", "must be between 1 and 1000".into()));
+        }
+        if r.concurrency == 0 || r.concurrency > 4096 {
+            return Err(("resend.concurrency", "must be between 1 and 4096".into()));
+        }
+        if r.max_attempts == 0 {
+            return Err(("resend.max_attempts", "must be at least 1".into()));
+        }
+        Ok(())
+    }
+
+    /// The FNS endpoint, when forwarding is on.
+    pub fn fns_url(&self) -> Option<&str> {
+        self.fns
+            .url
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
     }
 
     /// The effective node id.

@@ -6,9 +6,11 @@
 //! `ARCHITECTURE.md` for the data path.
 
 pub mod admin;
+pub mod alerts;
 pub mod backlog;
 pub mod close;
 pub mod config;
+pub mod fns;
 pub mod health;
 pub mod ingest;
 pub mod listeners;
@@ -16,6 +18,7 @@ pub mod metrics;
 pub mod process;
 pub mod quic;
 pub mod registry;
+pub mod resend;
 pub mod server;
 pub mod session;
 pub mod shutdown;

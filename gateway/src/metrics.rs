@@ -58,6 +58,11 @@ pub const BATCH_BUCKETS: &[f64] = &[
     1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 4096.0,
 ];
 
+/// Delays of background work (FNS delivery after receipt, alert evaluation): 10 ms to a day.
+pub const DELAY_BUCKETS: &[f64] = &[
+    0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 21600.0, 86400.0,
+];
+
 macro_rules! metric_names {
     ($($(#[$m:meta])* $id:ident = $name:literal;)*) => {
         $( $(#[$m])* pub const $id: &str = $name; )*
@@ -113,6 +118,32 @@ metric_names! {
     ADMIN_REQUEST_SECONDS = "ofd_gateway_admin_request_seconds";
     /// Gauge: 1 when ready to serve.
     READY = "ofd_gateway_ready";
+    /// Gauge: documents waiting for FNS delivery (whole store).
+    FNS_BACKLOG = "ofd_gateway_fns_backlog_documents";
+    /// Gauge: age of the oldest undelivered document.
+    FNS_OLDEST_AGE = "ofd_gateway_fns_backlog_oldest_age_seconds";
+    /// Counter: FNS delivery attempts by result.
+    FNS_DELIVERIES = "ofd_gateway_fns_deliveries_total";
+    /// Histogram: duration of one FNS delivery request, by kind (forward, resend).
+    FNS_REQUEST_SECONDS = "ofd_gateway_fns_request_seconds";
+    /// Histogram: from receipt of a document to its FNS delivery.
+    FNS_DELIVERY_DELAY = "ofd_gateway_fns_delivery_delay_seconds";
+    /// Gauge: delivery partitions leased by this node.
+    FNS_PARTITIONS = "ofd_gateway_fns_partitions_leased";
+    /// Counter: documents of resend jobs by result.
+    RESEND_DOCUMENTS = "ofd_gateway_resend_documents_total";
+    /// Counter: resend jobs finished, by final state.
+    RESEND_JOBS = "ofd_gateway_resend_jobs_finished_total";
+    /// Gauge: firing alerts by rule and severity.
+    ALERTS_FIRING = "ofd_gateway_alerts_firing";
+    /// Counter: alert transitions by rule, severity and new status.
+    ALERT_TRANSITIONS = "ofd_gateway_alert_transitions_total";
+    /// Counter: webhook notification attempts by result.
+    ALERT_NOTIFICATIONS = "ofd_gateway_alert_notifications_total";
+    /// Counter: alert evaluations by result.
+    ALERT_EVALUATIONS = "ofd_gateway_alert_evaluations_total";
+    /// Histogram: duration of one evaluation of every rule over every register.
+    ALERT_EVALUATION_SECONDS = "ofd_gateway_alert_evaluation_seconds";
     /// Gauge: 1, labelled with the version.
     BUILD_INFO = "ofd_gateway_build_info";
     /// Counter: CPU time of the process.
@@ -316,6 +347,97 @@ pub static CATALOGUE: &[MetricDef] = &[
         &[],
     ),
     def(
+        FNS_BACKLOG,
+        Gauge,
+        "Documents stored but not yet delivered to the FNS (the outbox), whole store.",
+        &[],
+        &[],
+    ),
+    def(
+        FNS_OLDEST_AGE,
+        Gauge,
+        "Age of the oldest document not yet delivered to the FNS (0 when none).",
+        &[],
+        &[],
+    ),
+    def(
+        FNS_DELIVERIES,
+        Counter,
+        "FNS delivery attempts, by result (delivered, timeout, connect, rejected, unavailable, error).",
+        &["result"],
+        &[],
+    ),
+    def(
+        FNS_REQUEST_SECONDS,
+        Histogram,
+        "Duration of one FNS delivery request, by kind (forward, resend).",
+        &["kind"],
+        LATENCY_BUCKETS,
+    ),
+    def(
+        FNS_DELIVERY_DELAY,
+        Histogram,
+        "Time from the receipt of a document to its delivery to the FNS.",
+        &[],
+        DELAY_BUCKETS,
+    ),
+    def(
+        FNS_PARTITIONS,
+        Gauge,
+        "FNS delivery partitions whose lease this node holds.",
+        &[],
+        &[],
+    ),
+    def(
+        RESEND_DOCUMENTS,
+        Counter,
+        "Documents delivered again by resend jobs, by result (delivered, failed).",
+        &["result"],
+        &[],
+    ),
+    def(
+        RESEND_JOBS,
+        Counter,
+        "Resend jobs finished, by final state (completed, cancelled, failed).",
+        &["state"],
+        &[],
+    ),
+    def(
+        ALERTS_FIRING,
+        Gauge,
+        "Firing alerts (register count), by rule and severity.",
+        &["rule", "severity"],
+        &[],
+    ),
+    def(
+        ALERT_TRANSITIONS,
+        Counter,
+        "Alert state changes, by rule, severity and new status (firing, resolved).",
+        &["rule", "severity", "status"],
+        &[],
+    ),
+    def(
+        ALERT_NOTIFICATIONS,
+        Counter,
+        "Webhook notification attempts, by result (delivered, failed, abandoned).",
+        &["result"],
+        &[],
+    ),
+    def(
+        ALERT_EVALUATIONS,
+        Counter,
+        "Evaluations of the alert rules, by result (ok, error).",
+        &["result"],
+        &[],
+    ),
+    def(
+        ALERT_EVALUATION_SECONDS,
+        Histogram,
+        "Duration of one evaluation of every enabled rule over every register.",
+        &[],
+        DELAY_BUCKETS,
+    ),
+    def(
         BUILD_INFO,
         Gauge,
         "Always 1; the version is a label.",
@@ -469,6 +591,8 @@ pub fn render_markdown() -> String {
     }
     out.push_str("\nHistogram buckets (seconds): latency histograms use ");
     out.push_str(&format!("{:?}", LATENCY_BUCKETS));
+    out.push_str("; background delays use ");
+    out.push_str(&format!("{:?}", DELAY_BUCKETS));
     out.push_str("; batch-size histograms use ");
     out.push_str(&format!("{:?}", BATCH_BUCKETS));
     out.push_str(".\n");

@@ -283,6 +283,12 @@ pub async fn start_with_store(
         cfg.ingest.registry_refresh,
         background_stop.clone(),
     ));
+    // ---- FNS forwarding, alert evaluation and webhooks, resend jobs (issue 6): each
+    // leases its share of the work through the store, so a cluster runs it once.
+    crate::fns::spawn(&shared, &background, &background_stop)?;
+    crate::alerts::spawn(&shared, &background, &background_stop)?;
+    crate::resend::spawn(&shared, &background, &background_stop)?;
+    // ---- end of issue 6 block
     background.spawn(backlog::flush_loop(
         backlog,
         store.clone(),

@@ -1,0 +1,275 @@
+//! The forwarder: drains the outbox to the FNS endpoint.
+//!
+//! Work is split into [`DELIVERY_PARTITIONS`] partitions by FN. A node works only on the
+//! partitions whose lease (`fns-partition-<p>`) it holds; it renews them at a third of
+//! their TTL and tries to take the others at the same moments, so a dead node's
+//! partitions are taken over once its leases expire, and with one node every partition is
+//! its own. Within a node one loop owns all its partitions, so no document is in flight
+//! twice; between nodes the leases keep a document with one node (a lease that expires
+//! during a round can at worst make two nodes send the same document, which the
+//! idempotency key covers).
+//!
+//! A round takes the due deliveries of every owned partition (oldest first, `batch` per
+//! partition), sends them with at most `concurrency` requests in flight, marks the
+//! successes delivered in batches and reschedules each failure with exponential backoff
+//! and jitter. When the endpoint is down, a round stops after `concurrency` consecutive
+//! failures instead of trying every due document (those stay due and are tried next
+//! round). On shutdown the requests in flight finish and their outcome is recorded before
+//! the leases are released.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use storage::model::{DELIVERY_PARTITIONS, Delivery, DocumentKey};
+use storage::{Store, Timestamp};
+use tokio_util::sync::CancellationToken;
+
+use super::backoff;
+use super::client::{FnsClient, SendError};
+use crate::config::FnsConfig;
+use crate::metrics as m;
+
+/// The lease name of a delivery partition.
+pub fn lease_name(partition: u16) -> String {
+    format!("fns-partition-{partition}")
+}
+
+/// Successes are marked delivered in batches of at most this many.
+const MARK_BATCH: usize = 256;
+
+/// Drains the outbox of the partitions this node leases.
+pub struct Forwarder {
+    store: Arc<dyn Store>,
+    client: FnsClient,
+    cfg: FnsConfig,
+    node: String,
+    owned: BTreeSet<u16>,
+    /// Once cancelled, no new request is started (those in flight finish).
+    stop: CancellationToken,
+}
+
+/// What one round did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RoundStats {
+    /// Delivered (2xx).
+    pub delivered: usize,
+    /// Failed and rescheduled.
+    pub failed: usize,
+    /// Due but not tried (the endpoint looked down).
+    pub skipped: usize,
+    /// A partition had more due deliveries than one batch.
+    pub more: bool,
+}
+
+enum Outcome {
+    Delivered(DocumentKey, Timestamp),
+    Failed,
+    Skipped,
+}
+
+impl Forwarder {
+    /// A forwarder for this node.
+    pub fn new(store: Arc<dyn Store>, client: FnsClient, cfg: FnsConfig, node: String) -> Self {
+        Self { store, client, cfg, node, owned: BTreeSet::new(), stop: CancellationToken::new() }
+    }
+
+    /// Partitions currently leased.
+    pub fn owned(&self) -> &BTreeSet<u16> {
+        &self.owned
+    }
+
+    /// Takes or renews every partition lease it can.
+    pub async fn renew_leases(&mut self) {
+        for p in 0..DELIVERY_PARTITIONS {
+            match self.store.try_lease(&lease_name(p), &self.node, self.cfg.lease_ttl).await {
+                Ok(true) => {
+                    if self.owned.insert(p) {
+                        tracing::debug!(partition = p, "FNS partition lease taken");
+                    }
+                }
+                Ok(false) => {
+                    if self.owned.remove(&p) {
+                        tracing::warn!(partition = p, "FNS partition lease lost to another node");
+                    }
+                }
+                Err(e) => {
+                    // Unknown: stop working on it until a renewal succeeds (another node
+                    // may take it when our lease runs out).
+                    self.owned.remove(&p);
+                    tracing::warn!(partition = p, error = %e, "renewing an FNS partition lease");
+                }
+            }
+        }
+        metrics::gauge!(m::FNS_PARTITIONS).set(self.owned.len() as f64);
+    }
+
+    /// Releases every lease held.
+    pub async fn release_leases(&mut self) {
+        for p in std::mem::take(&mut self.owned) {
+            if let Err(e) = self.store.release_lease(&lease_name(p), &self.node).await {
+                tracing::debug!(partition = p, error = %e, "releasing an FNS partition lease");
+            }
+        }
+        metrics::gauge!(m::FNS_PARTITIONS).set(0.0);
+    }
+
+    /// One round over the owned partitions.
+    pub async fn round(&self) -> RoundStats {
+        let now = Timestamp::now();
+        let mut due: Vec<Delivery> = Vec::new();
+        let mut stats = RoundStats::default();
+        for &p in &self.owned {
+            match self.store.due_deliveries(p, now, self.cfg.batch).await {
+                Ok(list) => {
+                    stats.more |= list.len() >= self.cfg.batch as usize;
+                    due.extend(list);
+                }
+                Err(e) => tracing::warn!(partition = p, error = %e, "reading due FNS deliveries"),
+            }
+        }
+        if due.is_empty() {
+            return stats;
+        }
+        let consecutive_failures = AtomicUsize::new(0);
+        let limit = self.cfg.concurrency.max(1);
+        let mut outcomes = futures::stream::iter(due)
+            .map(|d| self.deliver_one(d, &consecutive_failures, limit))
+            .buffer_unordered(limit);
+        let mut delivered = Vec::new();
+        while let Some(outcome) = outcomes.next().await {
+            match outcome {
+                Outcome::Delivered(key, queued_at) => {
+                    stats.delivered += 1;
+                    delivered.push((key, queued_at));
+                    if delivered.len() >= MARK_BATCH {
+                        self.mark(&mut delivered).await;
+                    }
+                }
+                Outcome::Failed => stats.failed += 1,
+                Outcome::Skipped => stats.skipped += 1,
+            }
+        }
+        self.mark(&mut delivered).await;
+        if stats.skipped > 0 {
+            // The endpoint looks down: do not come straight back for the rest.
+            stats.more = false;
+        }
+        stats
+    }
+
+    async fn mark(&self, delivered: &mut Vec<(DocumentKey, Timestamp)>) {
+        if delivered.is_empty() {
+            return;
+        }
+        let keys: Vec<DocumentKey> = delivered.iter().map(|(k, _)| *k).collect();
+        let at = Timestamp::now();
+        match self.store.mark_delivered(&keys, at).await {
+            Ok(()) => {
+                for (_, queued_at) in delivered.iter() {
+                    metrics::histogram!(m::FNS_DELIVERY_DELAY).record(at.since(*queued_at).as_secs_f64());
+                }
+            }
+            // Delivered but not recorded: they stay due and are sent again (the receiver
+            // deduplicates by the idempotency key).
+            Err(e) => tracing::warn!(documents = keys.len(), error = %e, "marking FNS deliveries"),
+        }
+        delivered.clear();
+    }
+
+    async fn deliver_one(&self, d: Delivery, consecutive_failures: &AtomicUsize, limit: usize) -> Outcome {
+        if consecutive_failures.load(Ordering::Relaxed) >= limit || self.stop.is_cancelled() {
+            return Outcome::Skipped;
+        }
+        let result = match self.store.get_document(&d.key).await {
+            Ok(Some(doc)) => self.client.deliver(&doc, None).await,
+            Ok(None) => Err(SendError::Other("document missing from the store".into())),
+            Err(e) => {
+                tracing::warn!(fn_number = %d.key.fn_number, fd = d.key.fd, error = %e, "reading a document to forward");
+                return Outcome::Skipped;
+            }
+        };
+        match result {
+            Ok(()) => {
+                consecutive_failures.store(0, Ordering::Relaxed);
+                metrics::counter!(m::FNS_DELIVERIES, "result" => "delivered").increment(1);
+                Outcome::Delivered(d.key, d.queued_at)
+            }
+            Err(e) => {
+                consecutive_failures.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!(m::FNS_DELIVERIES, "result" => e.label()).increment(1);
+                let delay = backoff(self.cfg.retry_initial, self.cfg.retry_max, d.attempts);
+                let next = Timestamp::now().plus(delay);
+                tracing::debug!(
+                    fn_number = %d.key.fn_number, fd = d.key.fd, attempts = d.attempts + 1,
+                    error = %e, retry_in = ?delay, "FNS delivery failed"
+                );
+                if let Err(se) = self.store.record_delivery_failure(&d.key, &e.to_string(), next).await {
+                    tracing::warn!(error = %se, "recording an FNS delivery failure");
+                }
+                Outcome::Failed
+            }
+        }
+    }
+
+    /// Runs until `stop`: renews leases at a third of their TTL, delivers round after
+    /// round (at once while there is more, else after `poll_interval`), and releases the
+    /// leases at the end.
+    pub async fn run(mut self, stop: CancellationToken) {
+        self.stop = stop.clone();
+        let renew_every = (self.cfg.lease_ttl / 3).max(Duration::from_millis(10));
+        let mut last_renew: Option<Instant> = None;
+        let mut last_failure_log: Option<Instant> = None;
+        loop {
+            if stop.is_cancelled() {
+                break;
+            }
+            if last_renew.is_none_or(|t| t.elapsed() >= renew_every) {
+                self.renew_leases().await;
+                last_renew = Some(Instant::now());
+            }
+            let stats = self.round().await;
+            if stats.failed > 0 && last_failure_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(30)) {
+                tracing::warn!(
+                    url = %self.client.url(),
+                    failed = stats.failed,
+                    delivered = stats.delivered,
+                    "FNS deliveries failing; they are retried with backoff"
+                );
+                last_failure_log = Some(Instant::now());
+            }
+            if stats.more {
+                tokio::task::yield_now().await;
+                continue;
+            }
+            let pause = self.cfg.poll_interval.min(renew_every);
+            tokio::select! {
+                () = stop.cancelled() => break,
+                () = tokio::time::sleep(pause) => {}
+            }
+        }
+        self.release_leases().await;
+    }
+}
+
+/// Samples the backlog (size, oldest age) into the metrics every `every`.
+pub async fn backlog_loop(store: Arc<dyn Store>, every: Duration, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        match store.backlog().await {
+            Ok(b) => {
+                metrics::gauge!(m::FNS_BACKLOG).set(b.pending as f64);
+                let age = b.oldest_queued_at.map_or(0.0, |t| Timestamp::now().since(t).as_secs_f64());
+                metrics::gauge!(m::FNS_OLDEST_AGE).set(age);
+            }
+            Err(e) => tracing::debug!(error = %e, "sampling the FNS backlog"),
+        }
+    }
+}
