@@ -33,9 +33,7 @@ impl<'de> Deserialize<'de> for Listen {
         match s.trim() {
             "" | "off" | "none" | "disabled" => Ok(Listen(None)),
             a => a.parse().map(|a| Listen(Some(a))).map_err(|_| {
-                serde::de::Error::custom(format!(
-                    "invalid listen address {a:?}: expected IP:PORT or \"off\""
-                ))
+                serde::de::Error::custom(format!("invalid listen address {a:?}: expected IP:PORT or \"off\""))
             }),
         }
     }
@@ -54,9 +52,7 @@ mod duration {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let s = String::deserialize(d)?;
         humantime::parse_duration(s.trim()).map_err(|e| {
-            serde::de::Error::custom(format!(
-                "invalid duration {s:?} ({e}); write e.g. \"10s\", \"500ms\", \"24h\""
-            ))
+            serde::de::Error::custom(format!("invalid duration {s:?} ({e}); write e.g. \"10s\", \"500ms\", \"24h\""))
         })
     }
 }
@@ -160,6 +156,9 @@ pub struct LimitsConfig {
     pub max_quic_connections: usize,
     /// Largest session body accepted (the container); the wire field is a u16.
     pub max_body_bytes: usize,
+    /// Most requisites in one document, nested ones included (a larger document is
+    /// stored and answered with code 14).
+    pub max_requisites: u32,
     /// Documents being written to storage at once, over all connections. When exhausted,
     /// connections stop reading (backpressure).
     pub max_inflight_documents: usize,
@@ -477,6 +476,7 @@ impl Default for LimitsConfig {
             max_connections: 0,
             max_quic_connections: 250_000,
             max_body_bytes: ffd::Limits::default().max_body_len,
+            max_requisites: ffd::Limits::default().max_requisites,
             max_inflight_documents: 8192,
             max_buffered_bytes: 256 << 20,
             handshake_timeout: Duration::from_secs(10),
@@ -490,12 +490,7 @@ impl Default for LimitsConfig {
 
 impl Default for QuicConfig {
     fn default() -> Self {
-        Self {
-            max_streams_per_connection: 4,
-            stream_window: 64 << 10,
-            connection_window: 256 << 10,
-            retry: false,
-        }
+        Self { max_streams_per_connection: 4, stream_window: 64 << 10, connection_window: 256 << 10, retry: false }
     }
 }
 
@@ -512,10 +507,7 @@ impl Default for IngestConfig {
 
 impl Default for SignerConfig {
     fn default() -> Self {
-        Self {
-            kind: "software".into(),
-            key_hex: None,
-        }
+        Self { kind: "software".into(), key_hex: None }
     }
 }
 
@@ -537,27 +529,19 @@ impl Default for StorageConfig {
 
 impl Default for AdminConfig {
     fn default() -> Self {
-        Self {
-            tokens: Vec::new(),
-            dev_token: true,
-        }
+        Self { tokens: Vec::new(), dev_token: true }
     }
 }
 
 impl Default for ShutdownConfig {
     fn default() -> Self {
-        Self {
-            drain_period: Duration::from_secs(10),
-        }
+        Self { drain_period: Duration::from_secs(10) }
     }
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self {
-            format: "text".into(),
-            level: "info".into(),
-        }
+        Self { format: "text".into(), level: "info".into() }
     }
 }
 
@@ -583,48 +567,36 @@ impl Config {
         let mut fig = Figment::from(Serialized::defaults(Config::default()));
         if let Some(path) = file {
             if !path.exists() {
-                return Err(ConfigError::Parse(format!(
-                    "config file {} does not exist",
-                    path.display()
-                )));
+                return Err(ConfigError::Parse(format!("config file {} does not exist", path.display())));
             }
             fig = fig.merge(Toml::file_exact(path));
         }
         fig = fig.merge(Env::prefixed("GATEWAY_").split("__"));
-        let cfg: Config = fig
-            .extract()
-            .map_err(|e| ConfigError::Parse(format_figment_error(e)))?;
+        let cfg: Config = fig.extract().map_err(|e| ConfigError::Parse(format_figment_error(e)))?;
         Ok(cfg)
     }
 
     /// Checks ranges and consistency; `Err` names the field.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let invalid =
-            |field: &'static str, message: String| Err(ConfigError::Invalid { field, message });
+        let invalid = |field: &'static str, message: String| Err(ConfigError::Invalid { field, message });
         if storage::Inn::parse(&self.ofd_inn).is_err() {
             return invalid(
                 "ofd_inn",
-                format!(
-                    "{:?} is not a valid INN (10 or 12 digits with control digits)",
-                    self.ofd_inn
-                ),
+                format!("{:?} is not a valid INN (10 or 12 digits with control digits)", self.ofd_inn),
             );
         }
         let l = &self.limits;
         if !(64..=65_535).contains(&l.max_body_bytes) {
-            return invalid(
-                "limits.max_body_bytes",
-                "must be between 64 and 65535 (the wire field is a u16)".into(),
-            );
+            return invalid("limits.max_body_bytes", "must be between 64 and 65535 (the wire field is a u16)".into());
+        }
+        if l.max_requisites < 16 {
+            return invalid("limits.max_requisites", "must be at least 16".into());
         }
         if l.max_inflight_documents == 0 {
             return invalid("limits.max_inflight_documents", "must be at least 1".into());
         }
         if l.max_buffered_bytes < l.max_body_bytes + 30 {
-            return invalid(
-                "limits.max_buffered_bytes",
-                "must hold at least one largest message".into(),
-            );
+            return invalid("limits.max_buffered_bytes", "must hold at least one largest message".into());
         }
         for (field, d) in [
             ("limits.handshake_timeout", l.handshake_timeout),
@@ -638,22 +610,13 @@ impl Config {
             }
         }
         if self.quic.max_streams_per_connection == 0 || self.quic.max_streams_per_connection > 64 {
-            return invalid(
-                "quic.max_streams_per_connection",
-                "must be between 1 and 64".into(),
-            );
+            return invalid("quic.max_streams_per_connection", "must be between 1 and 64".into());
         }
         if (self.quic.stream_window as usize) < l.max_body_bytes + 30 {
-            return invalid(
-                "quic.stream_window",
-                "must hold at least one largest message".into(),
-            );
+            return invalid("quic.stream_window", "must hold at least one largest message".into());
         }
         if self.quic.connection_window < self.quic.stream_window {
-            return invalid(
-                "quic.connection_window",
-                "must be at least quic.stream_window".into(),
-            );
+            return invalid("quic.connection_window", "must be at least quic.stream_window".into());
         }
         if let (Some(a), Some(b)) = (self.listen.tls.0, self.listen.tcp.0)
             && a == b
@@ -662,13 +625,7 @@ impl Config {
             return invalid("listen.tls", "must differ from listen.tcp".into());
         }
         if self.signer.kind != "software" {
-            return invalid(
-                "signer.kind",
-                format!(
-                    "unknown signer {:?} (available: software)",
-                    self.signer.kind
-                ),
-            );
+            return invalid("signer.kind", format!("unknown signer {:?} (available: software)", self.signer.kind));
         }
         if let Some(k) = &self.signer.key_hex
             && hex::decode(k).map(|b| b.len() < 16).unwrap_or(true)
@@ -678,29 +635,17 @@ impl Config {
         match self.storage.backend.as_str() {
             "embedded" => {
                 if !matches!(self.storage.sync.as_str(), "sync_all" | "sync_data") {
-                    return invalid(
-                        "storage.sync",
-                        "must be \"sync_all\" or \"sync_data\"".into(),
-                    );
+                    return invalid("storage.sync", "must be \"sync_all\" or \"sync_data\"".into());
                 }
                 if self.storage.max_batch == 0 || self.storage.queue_capacity == 0 {
-                    return invalid(
-                        "storage.max_batch",
-                        "max_batch and queue_capacity must be at least 1".into(),
-                    );
+                    return invalid("storage.max_batch", "max_batch and queue_capacity must be at least 1".into());
                 }
             }
             "scylla" => {
                 if self.storage.nodes.is_empty() {
-                    return invalid(
-                        "storage.nodes",
-                        "at least one contact point is needed".into(),
-                    );
+                    return invalid("storage.nodes", "at least one contact point is needed".into());
                 }
-                if !matches!(
-                    self.storage.consistency.as_str(),
-                    "local_quorum" | "quorum" | "each_quorum" | "all"
-                ) {
+                if !matches!(self.storage.consistency.as_str(), "local_quorum" | "quorum" | "each_quorum" | "all") {
                     return invalid(
                         "storage.consistency",
                         format!(
@@ -711,37 +656,22 @@ impl Config {
                 }
             }
             other => {
-                return invalid(
-                    "storage.backend",
-                    format!("unknown backend {other:?} (embedded or scylla)"),
-                );
+                return invalid("storage.backend", format!("unknown backend {other:?} (embedded or scylla)"));
             }
         }
         for t in &self.admin.tokens {
             if !matches!(t.role.as_str(), "admin" | "viewer") {
-                return invalid(
-                    "admin.tokens.role",
-                    format!("token {:?}: role must be admin or viewer", t.name),
-                );
+                return invalid("admin.tokens.role", format!("token {:?}: role must be admin or viewer", t.name));
             }
-            if hex::decode(&t.sha256)
-                .map(|b| b.len() != 32)
-                .unwrap_or(true)
-            {
-                return invalid(
-                    "admin.tokens.sha256",
-                    format!("token {:?}: must be 64 hex digits (SHA-256)", t.name),
-                );
+            if hex::decode(&t.sha256).map(|b| b.len() != 32).unwrap_or(true) {
+                return invalid("admin.tokens.sha256", format!("token {:?}: must be 64 hex digits (SHA-256)", t.name));
             }
         }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             return invalid("log.format", "must be text or json".into());
         }
         if (self.tls.client_auth != ClientAuth::None) && self.tls.client_ca.is_none() {
-            return invalid(
-                "tls.client_ca",
-                "client_auth needs a client_ca bundle".into(),
-            );
+            return invalid("tls.client_ca", "client_auth needs a client_ca bundle".into());
         }
         if self.tls.cert.is_some() != self.tls.key.is_some() {
             return invalid("tls.key", "tls.cert and tls.key go together".into());
@@ -759,10 +689,7 @@ impl Config {
             match reqwest::Url::parse(url.trim()) {
                 Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
                 _ => {
-                    return Err((
-                        "fns.url",
-                        format!("{url:?} is not an http:// or https:// URL"),
-                    ));
+                    return Err(("fns.url", format!("{url:?} is not an http:// or https:// URL")));
                 }
             }
         }
@@ -797,10 +724,7 @@ impl Config {
             return Err(("fns.retry_max", "must be at least fns.retry_initial".into()));
         }
         if a.webhook_retry_max < a.webhook_retry_initial {
-            return Err((
-                "alerts.webhook_retry_max",
-                "must be at least alerts.webhook_retry_initial".into(),
-            ));
+            return Err(("alerts.webhook_retry_max", "must be at least alerts.webhook_retry_initial".into()));
         }
         if a.resolve_after == 0 {
             return Err(("alerts.resolve_after", "must be at least 1".into()));
@@ -822,11 +746,7 @@ impl Config {
 
     /// The FNS endpoint, when forwarding is on.
     pub fn fns_url(&self) -> Option<&str> {
-        self.fns
-            .url
-            .as_deref()
-            .map(str::trim)
-            .filter(|u| !u.is_empty())
+        self.fns.url.as_deref().map(str::trim).filter(|u| !u.is_empty())
     }
 
     /// The effective node id.
@@ -843,10 +763,7 @@ impl Config {
 
     /// ffd limits derived from this configuration.
     pub fn ffd_limits(&self) -> ffd::Limits {
-        ffd::Limits {
-            max_body_len: self.limits.max_body_bytes,
-            ..ffd::Limits::default()
-        }
+        ffd::Limits { max_body_len: self.limits.max_body_bytes, ..ffd::Limits::default() }
     }
 }
 
@@ -854,12 +771,8 @@ fn format_figment_error(e: figment::Error) -> String {
     let mut out = Vec::new();
     for err in e {
         let path = err.path.join(".");
-        let src = err
-            .metadata
-            .as_ref()
-            .and_then(|m| m.source.as_ref())
-            .map(|s| format!(" (from {s})"))
-            .unwrap_or_default();
+        let src =
+            err.metadata.as_ref().and_then(|m| m.source.as_ref()).map(|s| format!(" (from {s})")).unwrap_or_default();
         if path.is_empty() {
             out.push(format!("{}{src}", err.kind));
         } else {
