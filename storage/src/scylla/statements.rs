@@ -187,26 +187,26 @@ statements! {
         parked_positions = parked_positions + ? WHERE fn = ? AND fd_bucket = ? AND fd = ?";
     dlv_unpark: Write = "UPDATE {ks}.deliveries USING TIMESTAMP ? SET parked_positions = parked_positions - ? \
         WHERE fn = ? AND fd_bucket = ? AND fd = ?";
-    ob_insert: Write = "INSERT INTO {ks}.fns_outbox (partition, hour, pos, fn, fd, queued_at, next_attempt_at, \
+    ob_insert: Write = "INSERT INTO {ks}.fns_outbox (part, hour, pos, fn, fd, queued_at, next_attempt_at, \
         attempts, done) VALUES (?, ?, ?, ?, ?, ?, ?, 0, false) USING TIMESTAMP ?";
     ob_after: Read = "SELECT pos, fn, fd, queued_at, next_attempt_at, attempts, done FROM {ks}.fns_outbox \
-        WHERE partition = ? AND hour = ? AND (pos, fn, fd) > (?, ?, ?)";
+        WHERE part = ? AND hour = ? AND (pos, fn, fd) > (?, ?, ?)";
     ob_done: Write = "UPDATE {ks}.fns_outbox USING TIMESTAMP ? SET done = true \
-        WHERE partition = ? AND hour = ? AND pos = ? AND fn = ? AND fd = ?";
+        WHERE part = ? AND hour = ? AND pos = ? AND fn = ? AND fd = ?";
     ob_retry: Write = "UPDATE {ks}.fns_outbox USING TIMESTAMP ? SET next_attempt_at = ?, attempts = ? \
-        WHERE partition = ? AND hour = ? AND pos = ? AND fn = ? AND fd = ?";
-    ob_drop_hour: Write = "DELETE FROM {ks}.fns_outbox WHERE partition = ? AND hour = ?";
-    cur_get: Read = "SELECT hour, pos, fn, fd FROM {ks}.fns_outbox_cursor WHERE partition = ?";
-    cur_set: Write = "INSERT INTO {ks}.fns_outbox_cursor (partition, hour, pos, fn, fd, updated_at) \
+        WHERE part = ? AND hour = ? AND pos = ? AND fn = ? AND fd = ?";
+    ob_drop_hour: Write = "DELETE FROM {ks}.fns_outbox WHERE part = ? AND hour = ?";
+    cur_get: Read = "SELECT hour, pos, fn, fd FROM {ks}.fns_outbox_cursor WHERE part = ?";
+    cur_set: Write = "INSERT INTO {ks}.fns_outbox_cursor (part, hour, pos, fn, fd, updated_at) \
         VALUES (?, ?, ?, ?, ?, ?)";
-    park_insert: Write = "INSERT INTO {ks}.fns_outbox_parked (partition, hour, pos, fn, fd, queued_at, \
+    park_insert: Write = "INSERT INTO {ks}.fns_outbox_parked (part, hour, pos, fn, fd, queued_at, \
         next_attempt_at, attempts, parked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
     park_list: Read = "SELECT hour, pos, fn, fd, queued_at, next_attempt_at, attempts, parked_at \
-        FROM {ks}.fns_outbox_parked WHERE partition = ?";
+        FROM {ks}.fns_outbox_parked WHERE part = ?";
     park_retry: Write = "UPDATE {ks}.fns_outbox_parked SET next_attempt_at = ?, attempts = ? \
-        WHERE partition = ? AND hour = ? AND pos = ? AND fn = ? AND fd = ?";
+        WHERE part = ? AND hour = ? AND pos = ? AND fn = ? AND fd = ?";
     park_delete: Write = "DELETE FROM {ks}.fns_outbox_parked \
-        WHERE partition = ? AND hour = ? AND pos = ? AND fn = ? AND fd = ?";
+        WHERE part = ? AND hour = ? AND pos = ? AND fn = ? AND fd = ?";
 
     // ------------------------------------------------------------------ leases (the only LWT)
     lease_take: Lwt = "INSERT INTO {ks}.leases (name, holder) VALUES (?, ?) IF NOT EXISTS USING TTL ?";
