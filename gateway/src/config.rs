@@ -541,7 +541,7 @@ impl Default for ShutdownConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self { format: "text".into(), level: "info".into() }
+        Self { format: "text".into(), level: "info,fjall=warn,lsm_tree=warn".into() }
     }
 }
 
