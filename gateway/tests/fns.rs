@@ -21,10 +21,7 @@ use storage::model::{DELIVERY_PARTITIONS, DeliveryStatus, DocumentKey, DocumentR
 use storage::{Rnm, Timestamp};
 
 fn key(r: &storage::model::Register, fd: u32) -> DocumentKey {
-    DocumentKey {
-        fn_number: r.fn_number,
-        fd,
-    }
+    DocumentKey { fn_number: r.fn_number, fd }
 }
 
 #[tokio::test]
@@ -46,10 +43,8 @@ async fn every_document_reaches_the_receiver_once_in_fns_json() {
     send_many(gw.tcp.unwrap(), msgs, 3).await;
     send(gw.tcp.unwrap(), common::S1).await;
     let total = 3 * 21 + 1;
-    wait_for(Duration::from_secs(20), "every document at the receiver", || async {
-        rx.rx.stats().unique == total
-    })
-    .await;
+    wait_for(Duration::from_secs(20), "every document at the receiver", || async { rx.rx.stats().unique == total })
+        .await;
 
     // a retransmission of an acknowledged document is not delivered again
     send(gw.tcp.unwrap(), common::S1).await;
@@ -66,17 +61,12 @@ async fn every_document_reaches_the_receiver_once_in_fns_json() {
             assert!(d.delivered_at.is_some());
         }
     }
-    wait_for(Duration::from_secs(5), "an empty backlog", || async {
-        store.backlog().await.unwrap().pending == 0
-    })
-    .await;
+    wait_for(Duration::from_secs(5), "an empty backlog", || async { store.backlog().await.unwrap().pending == 0 })
+        .await;
 
     // the FNS JSON form, with the metadata
     let r0 = &regs[0];
-    let v = rx
-        .rx
-        .document(&format!("{}:3", r0.fn_number))
-        .expect("receipt 3 arrived");
+    let v = rx.rx.document(&format!("{}:3", r0.fn_number)).expect("receipt 3 arrived");
     assert_eq!(v.deliveries, 1);
     let b = &v.body;
     assert_eq!(b["format"], "json");
@@ -89,11 +79,7 @@ async fn every_document_reaches_the_receiver_once_in_fns_json() {
     assert_eq!(receipt_json["fiscalDocumentNumber"], 3, "{receipt_json}");
     assert_eq!(receipt_json["totalSum"], 9_000, "{receipt_json}");
     let s1 = rx.rx.document("9999078900005488:1").expect("S1 arrived");
-    assert!(
-        s1.body["document"]["fiscalReportCorrection"].is_object(),
-        "{}",
-        s1.body
-    );
+    assert!(s1.body["document"]["fiscalReportCorrection"].is_object(), "{}", s1.body);
 
     // the metrics (shared by the gateways of this test process: names, not values)
     let metrics = reqwest_text(&format!("http://{}/metrics", gw.metrics.unwrap())).await;
@@ -111,11 +97,7 @@ async fn reqwest_text(url: &str) -> String {
 
 #[tokio::test]
 async fn failures_are_retried_with_backoff_until_delivered() {
-    let rx = TestReceiver::start(ReceiverOptions {
-        fail_first: 6,
-        ..ReceiverOptions::default()
-    })
-    .await;
+    let rx = TestReceiver::start(ReceiverOptions { fail_first: 6, ..ReceiverOptions::default() }).await;
     let dir = tempfile::tempdir().unwrap();
     let gw = start_on(fast_config(dir.path(), Some(rx.url()))).await;
     let r = register(10, INN_A);
@@ -123,10 +105,7 @@ async fn failures_are_retried_with_backoff_until_delivered() {
     for fd in 1..=3 {
         send(gw.tcp.unwrap(), &receipt(&r, fd)).await;
     }
-    wait_for(Duration::from_secs(20), "3 documents delivered", || async {
-        rx.rx.stats().unique == 3
-    })
-    .await;
+    wait_for(Duration::from_secs(20), "3 documents delivered", || async { rx.rx.stats().unique == 3 }).await;
     let s = rx.rx.stats();
     assert_eq!(s.injected_failures, 6);
     assert_eq!(s.duplicates, 0, "{s:?}");
@@ -135,10 +114,7 @@ async fn failures_are_retried_with_backoff_until_delivered() {
     for fd in 1..=3 {
         let d = store.get_delivery(&key(&r, fd)).await.unwrap().unwrap();
         assert_eq!(d.status, DeliveryStatus::Delivered);
-        assert!(
-            d.last_error.as_deref().is_some_and(|e| e.contains("503")),
-            "{d:?}"
-        );
+        assert!(d.last_error.as_deref().is_some_and(|e| e.contains("503")), "{d:?}");
         attempts += d.attempts;
     }
     assert_eq!(attempts, 6 + 3, "6 failed attempts, then one success each");
@@ -152,21 +128,13 @@ async fn an_unreachable_endpoint_keeps_documents_pending_with_backoff() {
     let dead = l.local_addr().unwrap();
     drop(l);
     let dir = tempfile::tempdir().unwrap();
-    let gw = start_on(fast_config(
-        dir.path(),
-        Some(format!("http://{dead}/documents")),
-    ))
-    .await;
+    let gw = start_on(fast_config(dir.path(), Some(format!("http://{dead}/documents")))).await;
     let r = register(11, INN_A);
     onboard(&gw, std::slice::from_ref(&r)).await;
     send(gw.tcp.unwrap(), &receipt(&r, 1)).await;
     let store = gw.shared.store.clone();
     wait_for(Duration::from_secs(10), "two failed attempts", || async {
-        store
-            .get_delivery(&key(&r, 1))
-            .await
-            .unwrap()
-            .is_some_and(|d| d.attempts >= 2)
+        store.get_delivery(&key(&r, 1)).await.unwrap().is_some_and(|d| d.attempts >= 2)
     })
     .await;
     let d = store.get_delivery(&key(&r, 1)).await.unwrap().unwrap();
@@ -199,20 +167,14 @@ async fn outbox_survives_restart_and_nothing_is_delivered_twice() {
     let gw = start_on(fast_config(dir.path(), Some(rx.url()))).await;
     let more: Vec<Bytes> = (31..=50).map(|fd| receipt(&r, fd)).collect();
     send_many(gw.tcp.unwrap(), more, 2).await;
-    wait_for(Duration::from_secs(20), "50 documents", || async {
-        rx.rx.stats().unique == 50
-    })
-    .await;
+    wait_for(Duration::from_secs(20), "50 documents", || async { rx.rx.stats().unique == 50 }).await;
     gw.shutdown().await.unwrap();
 
     // 3. a restart delivers nothing again; new documents go once
     let gw = start_on(fast_config(dir.path(), Some(rx.url()))).await;
     let last: Vec<Bytes> = (51..=60).map(|fd| receipt(&r, fd)).collect();
     send_many(gw.tcp.unwrap(), last, 1).await;
-    wait_for(Duration::from_secs(20), "60 documents", || async {
-        rx.rx.stats().unique == 60
-    })
-    .await;
+    wait_for(Duration::from_secs(20), "60 documents", || async { rx.rx.stats().unique == 60 }).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let s = rx.rx.stats();
     assert_eq!((s.received, s.duplicates), (60, 0), "{s:?}");
@@ -248,9 +210,7 @@ fn undecodable_documents_are_delivered_raw_with_metadata() {
     assert_eq!(p["format"], "raw");
     assert_eq!(p["opaque"], true);
     assert_eq!(p["fd"], 7);
-    let back = base64::engine::general_purpose::STANDARD
-        .decode(p["raw_base64"].as_str().unwrap())
-        .unwrap();
+    let back = base64::engine::general_purpose::STANDARD.decode(p["raw_base64"].as_str().unwrap()).unwrap();
     assert_eq!(back, raw);
     assert!(p.get("document").is_none());
     // not flagged opaque, but not a container either (answered with code 11)

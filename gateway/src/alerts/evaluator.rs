@@ -387,7 +387,8 @@ fn notification(
         payload,
         created_at: now,
         attempts: 0,
-        next_attempt_at: now,
+        // due at once (evaluations at a chosen time, in tests, must not delay it)
+        next_attempt_at: now.min(Timestamp::now()),
         delivered_at: None,
         abandoned: false,
         last_error: None,

@@ -84,10 +84,7 @@ pub fn receipt(r: &Register, fd: u32) -> Bytes {
         items: vec![Item {
             name: "Хлеб".into(),
             price: 4_500,
-            quantity: Fvln {
-                scale: 0,
-                mantissa: 2,
-            },
+            quantity: Fvln { scale: 0, mantissa: 2 },
             vat: build::vat::VAT10,
             subject: 1,
             method: 4,
@@ -108,9 +105,7 @@ pub fn close_shift(r: &Register, fd: u32, d: DriveReport) -> Bytes {
 
 /// Sends one message on a fresh connection and asserts an acknowledgment with code 0.
 pub async fn send(addr: SocketAddr, msg: &[u8]) {
-    let reply = common::tcp_exchange(addr, msg)
-        .await
-        .expect("the document is acknowledged");
+    let reply = common::tcp_exchange(addr, msg).await.expect("the document is acknowledged");
     let (_, ack) = ffd::AckView::parse_reply(reply).expect("an acknowledgment");
     assert_eq!(ack.code, Some(ffd::ResponseCode::Accepted), "accepted");
 }
@@ -127,11 +122,10 @@ pub async fn send_many(addr: SocketAddr, msgs: Vec<Bytes>, conns: usize) {
             let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
             for m in chunk {
                 s.write_all(&m).await.unwrap();
-                let reply =
-                    tokio::time::timeout(Duration::from_secs(20), common::read_reply(&mut s))
-                        .await
-                        .expect("reply in time")
-                        .expect("acknowledged");
+                let reply = tokio::time::timeout(Duration::from_secs(20), common::read_reply(&mut s))
+                    .await
+                    .expect("reply in time")
+                    .expect("acknowledged");
                 let (_, ack) = ffd::AckView::parse_reply(reply).expect("an acknowledgment");
                 assert_eq!(ack.code, Some(ffd::ResponseCode::Accepted));
             }
@@ -152,11 +146,7 @@ pub struct TestReceiver {
 impl TestReceiver {
     pub async fn start(opts: ReceiverOptions) -> Self {
         let rx = Receiver::open(opts).unwrap();
-        let (addr, stop) = rx
-            .clone()
-            .spawn("127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
+        let (addr, stop) = rx.clone().spawn("127.0.0.1:0".parse().unwrap()).await.unwrap();
         Self { rx, addr, stop }
     }
 
@@ -197,12 +187,7 @@ pub async fn start_on(cfg: Config) -> gateway::Running {
 
 /// Onboards registers into a running gateway.
 pub async fn onboard(running: &gateway::Running, regs: &[Register]) {
-    running
-        .shared
-        .store
-        .put_registers(regs.to_vec(), vec![None; regs.len()])
-        .await
-        .unwrap();
+    running.shared.store.put_registers(regs.to_vec(), vec![None; regs.len()]).await.unwrap();
     for r in regs {
         running.shared.registry.apply(r);
     }
