@@ -542,7 +542,7 @@ async fn import(ctx: &Ctx, path: &Path, partial: bool, dry_run: bool, batch: usi
     let validate_first = dry_run || (!partial && (batches > 1 || !local_errors.is_empty()));
     if validate_first {
         let pb = progress_bar(all.len() as u64, "validating");
-        let mut checked = send_batches(ctx, &all, batch, false, true, &pb).await?;
+        let mut checked = send_batches(ctx, &all, batch, true, true, &pb).await?;
         pb.finish_and_clear();
         checked.errors.extend(local_errors.iter().cloned());
         let failed = !checked.errors.is_empty();
