@@ -283,6 +283,30 @@ pub fn validate_keyspace_name(name: &str) -> Result<(), ConfigError> {
 }
 
 impl ScyllaConfig {
+    /// Builds and validates a configuration from the fields of the gateway's
+    /// `[storage]` section (`backend = "scylla"`): contact points, keyspace, local
+    /// datacenter (empty = none: allowed only for a single-DC cluster), consistency in
+    /// any case (`local_quorum`, `LOCAL_QUORUM`), request timeout. Every other field
+    /// keeps its default.
+    pub fn from_storage_section(
+        nodes: Vec<String>,
+        keyspace: &str,
+        local_dc: &str,
+        consistency: &str,
+        request_timeout: Duration,
+    ) -> Result<Self, ConfigError> {
+        let cfg = Self {
+            nodes,
+            keyspace: keyspace.to_owned(),
+            local_dc: (!local_dc.trim().is_empty()).then(|| local_dc.trim().to_owned()),
+            consistency: consistency.parse()?,
+            request_timeout_ms: u64::try_from(request_timeout.as_millis()).unwrap_or(u64::MAX),
+            ..Self::default()
+        };
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
     /// The request timeout.
     pub fn request_timeout(&self) -> Duration {
         Duration::from_millis(self.request_timeout_ms)
@@ -556,6 +580,43 @@ mod tests {
         assert_eq!(bad(|c| c.min_replication_factor = 0), "min_replication_factor");
         assert_eq!(bad(|c| c.append_concurrency = 0), "append_concurrency");
         assert_eq!(bad(|c| c.outbox_settle_ms = 1000), "outbox_settle_ms");
+    }
+
+    #[test]
+    fn builds_from_the_gateway_storage_section() {
+        let c = ScyllaConfig::from_storage_section(
+            vec!["10.0.0.1:9042".into()],
+            "ofd",
+            "dc1",
+            "local_quorum",
+            Duration::from_secs(5),
+        )
+        .expect("valid");
+        assert_eq!(c.local_dc.as_deref(), Some("dc1"));
+        assert_eq!(c.consistency, ConsistencyLevel::LocalQuorum);
+        assert_eq!(c.request_timeout_ms, 5000);
+        let none = ScyllaConfig::from_storage_section(
+            vec!["a".into()],
+            "ofd",
+            " ",
+            "QUORUM",
+            Duration::from_secs(2),
+        )
+        .expect("valid");
+        assert_eq!(none.local_dc, None, "empty local_dc means none");
+        let e = ScyllaConfig::from_storage_section(
+            vec!["a".into()],
+            "ofd",
+            "dc1",
+            "one",
+            Duration::from_secs(2),
+        )
+        .expect_err("ONE is refused");
+        assert_eq!(e.field, "consistency");
+        assert!(
+            ScyllaConfig::from_storage_section(vec![], "ofd", "", "quorum", Duration::from_secs(2))
+                .is_err()
+        );
     }
 
     #[test]

@@ -151,6 +151,16 @@ impl ScyllaStore {
         rnm: &Rnm,
         docs: Vec<(usize, &EncodedDoc<'_>)>,
     ) -> Result<Vec<(usize, AppendOutcome, Winner)>, StoreError> {
+        // One activity read-modify-write per register at a time in this process. A task
+        // holds at most one register stripe and takes it after all its key stripes, so
+        // this cannot deadlock. (Two gateway nodes appending for one register at the same
+        // moment can still lose an activity update: see docs/scylla.md.)
+        let stripe = (keys::fnv1a(rnm.as_str().as_bytes()) % super::store::KEY_LOCK_STRIPES as u64)
+            as usize;
+        let _register_guard = match self.register_locks.get(stripe) {
+            Some(m) => Some(m.lock().await),
+            None => None,
+        };
         let (mut activity, act_wt) = self.read_activity(rnm).await?;
 
         let started = Instant::now();

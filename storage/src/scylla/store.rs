@@ -190,6 +190,9 @@ pub struct ScyllaStore {
     pub(super) dirs: DirCache,
     /// Striped locks serialising appends of the same (FN, FD) within this process.
     pub(super) key_locks: Vec<tokio::sync::Mutex<()>>,
+    /// Striped locks serialising the activity read-modify-write of one register within
+    /// this process (a separate array: a task holding key stripes takes one of these).
+    pub(super) register_locks: Vec<tokio::sync::Mutex<()>>,
     health: HealthState,
     closed: AtomicBool,
 }
@@ -246,6 +249,9 @@ impl ScyllaStore {
             schema_epoch,
             dirs: DirCache::default(),
             key_locks: (0..KEY_LOCK_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
+            register_locks: (0..KEY_LOCK_STRIPES)
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
             health: HealthState::default(),
