@@ -19,9 +19,7 @@ use async_trait::async_trait;
 use futures::FutureExt;
 use scylla::client::session::Session;
 use storage::conformance::{Harness, run_all};
-use storage::scylla::{
-    ConsistencyLevel, MigrationConfig, ScyllaConfig, ScyllaStore, connect_session, migrate,
-};
+use storage::scylla::{ConsistencyLevel, MigrationConfig, ScyllaConfig, ScyllaStore, connect_session, migrate};
 use storage::{Store, StoreError};
 
 const SKIPPED: &str = "skipped: no ScyllaDB at SCYLLA_URI";
@@ -30,15 +28,9 @@ const SKIPPED: &str = "skipped: no ScyllaDB at SCYLLA_URI";
 fn contact_points() -> Option<Vec<String>> {
     let uri = std::env::var("SCYLLA_URI").ok()?;
     let uri = uri.trim();
-    let uri = uri
-        .strip_prefix("scylla://")
-        .or_else(|| uri.strip_prefix("cql://"))
-        .unwrap_or(uri);
-    let nodes: Vec<String> = uri
-        .split(',')
-        .map(|n| n.trim().trim_end_matches('/').to_owned())
-        .filter(|n| !n.is_empty())
-        .collect();
+    let uri = uri.strip_prefix("scylla://").or_else(|| uri.strip_prefix("cql://")).unwrap_or(uri);
+    let nodes: Vec<String> =
+        uri.split(',').map(|n| n.trim().trim_end_matches('/').to_owned()).filter(|n| !n.is_empty()).collect();
     (!nodes.is_empty()).then_some(nodes)
 }
 
@@ -66,28 +58,17 @@ struct ScyllaHarness {
 
 impl ScyllaHarness {
     async fn new(nodes: Vec<String>) -> Self {
-        let probe = ScyllaConfig {
-            nodes: nodes.clone(),
-            ..ScyllaConfig::default()
-        };
+        let probe = ScyllaConfig { nodes: nodes.clone(), ..ScyllaConfig::default() };
         let admin = Arc::new(connect_session(&probe).await.expect("connect to SCYLLA_URI"));
         let state = admin.get_cluster_state();
-        let mut dcs: Vec<String> = state
-            .get_nodes_info()
-            .iter()
-            .filter_map(|n| n.datacenter.clone())
-            .collect();
+        let mut dcs: Vec<String> = state.get_nodes_info().iter().filter_map(|n| n.datacenter.clone()).collect();
         dcs.sort();
         dcs.dedup();
         let dc = std::env::var("SCYLLA_LOCAL_DC").ok().unwrap_or_else(|| {
             assert_eq!(dcs.len(), 1, "several datacenters {dcs:?}: set SCYLLA_LOCAL_DC");
             dcs[0].clone()
         });
-        let in_dc = state
-            .get_nodes_info()
-            .iter()
-            .filter(|n| n.datacenter.as_deref() == Some(dc.as_str()))
-            .count();
+        let in_dc = state.get_nodes_info().iter().filter(|n| n.datacenter.as_deref() == Some(dc.as_str())).count();
         let rf = std::env::var("SCYLLA_RF")
             .ok()
             .map(|v| v.parse().expect("SCYLLA_RF is a number"))
@@ -122,19 +103,12 @@ impl ScyllaHarness {
     }
 
     async fn drop_keyspaces(&self) {
-        let mut keyspaces: Vec<String> = self
-            .stores
-            .lock()
-            .map(|g| g.iter().map(|(_, k)| k.clone()).collect())
-            .unwrap_or_default();
+        let mut keyspaces: Vec<String> =
+            self.stores.lock().map(|g| g.iter().map(|(_, k)| k.clone()).collect()).unwrap_or_default();
         keyspaces.sort();
         keyspaces.dedup();
         for ks in keyspaces {
-            if let Err(e) = self
-                .admin
-                .query_unpaged(format!("DROP KEYSPACE IF EXISTS {ks}"), ())
-                .await
-            {
+            if let Err(e) = self.admin.query_unpaged(format!("DROP KEYSPACE IF EXISTS {ks}"), ()).await {
                 eprintln!("could not drop keyspace {ks}: {e}");
             }
         }
@@ -143,12 +117,9 @@ impl ScyllaHarness {
     async fn migrated_keyspace(&self) -> String {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         let ks = format!("{}_{n}", self.run);
-        let report = migrate(
-            &self.admin,
-            &MigrationConfig::single_dc(ks.as_str(), self.dc.as_str(), self.rf),
-        )
-        .await
-        .expect("migrate a fresh keyspace");
+        let report = migrate(&self.admin, &MigrationConfig::single_dc(ks.as_str(), self.dc.as_str(), self.rf))
+            .await
+            .expect("migrate a fresh keyspace");
         assert_eq!(report.applied, vec![1], "{report:?}");
         ks
     }
@@ -158,12 +129,9 @@ impl ScyllaHarness {
 impl Harness for ScyllaHarness {
     async fn fresh(&self) -> Arc<dyn Store> {
         let ks = self.migrated_keyspace().await;
-        let store = ScyllaStore::with_session(
-            self.admin.clone(),
-            config(&self.nodes, &ks, &self.dc, self.rf),
-        )
-        .await
-        .expect("open the store on the fresh keyspace");
+        let store = ScyllaStore::with_session(self.admin.clone(), config(&self.nodes, &ks, &self.dc, self.rf))
+            .await
+            .expect("open the store on the fresh keyspace");
         let store: Arc<dyn Store> = Arc::new(store);
         self.remember(&store, &ks);
         store
@@ -175,9 +143,7 @@ impl Harness for ScyllaHarness {
         let ks = self.keyspace_of(&store)?;
         store.close().await.expect("close");
         drop(store);
-        let store = ScyllaStore::connect(config(&self.nodes, &ks, &self.dc, self.rf))
-            .await
-            .expect("reopen");
+        let store = ScyllaStore::connect(config(&self.nodes, &ks, &self.dc, self.rf)).await.expect("reopen");
         let store: Arc<dyn Store> = Arc::new(store);
         self.remember(&store, &ks);
         Some(store)
@@ -231,9 +197,7 @@ async fn migration_is_idempotent_and_refuses_edited_versions() {
         // a store refuses a keyspace replicated less than it requires
         let mut strict = config(&harness.nodes, &ks, &harness.dc, harness.rf);
         strict.min_replication_factor = harness.rf + 1;
-        let e = ScyllaStore::with_session(harness.admin.clone(), strict)
-            .await
-            .expect_err("RF too low");
+        let e = ScyllaStore::with_session(harness.admin.clone(), strict).await.expect_err("RF too low");
         assert!(matches!(e, StoreError::Invalid(_)), "{e:?}");
 
         // and a keyspace that was never migrated
@@ -257,16 +221,8 @@ async fn migration_is_idempotent_and_refuses_edited_versions() {
 /// connection is attempted (the contact point below does not exist).
 #[tokio::test]
 async fn unsafe_consistency_is_refused_before_connecting() {
-    for cl in [
-        ConsistencyLevel::Any,
-        ConsistencyLevel::One,
-        ConsistencyLevel::LocalOne,
-    ] {
-        let cfg = ScyllaConfig {
-            nodes: vec!["192.0.2.1:9042".into()],
-            consistency: cl,
-            ..ScyllaConfig::default()
-        };
+    for cl in [ConsistencyLevel::Any, ConsistencyLevel::One, ConsistencyLevel::LocalOne] {
+        let cfg = ScyllaConfig { nodes: vec!["192.0.2.1:9042".into()], consistency: cl, ..ScyllaConfig::default() };
         let started = std::time::Instant::now();
         let e = ScyllaStore::connect(cfg).await.expect_err("must refuse");
         assert!(matches!(e, StoreError::Invalid(_)), "{cl}: {e:?}");

@@ -12,12 +12,8 @@ use super::rows::{from_json, to_json, ts};
 use super::store::{OpTimer, ScyllaStore, dir_ttl, unordered};
 use crate::error::StoreError;
 use crate::ids::Timestamp;
-use crate::model::{
-    AlertNotification, AlertRule, AlertState, AuditEntry, JobState, ResendJob, TariffPlan,
-};
-use crate::store::{
-    AlertFilter, AlertStore, AuditFilter, AuditStore, JobStore, Page, PageRequest, TariffStore,
-};
+use crate::model::{AlertNotification, AlertRule, AlertState, AuditEntry, JobState, ResendJob, TariffPlan};
+use crate::store::{AlertFilter, AlertStore, AuditFilter, AuditStore, JobStore, Page, PageRequest, TariffStore};
 
 /// Rows a filtered listing examines before it returns what it has with a cursor.
 const SCAN_BUDGET: usize = 50_000;
@@ -37,13 +33,9 @@ impl TariffStore for ScyllaStore {
     async fn create_tariff(&self, plan: &TariffPlan) -> Result<(), StoreError> {
         let _t = OpTimer::start("create_tariff");
         if self.get_tariff(&plan.name).await?.is_some() {
-            return Err(StoreError::Conflict(format!(
-                "tariff {:?} already exists",
-                plan.name
-            )));
+            return Err(StoreError::Conflict(format!("tariff {:?} already exists", plan.name)));
         }
-        self.write(&self.st.tariff_put, (plan.name.as_str(), to_json(plan)?))
-            .await
+        self.write(&self.st.tariff_put, (plan.name.as_str(), to_json(plan)?)).await
     }
 
     async fn get_tariff(&self, name: &str) -> Result<Option<TariffPlan>, StoreError> {
@@ -58,10 +50,7 @@ impl TariffStore for ScyllaStore {
     async fn list_tariffs(&self) -> Result<Vec<TariffPlan>, StoreError> {
         let _t = OpTimer::start("list_tariffs");
         let rows: Vec<(Option<String>,)> = self.all_rows(&self.st.tariff_all, ()).await?;
-        rows.into_iter()
-            .filter_map(|(b,)| b)
-            .map(|b| from_json("tariff", &b))
-            .collect()
+        rows.into_iter().filter_map(|(b,)| b).map(|b| from_json("tariff", &b)).collect()
     }
 }
 
@@ -72,20 +61,11 @@ impl AuditStore for ScyllaStore {
     async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
         let _t = OpTimer::start("append_audit");
         let day = day_of(entry.at);
-        self.dir_int("audit", "", i64::from(day), dir_ttl::audit())
-            .await?;
-        self.write(
-            &self.st.audit_put,
-            (day, ts(entry.at), entry.id, to_json(entry)?),
-        )
-        .await
+        self.dir_int("audit", "", i64::from(day), dir_ttl::audit()).await?;
+        self.write(&self.st.audit_put, (day, ts(entry.at), entry.id, to_json(entry)?)).await
     }
 
-    async fn list_audit(
-        &self,
-        filter: &AuditFilter,
-        page: PageRequest,
-    ) -> Result<Page<AuditEntry>, StoreError> {
+    async fn list_audit(&self, filter: &AuditFilter, page: PageRequest) -> Result<Page<AuditEntry>, StoreError> {
         let _t = OpTimer::start("list_audit");
         let limit = page.effective_limit();
         let before = Cursor::decode_as(page.cursor.as_deref(), |c| match c {
@@ -100,8 +80,7 @@ impl AuditStore for ScyllaStore {
         let mut last: Option<(i32, i64, Uuid)> = before;
         let mut more = false;
         'days: for day in days {
-            let day = i32::try_from(day)
-                .map_err(|_| StoreError::Corrupt(format!("day {day} out of range")))?;
+            let day = i32::try_from(day).map_err(|_| StoreError::Corrupt(format!("day {day} out of range")))?;
             let mut s = match before {
                 Some((d, at, id)) if d == day => {
                     self.stream::<(CqlTimestamp, Uuid, Option<String>)>(
@@ -110,10 +89,7 @@ impl AuditStore for ScyllaStore {
                     )
                     .await?
                 }
-                _ => {
-                    self.stream::<(CqlTimestamp, Uuid, Option<String>)>(&self.st.audit_day, (day,))
-                        .await?
-                }
+                _ => self.stream::<(CqlTimestamp, Uuid, Option<String>)>(&self.st.audit_day, (day,)).await?,
             };
             while let Some((at, id, body)) = self.next_row(&mut s).await? {
                 if filter.since.is_some_and(|s| at.0 < s.millis()) {
@@ -124,10 +100,7 @@ impl AuditStore for ScyllaStore {
                 let Some(body) = body else { continue };
                 let e: AuditEntry = from_json("audit entry", &body)?;
                 let pass = filter.actor.as_ref().is_none_or(|a| &e.actor == a)
-                    && filter
-                        .action_prefix
-                        .as_ref()
-                        .is_none_or(|p| e.action.starts_with(p.as_str()))
+                    && filter.action_prefix.as_ref().is_none_or(|p| e.action.starts_with(p.as_str()))
                     && filter.target.as_ref().is_none_or(|t| &e.target == t);
                 if pass {
                     if items.len() == limit {
@@ -142,14 +115,7 @@ impl AuditStore for ScyllaStore {
             }
         }
         let next = if more {
-            items.last().map(|e| {
-                Cursor::Audit {
-                    day: day_of(e.at),
-                    at: e.at.millis(),
-                    id: e.id,
-                }
-                .encode()
-            })
+            items.last().map(|e| Cursor::Audit { day: day_of(e.at), at: e.at.millis(), id: e.id }.encode())
         } else if examined >= SCAN_BUDGET {
             last.map(|(day, at, id)| Cursor::Audit { day, at, id }.encode())
         } else {
@@ -161,9 +127,8 @@ impl AuditStore for ScyllaStore {
 
 impl ScyllaStore {
     async fn read_state(&self, rule: &str, rnm: &crate::ids::Rnm) -> Result<Option<AlertState>, StoreError> {
-        let row: Option<(Option<String>,)> = self
-            .one(&self.st.state_get, (rule, rnm_bucket(rnm), rnm.as_str()))
-            .await?;
+        let row: Option<(Option<String>,)> =
+            self.one(&self.st.state_get, (rule, rnm_bucket(rnm), rnm.as_str())).await?;
         match row {
             Some((Some(b),)) => Ok(Some(from_json("alert state", &b)?)),
             _ => Ok(None),
@@ -171,12 +136,8 @@ impl ScyllaStore {
     }
 
     async fn read_note(&self, n: &AlertNotification) -> Result<Option<AlertNotification>, StoreError> {
-        let row: Option<(Option<String>,)> = self
-            .one(
-                &self.st.note_get,
-                (day_of(n.created_at), note_shard(&n.id), ts(n.created_at), n.id),
-            )
-            .await?;
+        let row: Option<(Option<String>,)> =
+            self.one(&self.st.note_get, (day_of(n.created_at), note_shard(&n.id), ts(n.created_at), n.id)).await?;
         match row {
             Some((Some(b),)) => Ok(Some(from_json("alert notification", &b)?)),
             _ => Ok(None),
@@ -188,27 +149,17 @@ impl ScyllaStore {
         let shard = note_shard(&n.id);
         let old = self.read_note(n).await?;
         let body = to_json(n)?;
-        self.dir_int("notes", "", i64::from(day), dir_ttl::notes())
-            .await?;
-        self.write(
-            &self.st.note_put,
-            (day, shard, ts(n.created_at), n.id, body.as_str()),
-        )
-        .await?;
+        self.dir_int("notes", "", i64::from(day), dir_ttl::notes()).await?;
+        self.write(&self.st.note_put, (day, shard, ts(n.created_at), n.id, body.as_str())).await?;
         let pending = notification_pending(n);
         if let Some(old) = old
             && notification_pending(&old)
             && (!pending || old.next_attempt_at != n.next_attempt_at)
         {
-            self.write(&self.st.due_delete, (shard, ts(old.next_attempt_at), n.id))
-                .await?;
+            self.write(&self.st.due_delete, (shard, ts(old.next_attempt_at), n.id)).await?;
         }
         if pending {
-            self.write(
-                &self.st.due_put,
-                (shard, ts(n.next_attempt_at), n.id, body.as_str()),
-            )
-            .await?;
+            self.write(&self.st.due_put, (shard, ts(n.next_attempt_at), n.id, body.as_str())).await?;
         }
         Ok(())
     }
@@ -218,8 +169,7 @@ impl ScyllaStore {
 impl AlertStore for ScyllaStore {
     async fn put_rule(&self, rule: &AlertRule) -> Result<(), StoreError> {
         let _t = OpTimer::start("put_rule");
-        self.write(&self.st.rule_put, (rule.name.as_str(), to_json(rule)?))
-            .await
+        self.write(&self.st.rule_put, (rule.name.as_str(), to_json(rule)?)).await
     }
 
     async fn get_rule(&self, name: &str) -> Result<Option<AlertRule>, StoreError> {
@@ -234,10 +184,7 @@ impl AlertStore for ScyllaStore {
     async fn list_rules(&self) -> Result<Vec<AlertRule>, StoreError> {
         let _t = OpTimer::start("list_rules");
         let rows: Vec<(Option<String>,)> = self.all_rows(&self.st.rule_all, ()).await?;
-        rows.into_iter()
-            .filter_map(|(b,)| b)
-            .map(|b| from_json("alert rule", &b))
-            .collect()
+        rows.into_iter().filter_map(|(b,)| b).map(|b| from_json("alert rule", &b)).collect()
     }
 
     async fn delete_rule(&self, name: &str) -> Result<(), StoreError> {
@@ -251,8 +198,7 @@ impl AlertStore for ScyllaStore {
         // re-created rule gets later; an entry pointing at an empty partition costs one
         // empty read in a listing.
         for bucket in self.dir_text_from("alert_states", name, "").await? {
-            self.write(&self.st.state_drop_bucket, (name, bucket.as_str()))
-                .await?;
+            self.write(&self.st.state_drop_bucket, (name, bucket.as_str())).await?;
         }
         self.write(&self.st.rule_delete, (name,)).await
     }
@@ -262,25 +208,17 @@ impl AlertStore for ScyllaStore {
         let futs: Vec<_> = states
             .iter()
             .map(|s| async move {
-            let bucket = rnm_bucket(&s.rnm);
-            self.dir_text("alert_rules_states", "", &s.rule).await?;
-            self.dir_text("alert_states", &s.rule, &bucket).await?;
-            self.write(
-                &self.st.state_put,
-                (s.rule.as_str(), bucket.as_str(), s.rnm.as_str(), to_json(s)?),
-            )
-            .await
+                let bucket = rnm_bucket(&s.rnm);
+                self.dir_text("alert_rules_states", "", &s.rule).await?;
+                self.dir_text("alert_states", &s.rule, &bucket).await?;
+                self.write(&self.st.state_put, (s.rule.as_str(), bucket.as_str(), s.rnm.as_str(), to_json(s)?)).await
             })
             .collect();
         unordered(futs, 32).await?;
         Ok(())
     }
 
-    async fn list_alert_states(
-        &self,
-        filter: &AlertFilter,
-        page: PageRequest,
-    ) -> Result<Page<AlertState>, StoreError> {
+    async fn list_alert_states(&self, filter: &AlertFilter, page: PageRequest) -> Result<Page<AlertState>, StoreError> {
         let _t = OpTimer::start("list_alert_states");
         let limit = page.effective_limit();
         let after = Cursor::decode_as(page.cursor.as_deref(), |c| match c {
@@ -316,25 +254,14 @@ impl AlertStore for ScyllaStore {
             let buckets: Vec<String> = match &filter.rnm {
                 Some(r) => vec![rnm_bucket(r)],
                 None => {
-                    let start = if resume {
-                        after_rnm.chars().take(keys::RNM_PREFIX).collect()
-                    } else {
-                        String::new()
-                    };
+                    let start = if resume { after_rnm.chars().take(keys::RNM_PREFIX).collect() } else { String::new() };
                     self.dir_text_from("alert_states", &rule, &start).await?
                 }
             };
             for b in buckets {
-                let from = if resume && after_rnm.starts_with(b.as_str()) {
-                    after_rnm.as_str()
-                } else {
-                    ""
-                };
+                let from = if resume && after_rnm.starts_with(b.as_str()) { after_rnm.as_str() } else { "" };
                 let mut s = self
-                    .stream::<(String, Option<String>)>(
-                        &self.st.state_after,
-                        (rule.as_str(), b.as_str(), from),
-                    )
+                    .stream::<(String, Option<String>)>(&self.st.state_after, (rule.as_str(), b.as_str(), from))
                     .await?;
                 while let Some((rnm, body)) = self.next_row(&mut s).await? {
                     examined += 1;
@@ -357,13 +284,7 @@ impl AlertStore for ScyllaStore {
             }
         }
         let next = if more {
-            items.last().map(|s| {
-                Cursor::AlertStates {
-                    rule: s.rule.clone(),
-                    rnm: s.rnm.as_str().to_owned(),
-                }
-                .encode()
-            })
+            items.last().map(|s| Cursor::AlertStates { rule: s.rule.clone(), rnm: s.rnm.as_str().to_owned() }.encode())
         } else if examined >= SCAN_BUDGET {
             last.map(|(rule, rnm)| Cursor::AlertStates { rule, rnm }.encode())
         } else {
@@ -381,22 +302,16 @@ impl AlertStore for ScyllaStore {
         Ok(())
     }
 
-    async fn due_notifications(
-        &self,
-        now: Timestamp,
-        limit: u32,
-    ) -> Result<Vec<AlertNotification>, StoreError> {
+    async fn due_notifications(&self, now: Timestamp, limit: u32) -> Result<Vec<AlertNotification>, StoreError> {
         let _t = OpTimer::start("due_notifications");
         let limit = PageRequest::first(limit).effective_limit();
         let lim = i32::try_from(limit).unwrap_or(i32::MAX);
-        let per_shard: Vec<Vec<(Option<String>,)>> =
-            stream::iter((0..i32::from(SHARDS)).map(|shard| async move {
-                self.rows::<(Option<String>,)>(&self.st.due_until, (shard, ts(now), lim))
-                    .await
-            }))
-            .buffer_unordered(usize::from(SHARDS))
-            .try_collect()
-            .await?;
+        let per_shard: Vec<Vec<(Option<String>,)>> = stream::iter((0..i32::from(SHARDS)).map(|shard| async move {
+            self.rows::<(Option<String>,)>(&self.st.due_until, (shard, ts(now), lim)).await
+        }))
+        .buffer_unordered(usize::from(SHARDS))
+        .try_collect()
+        .await?;
         let mut out: Vec<AlertNotification> = Vec::new();
         for (b,) in per_shard.into_iter().flatten() {
             if let Some(b) = b {
@@ -411,10 +326,7 @@ impl AlertStore for ScyllaStore {
         Ok(out)
     }
 
-    async fn list_notifications(
-        &self,
-        page: PageRequest,
-    ) -> Result<Page<AlertNotification>, StoreError> {
+    async fn list_notifications(&self, page: PageRequest) -> Result<Page<AlertNotification>, StoreError> {
         let _t = OpTimer::start("list_notifications");
         let limit = page.effective_limit();
         let before = Cursor::decode_as(page.cursor.as_deref(), |c| match c {
@@ -422,24 +334,17 @@ impl AlertStore for ScyllaStore {
             _ => None,
         })?;
         let hi = before.map_or(i64::from(i32::MAX), |(at, _)| i64::from(day_of(Timestamp(at))));
-        let days = self
-            .dir_int_range("notes", "", i64::from(i32::MIN), hi, true)
-            .await?;
+        let days = self.dir_int_range("notes", "", i64::from(i32::MIN), hi, true).await?;
         let want = i32::try_from(limit + 1).unwrap_or(i32::MAX);
         let mut items: Vec<AlertNotification> = Vec::new();
         for day in days {
-            let day = i32::try_from(day)
-                .map_err(|_| StoreError::Corrupt(format!("day {day} out of range")))?;
+            let day = i32::try_from(day).map_err(|_| StoreError::Corrupt(format!("day {day} out of range")))?;
             // each shard of the day is sorted newest first: take the top of each, merge
             let shards: Vec<Vec<(CqlTimestamp, Uuid, Option<String>)>> =
                 stream::iter((0..i32::from(SHARDS)).map(|shard| async move {
                     match before {
                         Some((at, id)) if day_of(Timestamp(at)) == day => {
-                            self.rows(
-                                &self.st.note_day_before,
-                                (day, shard, CqlTimestamp(at), id, want),
-                            )
-                            .await
+                            self.rows(&self.st.note_day_before, (day, shard, CqlTimestamp(at), id, want)).await
                         }
                         _ => self.rows(&self.st.note_day, (day, shard, want)).await,
                     }
@@ -447,8 +352,7 @@ impl AlertStore for ScyllaStore {
                 .buffer_unordered(usize::from(SHARDS))
                 .try_collect()
                 .await?;
-            let mut day_rows: Vec<(CqlTimestamp, Uuid, Option<String>)> =
-                shards.into_iter().flatten().collect();
+            let mut day_rows: Vec<(CqlTimestamp, Uuid, Option<String>)> = shards.into_iter().flatten().collect();
             day_rows.sort_by_key(|r| std::cmp::Reverse((r.0.0, r.1)));
             for (_, _, body) in day_rows {
                 if let Some(b) = body {
@@ -464,13 +368,7 @@ impl AlertStore for ScyllaStore {
         }
         let next = if items.len() > limit {
             items.truncate(limit);
-            items.last().map(|n| {
-                Cursor::Notes {
-                    at: n.created_at.millis(),
-                    id: n.id,
-                }
-                .encode()
-            })
+            items.last().map(|n| Cursor::Notes { at: n.created_at.millis(), id: n.id }.encode())
         } else {
             None
         };
@@ -482,8 +380,7 @@ impl AlertStore for ScyllaStore {
 impl JobStore for ScyllaStore {
     async fn put_job(&self, job: &ResendJob) -> Result<(), StoreError> {
         let _t = OpTimer::start("put_job");
-        self.write(&self.st.job_put, (job.id, ts(job.created_at), to_json(job)?))
-            .await
+        self.write(&self.st.job_put, (job.id, ts(job.created_at), to_json(job)?)).await
     }
 
     async fn get_job(&self, id: &Uuid) -> Result<Option<ResendJob>, StoreError> {
@@ -497,11 +394,7 @@ impl JobStore for ScyllaStore {
 
     /// Jobs are few (admin-created, a handful a day), so this reads them all and sorts
     /// newest first by (created_at, id).
-    async fn list_jobs(
-        &self,
-        states: &[JobState],
-        page: PageRequest,
-    ) -> Result<Page<ResendJob>, StoreError> {
+    async fn list_jobs(&self, states: &[JobState], page: PageRequest) -> Result<Page<ResendJob>, StoreError> {
         let _t = OpTimer::start("list_jobs");
         let limit = page.effective_limit();
         let before = Cursor::decode_as(page.cursor.as_deref(), |c| match c {
@@ -521,13 +414,7 @@ impl JobStore for ScyllaStore {
         }
         let next = if jobs.len() > limit {
             jobs.truncate(limit);
-            jobs.last().map(|j| {
-                Cursor::Jobs {
-                    at: j.created_at.millis(),
-                    id: j.id,
-                }
-                .encode()
-            })
+            jobs.last().map(|j| Cursor::Jobs { at: j.created_at.millis(), id: j.id }.encode())
         } else {
             None
         };

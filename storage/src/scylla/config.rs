@@ -70,10 +70,7 @@ impl ConsistencyLevel {
 
     /// Whether an acknowledgment may be sent after a write at this level returned.
     pub fn is_safe_for_acks(self) -> bool {
-        matches!(
-            self,
-            Self::LocalQuorum | Self::Quorum | Self::EachQuorum | Self::All
-        )
+        matches!(self, Self::LocalQuorum | Self::Quorum | Self::EachQuorum | Self::All)
     }
 
     /// The level reads use: the same, except `EACH_QUORUM`, which is write-only in CQL
@@ -256,10 +253,7 @@ impl From<ConfigError> for StoreError {
 }
 
 fn refuse(field: &'static str, rule: impl Into<String>) -> ConfigError {
-    ConfigError {
-        field,
-        rule: rule.into(),
-    }
+    ConfigError { field, rule: rule.into() }
 }
 
 /// Checks a keyspace name: CQL unquoted identifier, lower case, at most 48 characters
@@ -269,9 +263,7 @@ pub fn validate_keyspace_name(name: &str) -> Result<(), ConfigError> {
     let ok = !name.is_empty()
         && name.len() <= 48
         && name.as_bytes()[0].is_ascii_lowercase()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
     if ok {
         Ok(())
     } else {
@@ -331,10 +323,7 @@ impl ScyllaConfig {
         }
         for n in &self.nodes {
             if n.trim().is_empty() || n.contains(char::is_whitespace) {
-                return Err(refuse(
-                    "nodes",
-                    format!("{n:?} is not a host or host:port"),
-                ));
+                return Err(refuse("nodes", format!("{n:?} is not a host or host:port")));
             }
         }
         validate_keyspace_name(&self.keyspace)?;
@@ -352,16 +341,10 @@ impl ScyllaConfig {
             ));
         }
         if !(100..=120_000).contains(&self.request_timeout_ms) {
-            return Err(refuse(
-                "request_timeout_ms",
-                "must be between 100 and 120000",
-            ));
+            return Err(refuse("request_timeout_ms", "must be between 100 and 120000"));
         }
         if !(100..=120_000).contains(&self.connect_timeout_ms) {
-            return Err(refuse(
-                "connect_timeout_ms",
-                "must be between 100 and 120000",
-            ));
+            return Err(refuse("connect_timeout_ms", "must be between 100 and 120000"));
         }
         if self.password.is_some() && self.username.is_none() {
             return Err(refuse("password", "a password needs a username"));
@@ -390,16 +373,8 @@ impl ScyllaConfig {
 pub(crate) fn validate_dc_name(dc: &str) -> Result<(), String> {
     let ok = !dc.is_empty()
         && dc.len() <= 64
-        && dc
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "{dc:?} must be 1 to 64 letters, digits, '_', '-' or '.'"
-        ))
-    }
+        && dc.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.');
+    if ok { Ok(()) } else { Err(format!("{dc:?} must be 1 to 64 letters, digits, '_', '-' or '.'")) }
 }
 
 /// How [`migrate`](super::migrate) creates the keyspace.
@@ -427,21 +402,14 @@ fn default_true() -> bool {
 impl MigrationConfig {
     /// A keyspace replicated `rf` times in one datacenter.
     pub fn single_dc(keyspace: impl Into<String>, dc: impl Into<String>, rf: u32) -> Self {
-        Self {
-            keyspace: keyspace.into(),
-            replication: BTreeMap::from([(dc.into(), rf)]),
-            disable_tablets: true,
-        }
+        Self { keyspace: keyspace.into(), replication: BTreeMap::from([(dc.into(), rf)]), disable_tablets: true }
     }
 
     /// Checks names and factors (they are spliced into CQL, so they must be inert).
     pub fn validate(&self) -> Result<(), ConfigError> {
         validate_keyspace_name(&self.keyspace)?;
         if self.replication.is_empty() {
-            return Err(refuse(
-                "replication",
-                "name at least one datacenter and its replication factor",
-            ));
+            return Err(refuse("replication", "name at least one datacenter and its replication factor"));
         }
         for (dc, rf) in &self.replication {
             validate_dc_name(dc).map_err(|rule| refuse("replication", rule))?;
@@ -467,11 +435,7 @@ impl MigrationConfig {
 
     /// Extra keyspace options appended after `durable_writes`.
     pub fn keyspace_options_cql(&self) -> &'static str {
-        if self.disable_tablets {
-            " AND tablets = {'enabled': false}"
-        } else {
-            ""
-        }
+        if self.disable_tablets { " AND tablets = {'enabled': false}" } else { "" }
     }
 }
 
@@ -496,10 +460,7 @@ mod tests {
             ConsistencyLevel::Two,
             ConsistencyLevel::Three,
         ] {
-            let c = ScyllaConfig {
-                consistency: cl,
-                ..ScyllaConfig::default()
-            };
+            let c = ScyllaConfig { consistency: cl, ..ScyllaConfig::default() };
             let e = c.validate().expect_err("must refuse");
             assert_eq!(e.field, "consistency", "{cl}");
             assert!(e.rule.contains(cl.as_str()), "{e}");
@@ -512,10 +473,7 @@ mod tests {
             ConsistencyLevel::EachQuorum,
             ConsistencyLevel::All,
         ] {
-            let c = ScyllaConfig {
-                consistency: cl,
-                ..ScyllaConfig::default()
-            };
+            let c = ScyllaConfig { consistency: cl, ..ScyllaConfig::default() };
             assert_eq!(c.validate(), Ok(()), "{cl}");
         }
     }
@@ -539,10 +497,7 @@ mod tests {
         assert!(serde_json::from_str::<W>("{\"c\":\"LOCALQUORUM\"}").is_err());
         assert_eq!("Each_Quorum".parse::<ConsistencyLevel>(), Ok(ConsistencyLevel::EachQuorum));
         assert_eq!(" one ".parse::<ConsistencyLevel>(), Ok(ConsistencyLevel::One));
-        assert_eq!(
-            "serial".parse::<ConsistencyLevel>().expect_err("serial is not a write level").field,
-            "consistency"
-        );
+        assert_eq!("serial".parse::<ConsistencyLevel>().expect_err("serial is not a write level").field, "consistency");
     }
 
     #[test]
@@ -556,8 +511,7 @@ mod tests {
         assert_eq!(c.min_replication_factor, 3);
         assert_eq!(c.validate(), Ok(()));
         assert!(
-            serde_json::from_str::<ScyllaConfig>(r#"{"nodes": ["a"], "consistancy": "ONE"}"#)
-                .is_err(),
+            serde_json::from_str::<ScyllaConfig>(r#"{"nodes": ["a"], "consistancy": "ONE"}"#).is_err(),
             "a misspelt field must not silently fall back to a default"
         );
     }
@@ -595,28 +549,13 @@ mod tests {
         assert_eq!(c.local_dc.as_deref(), Some("dc1"));
         assert_eq!(c.consistency, ConsistencyLevel::LocalQuorum);
         assert_eq!(c.request_timeout_ms, 5000);
-        let none = ScyllaConfig::from_storage_section(
-            vec!["a".into()],
-            "ofd",
-            " ",
-            "QUORUM",
-            Duration::from_secs(2),
-        )
-        .expect("valid");
+        let none = ScyllaConfig::from_storage_section(vec!["a".into()], "ofd", " ", "QUORUM", Duration::from_secs(2))
+            .expect("valid");
         assert_eq!(none.local_dc, None, "empty local_dc means none");
-        let e = ScyllaConfig::from_storage_section(
-            vec!["a".into()],
-            "ofd",
-            "dc1",
-            "one",
-            Duration::from_secs(2),
-        )
-        .expect_err("ONE is refused");
+        let e = ScyllaConfig::from_storage_section(vec!["a".into()], "ofd", "dc1", "one", Duration::from_secs(2))
+            .expect_err("ONE is refused");
         assert_eq!(e.field, "consistency");
-        assert!(
-            ScyllaConfig::from_storage_section(vec![], "ofd", "", "quorum", Duration::from_secs(2))
-                .is_err()
-        );
+        assert!(ScyllaConfig::from_storage_section(vec![], "ofd", "", "quorum", Duration::from_secs(2)).is_err());
     }
 
     #[test]
@@ -635,20 +574,11 @@ mod tests {
     fn migration_config_builds_inert_cql() {
         let m = MigrationConfig::single_dc("ofd", "dc1", 3);
         assert_eq!(m.validate(), Ok(()));
-        assert_eq!(
-            m.replication_cql(),
-            "{'class': 'NetworkTopologyStrategy', 'dc1': 3}"
-        );
-        assert_eq!(
-            m.keyspace_options_cql(),
-            " AND tablets = {'enabled': false}"
-        );
+        assert_eq!(m.replication_cql(), "{'class': 'NetworkTopologyStrategy', 'dc1': 3}");
+        assert_eq!(m.keyspace_options_cql(), " AND tablets = {'enabled': false}");
         let mut two = m.clone();
         two.replication.insert("dc2".into(), 2);
-        assert_eq!(
-            two.replication_cql(),
-            "{'class': 'NetworkTopologyStrategy', 'dc1': 3, 'dc2': 2}"
-        );
+        assert_eq!(two.replication_cql(), "{'class': 'NetworkTopologyStrategy', 'dc1': 3, 'dc2': 2}");
         let mut bad = m.clone();
         bad.replication = BTreeMap::from([("dc1': 1}; DROP KEYSPACE x; --".into(), 3)]);
         assert_eq!(bad.validate().expect_err("injection").field, "replication");

@@ -33,9 +33,7 @@ use super::rows::{DeliveryRow, DeliveryRowTuple, from_ts, ts};
 use super::store::{OpTimer, ScyllaStore, ordered, unordered};
 use crate::error::StoreError;
 use crate::ids::Timestamp;
-use crate::model::{
-    BacklogStats, DELIVERY_PARTITIONS, Delivery, DeliveryStatus, DocumentKey, delivery_partition,
-};
+use crate::model::{BacklogStats, DELIVERY_PARTITIONS, Delivery, DeliveryStatus, DocumentKey, delivery_partition};
 use crate::store::{DeliveryStore, PageRequest};
 
 /// Failed attempts after which an entry blocking the cursor is parked.
@@ -96,26 +94,9 @@ enum Verdict {
     Orphan,
 }
 
-type ObRow = (
-    i64,
-    String,
-    i64,
-    Option<CqlTimestamp>,
-    Option<CqlTimestamp>,
-    Option<i32>,
-    Option<bool>,
-);
+type ObRow = (i64, String, i64, Option<CqlTimestamp>, Option<CqlTimestamp>, Option<i32>, Option<bool>);
 
-type ParkRow = (
-    i32,
-    i64,
-    String,
-    i64,
-    Option<CqlTimestamp>,
-    Option<CqlTimestamp>,
-    Option<i32>,
-    Option<CqlTimestamp>,
-);
+type ParkRow = (i32, i64, String, i64, Option<CqlTimestamp>, Option<CqlTimestamp>, Option<i32>, Option<CqlTimestamp>);
 
 fn entry_from_ob(hour: i32, r: ObRow) -> Entry {
     let (pos, fn_text, fd, queued, next, attempts, done) = r;
@@ -153,9 +134,7 @@ fn entry_from_park(r: ParkRow) -> Entry {
 
 fn partition_of(p: u16) -> Result<i16, StoreError> {
     if p >= DELIVERY_PARTITIONS {
-        return Err(StoreError::Invalid(format!(
-            "delivery partition {p} out of range 0..{DELIVERY_PARTITIONS}"
-        )));
+        return Err(StoreError::Invalid(format!("delivery partition {p} out of range 0..{DELIVERY_PARTITIONS}")));
     }
     i16::try_from(p).map_err(|_| StoreError::Invalid(format!("delivery partition {p}")))
 }
@@ -164,11 +143,7 @@ fn delivery_of(key: DocumentKey, row: &DeliveryRow, queued_at: Timestamp) -> Del
     Delivery {
         key,
         partition: delivery_partition(&key.fn_number),
-        status: if row.delivered {
-            DeliveryStatus::Delivered
-        } else {
-            DeliveryStatus::Pending
-        },
+        status: if row.delivered { DeliveryStatus::Delivered } else { DeliveryStatus::Pending },
         queued_at,
         attempts: row.attempts,
         next_attempt_at: row.next_attempt_at,
@@ -180,9 +155,8 @@ fn delivery_of(key: DocumentKey, row: &DeliveryRow, queued_at: Timestamp) -> Del
 
 impl ScyllaStore {
     async fn read_delivery(&self, fn_text: &str, fd: u32) -> Result<Option<DeliveryRow>, StoreError> {
-        let row: Option<DeliveryRowTuple> = self
-            .one(&self.st.dlv_get, (fn_text, fd_bucket(fd), keys::fd_value(fd)))
-            .await?;
+        let row: Option<DeliveryRowTuple> =
+            self.one(&self.st.dlv_get, (fn_text, fd_bucket(fd), keys::fd_value(fd))).await?;
         match row {
             Some(t) => DeliveryRow::from_tuple(t, &format!("{}/{fd}", fn_text.trim_end())),
             None => Ok(None),
@@ -190,9 +164,8 @@ impl ScyllaStore {
     }
 
     async fn doc_received_at(&self, fn_text: &str, fd: u32) -> Result<Option<Timestamp>, StoreError> {
-        let row: Option<(Option<CqlTimestamp>,)> = self
-            .one(&self.st.doc_received, (fn_text, fd_bucket(fd), keys::fd_value(fd)))
-            .await?;
+        let row: Option<(Option<CqlTimestamp>,)> =
+            self.one(&self.st.doc_received, (fn_text, fd_bucket(fd), keys::fd_value(fd))).await?;
         Ok(row.and_then(|(t,)| t).map(from_ts))
     }
 
@@ -203,11 +176,7 @@ impl ScyllaStore {
             Some((Some(h), Some(p), Some(f), Some(fd))) => (h, p, f, fd),
             // no entry can be older than the schema
             _ => {
-                let epoch_us = self
-                    .schema_epoch
-                    .millis()
-                    .saturating_sub(86_400_000)
-                    .saturating_mul(1000);
+                let epoch_us = self.schema_epoch.millis().saturating_sub(86_400_000).saturating_mul(1000);
                 (keys::hour_of_pos(epoch_us), i64::MIN, String::new(), -1)
             }
         })
@@ -217,22 +186,15 @@ impl ScyllaStore {
     /// turn out done.
     async fn verify(&self, partition: i16, e: &Entry) -> Result<Verdict, StoreError> {
         let fd = keys::fd_from_value(e.fd)?;
-        let key = DocumentKey {
-            fn_number: keys::fn_from_text(&e.fn_text)?,
-            fd,
-        };
-        let (doc_at, dlv) = futures::try_join!(
-            self.doc_received_at(&e.fn_text, fd),
-            self.read_delivery(&e.fn_text, fd)
-        )?;
+        let key = DocumentKey { fn_number: keys::fn_from_text(&e.fn_text)?, fd };
+        let (doc_at, dlv) =
+            futures::try_join!(self.doc_received_at(&e.fn_text, fd), self.read_delivery(&e.fn_text, fd))?;
         let Some(doc_at) = doc_at else {
             return Ok(Verdict::Orphan);
         };
         let superseded = doc_at != e.queued_at;
         match dlv {
-            Some(row) if !row.delivered && !superseded => {
-                Ok(Verdict::Deliver(delivery_of(key, &row, e.queued_at)))
-            }
+            Some(row) if !row.delivered && !superseded => Ok(Verdict::Deliver(delivery_of(key, &row, e.queued_at))),
             row => {
                 // delivered, superseded by the winning attempt's entry, or no state
                 let wts = keys::update_timestamp(row.as_ref().and_then(|r| r.writetime));
@@ -244,37 +206,18 @@ impl ScyllaStore {
 
     /// Marks an entry done (or removes it from the parked set) and drops it from its
     /// delivery row.
-    async fn retire(
-        &self,
-        partition: i16,
-        e: &Entry,
-        wts: i64,
-        has_delivery_row: bool,
-    ) -> Result<(), StoreError> {
+    async fn retire(&self, partition: i16, e: &Entry, wts: i64, has_delivery_row: bool) -> Result<(), StoreError> {
         let bucket = fd_bucket(keys::fd_from_value(e.fd)?);
         let p = vec![(e.hour, e.pos)];
         if e.parked {
-            self.write(
-                &self.st.park_delete,
-                (partition, e.hour, e.pos, e.fn_text.as_str(), e.fd),
-            )
-            .await?;
+            self.write(&self.st.park_delete, (partition, e.hour, e.pos, e.fn_text.as_str(), e.fd)).await?;
             if has_delivery_row {
-                self.write(&self.st.dlv_unpark, (wts, p, e.fn_text.as_str(), bucket, e.fd))
-                    .await?;
+                self.write(&self.st.dlv_unpark, (wts, p, e.fn_text.as_str(), bucket, e.fd)).await?;
             }
         } else {
-            self.write(
-                &self.st.ob_done,
-                (wts, partition, e.hour, e.pos, e.fn_text.as_str(), e.fd),
-            )
-            .await?;
+            self.write(&self.st.ob_done, (wts, partition, e.hour, e.pos, e.fn_text.as_str(), e.fd)).await?;
             if has_delivery_row {
-                self.write(
-                    &self.st.dlv_drop_position,
-                    (wts, p, e.fn_text.as_str(), bucket, e.fd),
-                )
-                .await?;
+                self.write(&self.st.dlv_drop_position, (wts, p, e.fn_text.as_str(), bucket, e.fd)).await?;
             }
         }
         Ok(())
@@ -302,16 +245,8 @@ impl ScyllaStore {
         let wt = self.read_delivery(&e.fn_text, fd).await?.and_then(|r| r.writetime);
         let wts = keys::update_timestamp(wt);
         let p = vec![(e.hour, e.pos)];
-        self.write(
-            &self.st.dlv_park,
-            (wts, p.clone(), p, e.fn_text.as_str(), fd_bucket(fd), e.fd),
-        )
-        .await?;
-        self.write(
-            &self.st.ob_done,
-            (wts, partition, e.hour, e.pos, e.fn_text.as_str(), e.fd),
-        )
-        .await?;
+        self.write(&self.st.dlv_park, (wts, p.clone(), p, e.fn_text.as_str(), fd_bucket(fd), e.fd)).await?;
+        self.write(&self.st.ob_done, (wts, partition, e.hour, e.pos, e.fn_text.as_str(), e.fd)).await?;
         tracing::warn!(
             partition,
             fn_number = %e.fn_text.trim_end(),
@@ -322,12 +257,7 @@ impl ScyllaStore {
         Ok(())
     }
 
-    async fn due_impl(
-        &self,
-        partition: u16,
-        now: Timestamp,
-        limit: u32,
-    ) -> Result<Vec<Delivery>, StoreError> {
+    async fn due_impl(&self, partition: u16, now: Timestamp, limit: u32) -> Result<Vec<Delivery>, StoreError> {
         let part = partition_of(partition)?;
         let limit = PageRequest::first(limit).effective_limit();
         let wall = keys::now_micros();
@@ -336,12 +266,8 @@ impl ScyllaStore {
         let last_hour = keys::hour_of_pos(wall) + 1;
 
         // parked entries (few)
-        let parked: Vec<Entry> = self
-            .all_rows::<ParkRow>(&self.st.park_list, (part,))
-            .await?
-            .into_iter()
-            .map(entry_from_park)
-            .collect();
+        let parked: Vec<Entry> =
+            self.all_rows::<ParkRow>(&self.st.park_list, (part,)).await?.into_iter().map(entry_from_park).collect();
 
         // scan from the cursor
         let cursor = self.read_cursor(part).await?;
@@ -351,14 +277,9 @@ impl ScyllaStore {
         let mut hour = cursor.0;
         let mut hours_seen = 0;
         while hour <= last_hour && hours_seen < SCAN_HOURS && scanned.len() < SCAN_ROWS {
-            let from: (i64, &str, i64) = if hour == cursor.0 {
-                (cursor.1, cursor.2.as_str(), cursor.3)
-            } else {
-                (i64::MIN, "", -1)
-            };
-            let mut s = self
-                .stream::<ObRow>(&self.st.ob_after, (part, hour, from.0, from.1, from.2))
-                .await?;
+            let from: (i64, &str, i64) =
+                if hour == cursor.0 { (cursor.1, cursor.2.as_str(), cursor.3) } else { (i64::MIN, "", -1) };
+            let mut s = self.stream::<ObRow>(&self.st.ob_after, (part, hour, from.0, from.1, from.2)).await?;
             let mut complete = true;
             while let Some(r) = self.next_row(&mut s).await? {
                 scanned.push(entry_from_ob(hour, r));
@@ -399,8 +320,7 @@ impl ScyllaStore {
         for e in &parked {
             let k = (e.hour, e.pos, e.fn_text.clone(), e.fd, true);
             if matches!(verdict_of.get(&k), Some(Verdict::Orphan))
-                && e.parked_at
-                    .is_some_and(|p| Timestamp::now().since(p) > ORPHAN_DROP_AFTER)
+                && e.parked_at.is_some_and(|p| Timestamp::now().since(p) > ORPHAN_DROP_AFTER)
             {
                 tracing::warn!(fn_number = %e.fn_text.trim_end(), fd = e.fd, "dropping orphan outbox entry");
                 self.retire(part, e, keys::update_timestamp(None), true).await?;
@@ -452,11 +372,7 @@ impl ScyllaStore {
         if let Some(c) = new_cursor
             && c > cursor
         {
-            self.write(
-                &self.st.cur_set,
-                (part, c.0, c.1, c.2.as_str(), c.3, ts(Timestamp::now())),
-            )
-            .await?;
+            self.write(&self.st.cur_set, (part, c.0, c.1, c.2.as_str(), c.3, ts(Timestamp::now()))).await?;
             // hour partitions wholly behind the cursor hold only done entries
             for h in cursor.0..c.0 {
                 self.write(&self.st.ob_drop_hour, (part, h)).await?;
@@ -473,9 +389,7 @@ impl ScyllaStore {
             })
             .filter(|d| seen.insert(d.key))
             .collect();
-        out.sort_by(|a, b| {
-            (a.next_attempt_at, a.queued_at, a.key).cmp(&(b.next_attempt_at, b.queued_at, b.key))
-        });
+        out.sort_by(|a, b| (a.next_attempt_at, a.queued_at, a.key).cmp(&(b.next_attempt_at, b.queued_at, b.key)));
         out.truncate(limit);
         Ok(out)
     }
@@ -492,20 +406,13 @@ impl ScyllaStore {
         let wts = keys::update_timestamp(row.writetime);
         let bucket = fd_bucket(key.fd);
         let fd = keys::fd_value(key.fd);
-        self.write(&self.st.dlv_delivered, (wts, ts(at), ts(at), f.as_str(), bucket, fd))
-            .await?;
+        self.write(&self.st.dlv_delivered, (wts, ts(at), ts(at), f.as_str(), bucket, fd)).await?;
         for (h, p) in &row.positions {
-            self.write(&self.st.ob_done, (wts, part, *h, *p, f.as_str(), fd))
-                .await?;
+            self.write(&self.st.ob_done, (wts, part, *h, *p, f.as_str(), fd)).await?;
         }
         for (h, p) in &row.parked_positions {
-            self.write(&self.st.park_delete, (part, *h, *p, f.as_str(), fd))
-                .await?;
-            self.write(
-                &self.st.dlv_unpark,
-                (wts, vec![(*h, *p)], f.as_str(), bucket, fd),
-            )
-            .await?;
+            self.write(&self.st.park_delete, (part, *h, *p, f.as_str(), fd)).await?;
+            self.write(&self.st.dlv_unpark, (wts, vec![(*h, *p)], f.as_str(), bucket, fd)).await?;
         }
         Ok(())
     }
@@ -516,9 +423,7 @@ impl ScyllaStore {
         &self,
         qr: scylla::response::query_result::QueryResult,
     ) -> Result<(bool, Option<String>), StoreError> {
-        let rows = qr
-            .into_rows_result()
-            .map_err(|e| super::errors::from_into_rows(&e))?;
+        let rows = qr.into_rows_result().map_err(|e| super::errors::from_into_rows(&e))?;
         let specs = rows.column_specs();
         let applied_ix = specs
             .get_by_name("[applied]")
@@ -530,26 +435,17 @@ impl ScyllaStore {
             .map_err(|e| super::errors::from_maybe_first_row(&e))?
             .ok_or_else(|| StoreError::Io("conditional statement without a result row".into()))?;
         let applied = match row.columns.get(applied_ix) {
-            Some(Some(v)) => v.as_boolean().ok_or_else(|| {
-                StoreError::Corrupt("[applied] is not a boolean".into())
-            })?,
+            Some(Some(v)) => v.as_boolean().ok_or_else(|| StoreError::Corrupt("[applied] is not a boolean".into()))?,
             _ => return Err(StoreError::Corrupt("[applied] is null".into())),
         };
-        let holder = holder_ix
-            .and_then(|i| row.columns.get(i).cloned().flatten())
-            .and_then(|v| v.into_string());
+        let holder = holder_ix.and_then(|i| row.columns.get(i).cloned().flatten()).and_then(|v| v.into_string());
         Ok((applied, holder))
     }
 }
 
 #[async_trait]
 impl DeliveryStore for ScyllaStore {
-    async fn due_deliveries(
-        &self,
-        partition: u16,
-        now: Timestamp,
-        limit: u32,
-    ) -> Result<Vec<Delivery>, StoreError> {
+    async fn due_deliveries(&self, partition: u16, now: Timestamp, limit: u32) -> Result<Vec<Delivery>, StoreError> {
         let _t = OpTimer::start("due_deliveries");
         self.due_impl(partition, now, limit).await
     }
@@ -582,34 +478,17 @@ impl DeliveryStore for ScyllaStore {
         let fd = keys::fd_value(key.fd);
         self.write(
             &self.st.dlv_failed,
-            (
-                wts,
-                attempts_i,
-                error,
-                ts(Timestamp::now()),
-                ts(next_attempt_at),
-                f.as_str(),
-                bucket,
-                fd,
-            ),
+            (wts, attempts_i, error, ts(Timestamp::now()), ts(next_attempt_at), f.as_str(), bucket, fd),
         )
         .await?;
         if row.delivered {
             return Ok(());
         }
         for (h, p) in &row.positions {
-            self.write(
-                &self.st.ob_retry,
-                (wts, ts(next_attempt_at), attempts_i, part, *h, *p, f.as_str(), fd),
-            )
-            .await?;
+            self.write(&self.st.ob_retry, (wts, ts(next_attempt_at), attempts_i, part, *h, *p, f.as_str(), fd)).await?;
         }
         for (h, p) in &row.parked_positions {
-            self.write(
-                &self.st.park_retry,
-                (ts(next_attempt_at), attempts_i, part, *h, *p, f.as_str(), fd),
-            )
-            .await?;
+            self.write(&self.st.park_retry, (ts(next_attempt_at), attempts_i, part, *h, *p, f.as_str(), fd)).await?;
         }
         Ok(())
     }
@@ -617,10 +496,7 @@ impl DeliveryStore for ScyllaStore {
     async fn get_delivery(&self, key: &DocumentKey) -> Result<Option<Delivery>, StoreError> {
         let _t = OpTimer::start("get_delivery");
         let f = fn_text(&key.fn_number)?;
-        let (row, doc_at) = futures::try_join!(
-            self.read_delivery(&f, key.fd),
-            self.doc_received_at(&f, key.fd)
-        )?;
+        let (row, doc_at) = futures::try_join!(self.read_delivery(&f, key.fd), self.doc_received_at(&f, key.fd))?;
         // a delivery row without its document belongs to an append that never committed
         Ok(match (row, doc_at) {
             (Some(row), Some(doc_at)) => Some(delivery_of(*key, &row, doc_at)),
@@ -635,39 +511,33 @@ impl DeliveryStore for ScyllaStore {
         let _t = OpTimer::start("backlog");
         self.check_open()?;
         let last_hour = keys::hour_of_pos(keys::now_micros()) + 1;
-        let per: Vec<(u64, Option<Timestamp>)> =
-            stream::iter((0..DELIVERY_PARTITIONS).map(|p| async move {
-                let part = partition_of(p)?;
-                let mut pending = 0u64;
-                let mut oldest: Option<Timestamp> = None;
-                for r in self.all_rows::<ParkRow>(&self.st.park_list, (part,)).await? {
-                    let e = entry_from_park(r);
-                    pending += 1;
-                    oldest = Some(oldest.map_or(e.queued_at, |o| o.min(e.queued_at)));
-                }
-                let cursor = self.read_cursor(part).await?;
-                for hour in cursor.0..=last_hour {
-                    let from: (i64, &str, i64) = if hour == cursor.0 {
-                        (cursor.1, cursor.2.as_str(), cursor.3)
-                    } else {
-                        (i64::MIN, "", -1)
-                    };
-                    let mut s = self
-                        .stream::<ObRow>(&self.st.ob_after, (part, hour, from.0, from.1, from.2))
-                        .await?;
-                    while let Some(r) = self.next_row(&mut s).await? {
-                        let e = entry_from_ob(hour, r);
-                        if !e.done {
-                            pending += 1;
-                            oldest = Some(oldest.map_or(e.queued_at, |o| o.min(e.queued_at)));
-                        }
+        let per: Vec<(u64, Option<Timestamp>)> = stream::iter((0..DELIVERY_PARTITIONS).map(|p| async move {
+            let part = partition_of(p)?;
+            let mut pending = 0u64;
+            let mut oldest: Option<Timestamp> = None;
+            for r in self.all_rows::<ParkRow>(&self.st.park_list, (part,)).await? {
+                let e = entry_from_park(r);
+                pending += 1;
+                oldest = Some(oldest.map_or(e.queued_at, |o| o.min(e.queued_at)));
+            }
+            let cursor = self.read_cursor(part).await?;
+            for hour in cursor.0..=last_hour {
+                let from: (i64, &str, i64) =
+                    if hour == cursor.0 { (cursor.1, cursor.2.as_str(), cursor.3) } else { (i64::MIN, "", -1) };
+                let mut s = self.stream::<ObRow>(&self.st.ob_after, (part, hour, from.0, from.1, from.2)).await?;
+                while let Some(r) = self.next_row(&mut s).await? {
+                    let e = entry_from_ob(hour, r);
+                    if !e.done {
+                        pending += 1;
+                        oldest = Some(oldest.map_or(e.queued_at, |o| o.min(e.queued_at)));
                     }
                 }
-                Ok::<_, StoreError>((pending, oldest))
-            }))
-            .buffer_unordered(8)
-            .try_collect()
-            .await?;
+            }
+            Ok::<_, StoreError>((pending, oldest))
+        }))
+        .buffer_unordered(8)
+        .try_collect()
+        .await?;
         Ok(BacklogStats {
             pending: per.iter().map(|(n, _)| n).sum(),
             oldest_queued_at: per.iter().filter_map(|(_, o)| *o).min(),
@@ -691,9 +561,7 @@ impl DeliveryStore for ScyllaStore {
         if current.as_deref() != Some(holder) {
             return Ok(false);
         }
-        let qr = self
-            .exec(&self.st.lease_renew, (ttl_s, holder, name, holder))
-            .await?;
+        let qr = self.exec(&self.st.lease_renew, (ttl_s, holder, name, holder)).await?;
         Ok(self.lwt_result(qr)?.0)
     }
 
@@ -713,26 +581,12 @@ mod tests {
     fn partitions_are_range_checked() {
         assert_eq!(partition_of(0).expect("0"), 0);
         assert_eq!(partition_of(DELIVERY_PARTITIONS - 1).expect("63"), 63);
-        assert_eq!(
-            partition_of(DELIVERY_PARTITIONS).expect_err("64").code(),
-            "invalid"
-        );
+        assert_eq!(partition_of(DELIVERY_PARTITIONS).expect_err("64").code(), "invalid");
     }
 
     #[test]
     fn outbox_rows_decode_with_defaults() {
-        let e = entry_from_ob(
-            5,
-            (
-                10,
-                "9999078900005488".into(),
-                7,
-                Some(CqlTimestamp(1000)),
-                None,
-                Some(-1),
-                None,
-            ),
-        );
+        let e = entry_from_ob(5, (10, "9999078900005488".into(), 7, Some(CqlTimestamp(1000)), None, Some(-1), None));
         assert_eq!(e.position(), (5, 10, "9999078900005488".to_owned(), 7));
         assert_eq!(e.next_attempt_at, Timestamp(1000), "due when queued");
         assert_eq!(e.attempts, 0);

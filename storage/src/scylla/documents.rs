@@ -55,30 +55,15 @@ struct Winner {
 
 impl ScyllaStore {
     /// Reads a whole document.
-    pub(super) async fn read_doc(
-        &self,
-        fn_text: &str,
-        fd: u32,
-    ) -> Result<Option<DocRow>, StoreError> {
-        self.one::<DocRow>(
-            &self.st.doc_get,
-            (fn_text, fd_bucket(fd), keys::fd_value(fd)),
-        )
-        .await
+    pub(super) async fn read_doc(&self, fn_text: &str, fd: u32) -> Result<Option<DocRow>, StoreError> {
+        self.one::<DocRow>(&self.st.doc_get, (fn_text, fd_bucket(fd), keys::fd_value(fd))).await
     }
 
     /// Reads a register's activity and the write time of its row.
-    pub(super) async fn read_activity(
-        &self,
-        rnm: &Rnm,
-    ) -> Result<(RegisterActivity, Option<i64>), StoreError> {
-        let row: Option<(Option<String>, Option<i64>)> =
-            self.one(&self.st.act_get, (rnm.as_str(),)).await?;
+    pub(super) async fn read_activity(&self, rnm: &Rnm) -> Result<(RegisterActivity, Option<i64>), StoreError> {
+        let row: Option<(Option<String>, Option<i64>)> = self.one(&self.st.act_get, (rnm.as_str(),)).await?;
         match row {
-            Some((Some(body), wt)) => Ok((
-                from_json(&format!("activity of {rnm}"), &body)?,
-                wt,
-            )),
+            Some((Some(body), wt)) => Ok((from_json(&format!("activity of {rnm}"), &body)?, wt)),
             _ => Ok((RegisterActivity::default(), None)),
         }
     }
@@ -94,53 +79,18 @@ impl ScyllaStore {
         let received = ts(doc.received_at);
         let idx = self.write(
             &self.st.idx_insert,
-            (
-                doc.rnm.as_str(),
-                day,
-                received,
-                d.fn_text.as_str(),
-                d.fd,
-                i16::from(doc.doc_type),
-                d.write_ts,
-            ),
+            (doc.rnm.as_str(), day, received, d.fn_text.as_str(), d.fd, i16::from(doc.doc_type), d.write_ts),
         );
         let outbox = self.write(
             &self.st.ob_insert,
-            (
-                partition,
-                hour,
-                pos,
-                d.fn_text.as_str(),
-                d.fd,
-                received,
-                received,
-                d.write_ts,
-            ),
+            (partition, hour, pos, d.fn_text.as_str(), d.fd, received, received, d.write_ts),
         );
         let delivery = self.write(
             &self.st.dlv_queue,
-            (
-                d.write_ts,
-                received,
-                received,
-                vec![(hour, pos)],
-                d.fn_text.as_str(),
-                d.bucket,
-                d.fd,
-            ),
+            (d.write_ts, received, received, vec![(hour, pos)], d.fn_text.as_str(), d.bucket, d.fd),
         );
-        let fn_dir = self.dir_int(
-            "fn_docs",
-            &d.fn_text,
-            i64::from(d.bucket),
-            dir_ttl::fn_docs(),
-        );
-        let reg_dir = self.dir_int(
-            "reg_docs",
-            doc.rnm.as_str(),
-            i64::from(day),
-            dir_ttl::reg_docs(),
-        );
+        let fn_dir = self.dir_int("fn_docs", &d.fn_text, i64::from(d.bucket), dir_ttl::fn_docs());
+        let reg_dir = self.dir_int("reg_docs", doc.rnm.as_str(), i64::from(day), dir_ttl::reg_docs());
         futures::try_join!(idx, outbox, delivery, fn_dir, reg_dir)?;
         Ok(())
     }
@@ -155,8 +105,7 @@ impl ScyllaStore {
         // holds at most one register stripe and takes it after all its key stripes, so
         // this cannot deadlock. (Two gateway nodes appending for one register at the same
         // moment can still lose an activity update: see docs/scylla.md.)
-        let stripe = (keys::fnv1a(rnm.as_str().as_bytes()) % super::store::KEY_LOCK_STRIPES as u64)
-            as usize;
+        let stripe = (keys::fnv1a(rnm.as_str().as_bytes()) % super::store::KEY_LOCK_STRIPES as u64) as usize;
         let _register_guard = match self.register_locks.get(stripe) {
             Some(m) => Some(m.lock().await),
             None => None,
@@ -184,8 +133,7 @@ impl ScyllaStore {
             }
             let body = to_json(&activity)?;
             let mut stmts = Vec::with_capacity(chunk.len() + 1);
-            let mut values: Vec<Box<dyn SerializeRow + Send + Sync + '_>> =
-                Vec::with_capacity(chunk.len() + 1);
+            let mut values: Vec<Box<dyn SerializeRow + Send + Sync + '_>> = Vec::with_capacity(chunk.len() + 1);
             for (_, d) in chunk {
                 stmts.push(&self.st.doc_insert);
                 values.push(Box::new(d.insert_values()));
@@ -198,41 +146,28 @@ impl ScyllaStore {
             let futs: Vec<_> = chunk
                 .iter()
                 .map(|(i, d)| async move {
-                let stored = self
-                    .read_doc(&d.fn_text, d.doc.fd)
-                    .await?
-                    .ok_or_else(|| {
+                    let stored = self.read_doc(&d.fn_text, d.doc.fd).await?.ok_or_else(|| {
                         StoreError::Io(format!(
                             "document {}/{} not visible after a successful write",
                             d.doc.fn_number, d.doc.fd
                         ))
                     })?;
-                let stored_ack = stored.ack.unwrap_or_default();
-                let stored_raw = stored.raw.unwrap_or_default();
-                let ours = stored.received_at == Some(CqlTimestamp(d.doc.received_at.millis()))
-                    && stored_ack == d.doc.ack;
-                let outcome = if ours {
-                    AppendOutcome::Stored
-                } else {
-                    tracing::info!(
-                        fn_number = %d.doc.fn_number,
-                        fd = d.doc.fd,
-                        "a concurrent attempt for the same document won; answering with its ack"
-                    );
-                    AppendOutcome::Duplicate {
-                        ack: stored_ack.clone(),
-                        identical: stored_raw == d.doc.raw,
-                    }
-                };
-                Ok::<_, StoreError>((
-                    *i,
-                    outcome,
-                    Winner {
-                        ack: stored_ack,
-                        raw: stored_raw,
-                    },
-                ))
-            })
+                    let stored_ack = stored.ack.unwrap_or_default();
+                    let stored_raw = stored.raw.unwrap_or_default();
+                    let ours =
+                        stored.received_at == Some(CqlTimestamp(d.doc.received_at.millis())) && stored_ack == d.doc.ack;
+                    let outcome = if ours {
+                        AppendOutcome::Stored
+                    } else {
+                        tracing::info!(
+                            fn_number = %d.doc.fn_number,
+                            fd = d.doc.fd,
+                            "a concurrent attempt for the same document won; answering with its ack"
+                        );
+                        AppendOutcome::Duplicate { ack: stored_ack.clone(), identical: stored_raw == d.doc.raw }
+                    };
+                    Ok::<_, StoreError>((*i, outcome, Winner { ack: stored_ack, raw: stored_raw }))
+                })
                 .collect();
             out.extend(ordered(futs, self.cfg.append_concurrency).await?);
         }
@@ -241,10 +176,7 @@ impl ScyllaStore {
 
     async fn append_impl(&self, docs: Vec<DocumentRecord>) -> Result<Committed, StoreError> {
         self.check_open()?;
-        let encoded = docs
-            .iter()
-            .map(EncodedDoc::new)
-            .collect::<Result<Vec<_>, _>>()?;
+        let encoded = docs.iter().map(EncodedDoc::new).collect::<Result<Vec<_>, _>>()?;
 
         // First occurrence of each key; later ones are answered from it.
         let mut first: HashMap<DocumentKey, usize> = HashMap::new();
@@ -260,10 +192,7 @@ impl ScyllaStore {
         // second one's dedup read then finds the first one's document. (Across gateway
         // nodes the race is resolved by last-write-wins plus the read-back of step 4.)
         // Stripes are locked in ascending order, so overlapping calls cannot deadlock.
-        let mut stripes: Vec<usize> = unique
-            .iter()
-            .map(|&i| lock_stripe(&docs[i].key()))
-            .collect();
+        let mut stripes: Vec<usize> = unique.iter().map(|&i| lock_stripe(&docs[i].key())).collect();
         stripes.sort_unstable();
         stripes.dedup();
         let mut _guards = Vec::with_capacity(stripes.len());
@@ -281,8 +210,7 @@ impl ScyllaStore {
                 async move { Ok::<_, StoreError>((i, self.read_doc(&d.fn_text, d.doc.fd).await?)) }
             })
             .collect();
-        let existing: Vec<(usize, Option<DocRow>)> =
-            ordered(futs, self.cfg.append_concurrency).await?;
+        let existing: Vec<(usize, Option<DocRow>)> = ordered(futs, self.cfg.append_concurrency).await?;
 
         let mut outcomes: Vec<Option<AppendOutcome>> = vec![None; docs.len()];
         let mut winners: HashMap<DocumentKey, Winner> = HashMap::new();
@@ -293,10 +221,7 @@ impl ScyllaStore {
                 Some(stored) => {
                     let ack = stored.ack.unwrap_or_default();
                     let raw = stored.raw.unwrap_or_default();
-                    outcomes[i] = Some(AppendOutcome::Duplicate {
-                        ack: ack.clone(),
-                        identical: raw == d.doc.raw,
-                    });
+                    outcomes[i] = Some(AppendOutcome::Duplicate { ack: ack.clone(), identical: raw == d.doc.raw });
                     winners.insert(d.doc.key(), Winner { ack, raw });
                 }
                 None => match by_register.iter_mut().find(|(r, _)| *r == d.doc.rnm) {
@@ -307,10 +232,7 @@ impl ScyllaStore {
         }
 
         // 2–4, registers concurrently, each register's documents in order
-        let futs: Vec<_> = by_register
-            .iter()
-            .map(|(rnm, list)| self.append_register(rnm, list.clone()))
-            .collect();
+        let futs: Vec<_> = by_register.iter().map(|(rnm, list)| self.append_register(rnm, list.clone())).collect();
         let results = unordered(futs, self.cfg.append_concurrency).await?;
         for (i, outcome, winner) in results.into_iter().flatten() {
             winners.insert(docs[i].key(), winner);
@@ -323,13 +245,10 @@ impl ScyllaStore {
             let o = match outcomes[i].take() {
                 Some(o) => o,
                 None => {
-                    let w = winners.get(&d.key()).ok_or_else(|| {
-                        StoreError::Io(format!("no outcome for document {}/{}", d.fn_number, d.fd))
-                    })?;
-                    AppendOutcome::Duplicate {
-                        ack: w.ack.clone(),
-                        identical: w.raw == d.raw,
-                    }
+                    let w = winners
+                        .get(&d.key())
+                        .ok_or_else(|| StoreError::Io(format!("no outcome for document {}/{}", d.fn_number, d.fd)))?;
+                    AppendOutcome::Duplicate { ack: w.ack.clone(), identical: w.raw == d.raw }
                 }
             };
             out.push(o);
@@ -382,10 +301,7 @@ impl DocumentStore for ScyllaStore {
         let _t = OpTimer::start("append_documents");
         if docs.is_empty() {
             self.check_open()?;
-            return Ok(Committed {
-                outcomes: Vec::new(),
-                durability: Durability::Durable,
-            });
+            return Ok(Committed { outcomes: Vec::new(), durability: Durability::Durable });
         }
         self.append_impl(docs).await
     }
@@ -393,10 +309,7 @@ impl DocumentStore for ScyllaStore {
     async fn get_document(&self, key: &DocumentKey) -> Result<Option<DocumentRecord>, StoreError> {
         let _t = OpTimer::start("get_document");
         let f = fn_text(&key.fn_number)?;
-        self.read_doc(&f, key.fd)
-            .await?
-            .map(DocRow::into_record)
-            .transpose()
+        self.read_doc(&f, key.fd).await?.map(DocRow::into_record).transpose()
     }
 
     async fn documents_by_fn(
@@ -420,39 +333,19 @@ impl DocumentStore for ScyllaStore {
         };
         let end = *fds.end();
         if start > end {
-            return Ok(Page {
-                items: Vec::new(),
-                next: None,
-            });
+            return Ok(Page { items: Vec::new(), next: None });
         }
         let f = fn_text(fn_number)?;
-        let buckets = self
-            .dir_int_range(
-                "fn_docs",
-                &f,
-                i64::from(fd_bucket(start)),
-                i64::from(fd_bucket(end)),
-                false,
-            )
-            .await?;
+        let buckets =
+            self.dir_int_range("fn_docs", &f, i64::from(fd_bucket(start)), i64::from(fd_bucket(end)), false).await?;
         let mut items: Vec<DocumentRecord> = Vec::new();
         for b in buckets {
-            let b = i32::try_from(b)
-                .map_err(|_| StoreError::Corrupt(format!("FD bucket {b} out of range")))?;
+            let b = i32::try_from(b).map_err(|_| StoreError::Corrupt(format!("FD bucket {b} out of range")))?;
             let lo = i64::from(b) * i64::from(keys::FD_BUCKET);
             let hi = lo + i64::from(keys::FD_BUCKET) - 1;
             let want = i32::try_from(limit + 1 - items.len()).unwrap_or(i32::MAX);
             let rows: Vec<DocRow> = self
-                .rows(
-                    &self.st.doc_range,
-                    (
-                        f.as_str(),
-                        b,
-                        lo.max(i64::from(start)),
-                        hi.min(i64::from(end)),
-                        want,
-                    ),
-                )
+                .rows(&self.st.doc_range, (f.as_str(), b, lo.max(i64::from(start)), hi.min(i64::from(end)), want))
                 .await?;
             for r in rows {
                 items.push(r.into_record()?);
@@ -484,10 +377,7 @@ impl DocumentStore for ScyllaStore {
             _ => None,
         })?;
         if from >= to {
-            return Ok(Page {
-                items: Vec::new(),
-                next: None,
-            });
+            return Ok(Page { items: Vec::new(), next: None });
         }
         // Exclusive lower bound (received_at, fn, fd); "" sorts before every FN.
         let (mut at, mut fnt, mut fdv): (i64, String, i64) = match after {
@@ -509,28 +399,17 @@ impl DocumentStore for ScyllaStore {
         let mut items: Vec<DocumentRecord> = Vec::new();
         let mut out_of_budget = false;
         'days: for day in days {
-            let day = i32::try_from(day)
-                .map_err(|_| StoreError::Corrupt(format!("day {day} out of range")))?;
+            let day = i32::try_from(day).map_err(|_| StoreError::Corrupt(format!("day {day} out of range")))?;
             loop {
                 let fetch = (limit + 1 - items.len()).clamp(16, 1000);
                 let rows: Vec<(CqlTimestamp, String, i64)> = self
                     .rows(
                         &self.st.idx_after,
-                        (
-                            rnm.as_str(),
-                            day,
-                            CqlTimestamp(at),
-                            fnt.as_str(),
-                            fdv,
-                            i32::try_from(fetch).unwrap_or(1000),
-                        ),
+                        (rnm.as_str(), day, CqlTimestamp(at), fnt.as_str(), fdv, i32::try_from(fetch).unwrap_or(1000)),
                     )
                     .await?;
                 let got = rows.len();
-                let in_range: Vec<_> = rows
-                    .into_iter()
-                    .take_while(|(t, _, _)| t.0 < to.millis())
-                    .collect();
+                let in_range: Vec<_> = rows.into_iter().take_while(|(t, _, _)| t.0 < to.millis()).collect();
                 let passed_to = in_range.len() < got;
                 let futs: Vec<_> = in_range
                     .into_iter()
@@ -568,25 +447,13 @@ impl DocumentStore for ScyllaStore {
             items.truncate(limit);
             match items.last() {
                 Some(d) => Some(
-                    Cursor::RegDocs {
-                        at: d.received_at.millis(),
-                        fn_text: fn_text(&d.fn_number)?,
-                        fd: d.fd,
-                    }
-                    .encode(),
+                    Cursor::RegDocs { at: d.received_at.millis(), fn_text: fn_text(&d.fn_number)?, fd: d.fd }.encode(),
                 ),
                 None => None,
             }
         } else if out_of_budget {
             // gave up early: continue after the last index row looked at
-            Some(
-                Cursor::RegDocs {
-                    at,
-                    fn_text: fnt,
-                    fd: keys::fd_from_value(fdv)?,
-                }
-                .encode(),
-            )
+            Some(Cursor::RegDocs { at, fn_text: fnt, fd: keys::fd_from_value(fdv)? }.encode())
         } else {
             None
         };

@@ -14,10 +14,9 @@
 //! | a row that does not deserialise into the expected types | `Corrupt`     |
 
 use scylla::errors::{
-    ConnectionPoolError, DbError, DeserializationError, ExecutionError,
-    IntoRowsResultError, MaybeFirstRowError, NewSessionError, NextPageError, NextRowError,
-    PagerExecutionError, PrepareError, RequestAttemptError, RequestError, RowsError,
-    SchemaAgreementError, TypeCheckError, UseKeyspaceError,
+    ConnectionPoolError, DbError, DeserializationError, ExecutionError, IntoRowsResultError, MaybeFirstRowError,
+    NewSessionError, NextPageError, NextRowError, PagerExecutionError, PrepareError, RequestAttemptError, RequestError,
+    RowsError, SchemaAgreementError, TypeCheckError, UseKeyspaceError,
 };
 
 use crate::error::StoreError;
@@ -38,9 +37,7 @@ pub fn from_execution(e: &ExecutionError) -> StoreError {
         ExecutionError::BadQuery(b) => StoreError::Invalid(format!("bad statement: {b}")),
         ExecutionError::UseKeyspaceError(u) => from_use_keyspace(u),
         ExecutionError::SchemaAgreementError(s) => from_schema_agreement(s),
-        ExecutionError::MetadataError(m) => {
-            StoreError::Unavailable(format!("cluster metadata: {m}"))
-        }
+        ExecutionError::MetadataError(m) => StoreError::Unavailable(format!("cluster metadata: {m}")),
         other => StoreError::Io(format!("driver error: {other}")),
     }
 }
@@ -49,18 +46,16 @@ pub fn from_execution(e: &ExecutionError) -> StoreError {
 pub fn from_attempt(e: &RequestAttemptError) -> StoreError {
     match e {
         RequestAttemptError::DbError(db, msg) => from_db(db, msg),
-        RequestAttemptError::BrokenConnectionError(b) => StoreError::Unavailable(format!(
-            "connection broken (a write in flight may have been applied): {b}"
-        )),
-        RequestAttemptError::UnableToAllocStreamId => StoreError::Unavailable(
-            "connection saturated: no free stream id".into(),
-        ),
+        RequestAttemptError::BrokenConnectionError(b) => {
+            StoreError::Unavailable(format!("connection broken (a write in flight may have been applied): {b}"))
+        }
+        RequestAttemptError::UnableToAllocStreamId => {
+            StoreError::Unavailable("connection saturated: no free stream id".into())
+        }
         RequestAttemptError::SerializationError(s) => {
             StoreError::Invalid(format!("value does not fit the column: {s}"))
         }
-        RequestAttemptError::CqlRequestSerialization(s) => {
-            StoreError::Invalid(format!("request serialisation: {s}"))
-        }
+        RequestAttemptError::CqlRequestSerialization(s) => StoreError::Invalid(format!("request serialisation: {s}")),
         other => StoreError::Io(format!("protocol error: {other}")),
     }
 }
@@ -68,67 +63,37 @@ pub fn from_attempt(e: &RequestAttemptError) -> StoreError {
 /// Maps an error returned by the server.
 pub fn from_db(db: &DbError, msg: &str) -> StoreError {
     match db {
-        DbError::WriteTimeout {
-            consistency,
-            received,
-            required,
-            write_type,
-        } => StoreError::Timeout(format!(
+        DbError::WriteTimeout { consistency, received, required, write_type } => StoreError::Timeout(format!(
             "write timeout at {consistency}: {received} of {required} replicas answered \
              ({write_type}); the write may still be applied: {msg}"
         )),
-        DbError::ReadTimeout {
-            consistency,
-            received,
-            required,
-            ..
-        } => StoreError::Timeout(format!(
+        DbError::ReadTimeout { consistency, received, required, .. } => StoreError::Timeout(format!(
             "read timeout at {consistency}: {received} of {required} replicas answered: {msg}"
         )),
-        DbError::Unavailable {
-            consistency,
-            required,
-            alive,
-        } => StoreError::Unavailable(format!(
+        DbError::Unavailable { consistency, required, alive } => StoreError::Unavailable(format!(
             "not enough replicas alive for {consistency}: {alive} alive, {required} required \
              (nothing was written): {msg}"
         )),
         DbError::Overloaded => StoreError::Unavailable(format!("coordinator overloaded: {msg}")),
-        DbError::IsBootstrapping => {
-            StoreError::Unavailable(format!("coordinator is bootstrapping: {msg}"))
-        }
-        DbError::RateLimitReached { .. } => {
-            StoreError::Unavailable(format!("partition rate limit reached: {msg}"))
-        }
+        DbError::IsBootstrapping => StoreError::Unavailable(format!("coordinator is bootstrapping: {msg}")),
+        DbError::RateLimitReached { .. } => StoreError::Unavailable(format!("partition rate limit reached: {msg}")),
         DbError::AuthenticationError | DbError::Unauthorized => {
             StoreError::Unavailable(format!("not authorised: {msg}"))
         }
-        DbError::Unprepared { .. } => {
-            StoreError::Unavailable(format!("statement not prepared on the node: {msg}"))
+        DbError::Unprepared { .. } => StoreError::Unavailable(format!("statement not prepared on the node: {msg}")),
+        DbError::WriteFailure { consistency, numfailures, .. } => {
+            StoreError::Io(format!("write failed on {numfailures} replica(s) at {consistency}: {msg}"))
         }
-        DbError::WriteFailure {
-            consistency,
-            numfailures,
-            ..
-        } => StoreError::Io(format!(
-            "write failed on {numfailures} replica(s) at {consistency}: {msg}"
-        )),
-        DbError::ReadFailure {
-            consistency,
-            numfailures,
-            ..
-        } => StoreError::Io(format!(
-            "read failed on {numfailures} replica(s) at {consistency}: {msg}"
-        )),
+        DbError::ReadFailure { consistency, numfailures, .. } => {
+            StoreError::Io(format!("read failed on {numfailures} replica(s) at {consistency}: {msg}"))
+        }
         DbError::ServerError => StoreError::Io(format!("server error: {msg}")),
         DbError::TruncateError => StoreError::Io(format!("truncate failed: {msg}")),
         DbError::ProtocolError => StoreError::Io(format!("protocol error: {msg}")),
         DbError::AlreadyExists { keyspace, table } => {
             StoreError::Conflict(format!("{keyspace}.{table} already exists: {msg}"))
         }
-        DbError::SyntaxError | DbError::Invalid | DbError::ConfigError => {
-            StoreError::Invalid(format!("{db}: {msg}"))
-        }
+        DbError::SyntaxError | DbError::Invalid | DbError::ConfigError => StoreError::Invalid(format!("{db}: {msg}")),
         DbError::FunctionFailure { .. } => StoreError::Invalid(format!("{db}: {msg}")),
         other => StoreError::Io(format!("{other}: {msg}")),
     }
@@ -159,10 +124,9 @@ fn from_use_keyspace(e: &UseKeyspaceError) -> StoreError {
 
 fn from_schema_agreement(e: &SchemaAgreementError) -> StoreError {
     match e {
-        SchemaAgreementError::Timeout(d) => StoreError::Timeout(format!(
-            "nodes did not agree on the schema within {} ms",
-            d.as_millis()
-        )),
+        SchemaAgreementError::Timeout(d) => {
+            StoreError::Timeout(format!("nodes did not agree on the schema within {} ms", d.as_millis()))
+        }
         SchemaAgreementError::RequestError(a) => from_attempt(a),
         SchemaAgreementError::ConnectionPoolError(p) => from_pool(p),
         other => StoreError::Unavailable(format!("schema agreement: {other}")),
@@ -175,9 +139,7 @@ pub fn from_new_session(e: &NewSessionError) -> StoreError {
         NewSessionError::FailedToResolveAnyHostname(h) => {
             StoreError::Unavailable(format!("cannot resolve any contact point: {h:?}"))
         }
-        NewSessionError::EmptyKnownNodesList => {
-            StoreError::Invalid("no contact points configured".into())
-        }
+        NewSessionError::EmptyKnownNodesList => StoreError::Invalid("no contact points configured".into()),
         NewSessionError::IllegalConfig(m) => StoreError::Invalid(format!("driver config: {m}")),
         NewSessionError::UseKeyspaceError(u) => from_use_keyspace(u),
         other => StoreError::Unavailable(format!("cannot connect to the cluster: {other}")),
@@ -186,10 +148,9 @@ pub fn from_new_session(e: &NewSessionError) -> StoreError {
 
 fn from_request(e: &RequestError) -> StoreError {
     match e {
-        RequestError::RequestTimeout(d) => StoreError::Timeout(format!(
-            "no answer within the client timeout of {} ms",
-            d.as_millis()
-        )),
+        RequestError::RequestTimeout(d) => {
+            StoreError::Timeout(format!("no answer within the client timeout of {} ms", d.as_millis()))
+        }
         RequestError::LastAttemptError(a) => from_attempt(a),
         RequestError::ConnectionPoolError(p) => from_pool(p),
         RequestError::EmptyPlan => StoreError::Unavailable("no node to send the request to".into()),
@@ -267,9 +228,7 @@ mod tests {
     use super::*;
 
     fn db(e: DbError) -> StoreError {
-        from_execution(&ExecutionError::LastAttemptError(
-            RequestAttemptError::DbError(e, "msg".into()),
-        ))
+        from_execution(&ExecutionError::LastAttemptError(RequestAttemptError::DbError(e, "msg".into())))
     }
 
     #[test]
@@ -306,44 +265,27 @@ mod tests {
 
     #[test]
     fn unreachable_and_refusing_nodes_are_unavailable() {
-        let e = db(DbError::Unavailable {
-            consistency: Consistency::LocalQuorum,
-            required: 2,
-            alive: 1,
-        });
+        let e = db(DbError::Unavailable { consistency: Consistency::LocalQuorum, required: 2, alive: 1 });
         assert_eq!(e.code(), "unavailable");
         assert!(e.to_string().contains("1 alive, 2 required"), "{e}");
         assert_eq!(db(DbError::Overloaded).code(), "unavailable");
         assert_eq!(db(DbError::IsBootstrapping).code(), "unavailable");
         assert_eq!(
-            db(DbError::RateLimitReached {
-                op_type: OperationType::Write,
-                rejected_by_coordinator: true
-            })
-            .code(),
+            db(DbError::RateLimitReached { op_type: OperationType::Write, rejected_by_coordinator: true }).code(),
             "unavailable"
         );
         assert_eq!(db(DbError::Unauthorized).code(), "unavailable");
         assert_eq!(from_execution(&ExecutionError::EmptyPlan).code(), "unavailable");
         assert_eq!(
-            from_execution(&ExecutionError::ConnectionPoolError(
-                ConnectionPoolError::Initializing
-            ))
-            .code(),
+            from_execution(&ExecutionError::ConnectionPoolError(ConnectionPoolError::Initializing)).code(),
             "unavailable"
         );
         assert_eq!(
-            from_execution(&ExecutionError::LastAttemptError(
-                RequestAttemptError::UnableToAllocStreamId
-            ))
-            .code(),
+            from_execution(&ExecutionError::LastAttemptError(RequestAttemptError::UnableToAllocStreamId)).code(),
             "unavailable"
         );
         assert_eq!(
-            from_new_session(&NewSessionError::FailedToResolveAnyHostname(vec![
-                "nowhere".into()
-            ]))
-            .code(),
+            from_new_session(&NewSessionError::FailedToResolveAnyHostname(vec!["nowhere".into()])).code(),
             "unavailable"
         );
     }
@@ -362,31 +304,18 @@ mod tests {
         assert_eq!(db(DbError::Other(0x1234)).code(), "io");
         assert_eq!(db(DbError::Invalid).code(), "invalid");
         assert_eq!(db(DbError::SyntaxError).code(), "invalid");
-        assert_eq!(
-            db(DbError::AlreadyExists {
-                keyspace: "ofd".into(),
-                table: "documents".into()
-            })
-            .code(),
-            "conflict"
-        );
-        assert_eq!(
-            from_new_session(&NewSessionError::EmptyKnownNodesList).code(),
-            "invalid"
-        );
+        assert_eq!(db(DbError::AlreadyExists { keyspace: "ofd".into(), table: "documents".into() }).code(), "conflict");
+        assert_eq!(from_new_session(&NewSessionError::EmptyKnownNodesList).code(), "invalid");
     }
 
     #[test]
     fn pager_errors_map_like_single_requests() {
-        let e = from_pager(&PagerExecutionError::NextPageError(
-            NextPageError::RequestFailure(RequestError::RequestTimeout(Duration::from_secs(1))),
-        ));
+        let e = from_pager(&PagerExecutionError::NextPageError(NextPageError::RequestFailure(
+            RequestError::RequestTimeout(Duration::from_secs(1)),
+        )));
         assert_eq!(e.code(), "timeout");
         let e = from_next_row(&NextRowError::NextPageError(NextPageError::RequestFailure(
-            RequestError::LastAttemptError(RequestAttemptError::DbError(
-                DbError::Overloaded,
-                "busy".into(),
-            )),
+            RequestError::LastAttemptError(RequestAttemptError::DbError(DbError::Overloaded, "busy".into())),
         )));
         assert_eq!(e.code(), "unavailable");
     }

@@ -37,18 +37,14 @@ pub fn fn_text(f: &FnNumber) -> Result<String, StoreError> {
         // printable ASCII is valid UTF-8
         Ok(b.iter().map(|&c| char::from(c)).collect())
     } else {
-        Err(StoreError::Invalid(format!(
-            "FN number {f:?} has non-printable bytes and cannot be stored"
-        )))
+        Err(StoreError::Invalid(format!("FN number {f:?} has non-printable bytes and cannot be stored")))
     }
 }
 
 /// Parses a stored FN number.
 pub fn fn_from_text(s: &str) -> Result<FnNumber, StoreError> {
-    let b: &[u8; 16] = s
-        .as_bytes()
-        .try_into()
-        .map_err(|_| StoreError::Corrupt(format!("stored FN {s:?} is not 16 characters")))?;
+    let b: &[u8; 16] =
+        s.as_bytes().try_into().map_err(|_| StoreError::Corrupt(format!("stored FN {s:?} is not 16 characters")))?;
     Ok(FnNumber::from_ascii(b))
 }
 
@@ -239,15 +235,12 @@ impl Cursor {
 
     /// Decodes an optional token and applies `pick`, which returns `None` when the cursor
     /// is of another listing (→ `Invalid`).
-    pub fn decode_as<T>(
-        token: Option<&str>,
-        pick: impl FnOnce(Cursor) -> Option<T>,
-    ) -> Result<Option<T>, StoreError> {
+    pub fn decode_as<T>(token: Option<&str>, pick: impl FnOnce(Cursor) -> Option<T>) -> Result<Option<T>, StoreError> {
         match token {
             None => Ok(None),
-            Some(t) => pick(Self::decode(t)?).map(Some).ok_or_else(|| {
-                StoreError::Invalid(format!("page cursor {t:?} belongs to another listing"))
-            }),
+            Some(t) => pick(Self::decode(t)?)
+                .map(Some)
+                .ok_or_else(|| StoreError::Invalid(format!("page cursor {t:?} belongs to another listing"))),
         }
     }
 }
@@ -284,10 +277,7 @@ mod tests {
         assert_eq!(fn_prefix(&t), "99990789");
         let mut raw = *b"9999078950000000";
         raw[3] = 0xFF;
-        assert_eq!(
-            fn_text(&FnNumber::from_ascii(&raw)).expect_err("binary").code(),
-            "invalid"
-        );
+        assert_eq!(fn_text(&FnNumber::from_ascii(&raw)).expect_err("binary").code(), "invalid");
         assert_eq!(fn_from_text("123").expect_err("short").code(), "corrupt");
     }
 
@@ -346,56 +336,23 @@ mod tests {
     fn cursors_round_trip_and_are_checked() {
         let all = [
             Cursor::FnDocs { fd: u32::MAX },
-            Cursor::RegDocs {
-                at: -5,
-                fn_text: "9999078950      ".into(),
-                fd: 7,
-            },
-            Cursor::Registers {
-                rnm: "0000000005008570".into(),
-            },
-            Cursor::RegUpdates {
-                day: 17228,
-                shard: 15,
-                at: 1,
-                rnm: "0000000005008570".into(),
-            },
-            Cursor::UnknownFns {
-                fn_text: "9999078900005488".into(),
-            },
-            Cursor::Audit {
-                day: 1,
-                at: 2,
-                id: Uuid::from_u128(3),
-            },
-            Cursor::AlertStates {
-                rule: "silent \"24h\"".into(),
-                rnm: "0000000005008570".into(),
-            },
-            Cursor::Notes {
-                at: 9,
-                id: Uuid::max(),
-            },
-            Cursor::Jobs {
-                at: i64::MIN,
-                id: Uuid::nil(),
-            },
+            Cursor::RegDocs { at: -5, fn_text: "9999078950      ".into(), fd: 7 },
+            Cursor::Registers { rnm: "0000000005008570".into() },
+            Cursor::RegUpdates { day: 17228, shard: 15, at: 1, rnm: "0000000005008570".into() },
+            Cursor::UnknownFns { fn_text: "9999078900005488".into() },
+            Cursor::Audit { day: 1, at: 2, id: Uuid::from_u128(3) },
+            Cursor::AlertStates { rule: "silent \"24h\"".into(), rnm: "0000000005008570".into() },
+            Cursor::Notes { at: 9, id: Uuid::max() },
+            Cursor::Jobs { at: i64::MIN, id: Uuid::nil() },
         ];
         for c in all {
             let token = c.encode();
             assert!(token.starts_with("v1."), "{token}");
-            assert!(
-                token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.'),
-                "URL-safe: {token}"
-            );
+            assert!(token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.'), "URL-safe: {token}");
             assert_eq!(Cursor::decode(&token).expect("decode"), c);
         }
         for bad in ["", "v1.", "v1.zz", "v2.7b7d", "v1.7b7d", "{\"k\":\"fn_docs\",\"fd\":1}"] {
-            assert_eq!(
-                Cursor::decode(bad).expect_err(bad).code(),
-                "invalid",
-                "{bad:?}"
-            );
+            assert_eq!(Cursor::decode(bad).expect_err(bad).code(), "invalid", "{bad:?}");
         }
         let token = Cursor::FnDocs { fd: 3 }.encode();
         let wrong = Cursor::decode_as(Some(&token), |c| match c {

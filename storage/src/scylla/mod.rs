@@ -59,7 +59,7 @@ mod registers;
 
 pub use config::{ConfigError, ConsistencyLevel, MigrationConfig, ScyllaConfig};
 pub use schema::{
-    MigrationReport, RenderedVersion, SCHEMA_FILES, SchemaError, SchemaFile, applied_versions,
-    migrate, render, required_version, split_statements,
+    MigrationReport, RenderedVersion, SCHEMA_FILES, SchemaError, SchemaFile, applied_versions, migrate, render,
+    required_version, split_statements,
 };
 pub use store::{ScyllaStore, connect_session};

@@ -31,21 +31,12 @@ const SCAN_BUDGET: usize = 50_000;
 /// Point reads in flight at once for admin-path fan-outs.
 const FAN_OUT: usize = 32;
 
-type UnknownRow = (
-    String,
-    Option<CqlTimestamp>,
-    Option<CqlTimestamp>,
-    Option<i64>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-);
+type UnknownRow =
+    (String, Option<CqlTimestamp>, Option<CqlTimestamp>, Option<i64>, Option<String>, Option<String>, Option<String>);
 
 impl ScyllaStore {
     pub(super) async fn read_register(&self, rnm: &Rnm) -> Result<Option<Register>, StoreError> {
-        let row: Option<(Option<String>,)> = self
-            .one(&self.st.reg_get, (rnm_bucket(rnm), rnm.as_str()))
-            .await?;
+        let row: Option<(Option<String>,)> = self.one(&self.st.reg_get, (rnm_bucket(rnm), rnm.as_str())).await?;
         match row {
             Some((Some(body),)) => Ok(Some(from_json(&format!("register {rnm}"), &body)?)),
             _ => Ok(None),
@@ -61,18 +52,15 @@ impl ScyllaStore {
             })
             .collect();
         let found: Vec<(Rnm, Option<Register>)> = unordered(futs, FAN_OUT).await?;
-        Ok(found
-            .into_iter()
-            .filter_map(|(r, reg)| reg.map(|g| (r, g)))
-            .collect())
+        Ok(found.into_iter().filter_map(|(r, reg)| reg.map(|g| (r, g))).collect())
     }
 
     async fn fn_owner(&self, fn_text: &str) -> Result<Option<Rnm>, StoreError> {
         let row: Option<(Option<String>,)> = self.one(&self.st.fn_get, (fn_text,)).await?;
         match row {
-            Some((Some(r),)) => Rnm::parse(&r)
-                .map(Some)
-                .map_err(|e| StoreError::Corrupt(format!("FN index of {fn_text}: {e}"))),
+            Some((Some(r),)) => {
+                Rnm::parse(&r).map(Some).map_err(|e| StoreError::Corrupt(format!("FN index of {fn_text}: {e}")))
+            }
             _ => Ok(None),
         }
     }
@@ -98,13 +86,7 @@ impl ScyllaStore {
         let mut stmts: Vec<&PreparedStatement> = Vec::new();
         let mut values: Vec<Box<dyn SerializeRow + Send + Sync + '_>> = Vec::new();
         stmts.push(&self.st.reg_insert);
-        values.push(Box::new((
-            bucket.clone(),
-            rnm.to_owned(),
-            body,
-            version,
-            ts(reg.updated_at),
-        )));
+        values.push(Box::new((bucket.clone(), rnm.to_owned(), body, version, ts(reg.updated_at))));
         for f in reg.all_fns() {
             stmts.push(&self.st.fn_insert);
             values.push(Box::new((fn_text(f)?, rnm.to_owned())));
@@ -143,10 +125,7 @@ impl ScyllaStore {
         let mut claims: HashMap<String, &Rnm> = HashMap::new();
         for r in &registers {
             if !seen.insert(r.rnm.clone()) {
-                return Err(StoreError::Invalid(format!(
-                    "register {} appears twice in one call",
-                    r.rnm
-                )));
+                return Err(StoreError::Invalid(format!("register {} appears twice in one call", r.rnm)));
             }
             for f in r.all_fns() {
                 let t = fn_text(f)?;
@@ -162,9 +141,7 @@ impl ScyllaStore {
         }
 
         // Read what the checks need.
-        let current = self
-            .read_registers(registers.iter().map(|r| r.rnm.clone()).collect())
-            .await?;
+        let current = self.read_registers(registers.iter().map(|r| r.rnm.clone()).collect()).await?;
         for (i, r) in registers.iter().enumerate() {
             let expected = expected_versions.get(i).copied().flatten();
             if let Some(v) = expected {
@@ -198,11 +175,7 @@ impl ScyllaStore {
                 }
             }
         }
-        let all_fns: Vec<String> = claims
-            .keys()
-            .cloned()
-            .chain(dropped.values().flatten().cloned())
-            .collect();
+        let all_fns: Vec<String> = claims.keys().cloned().chain(dropped.values().flatten().cloned()).collect();
         let owners: HashMap<String, Option<Rnm>> = stream::iter(all_fns.into_iter().map(|t| async move {
             let o = self.fn_owner(&t).await?;
             Ok::<_, StoreError>((t, o))
@@ -224,14 +197,9 @@ impl ScyllaStore {
             if let Some(Some(owner)) = owners.get(t)
                 && owner != *claimant
                 && !seen.contains(owner)
-                && outside
-                    .get(owner)
-                    .is_some_and(|o| o.all_fns().any(|f| fn_text(f).ok().as_deref() == Some(t)))
+                && outside.get(owner).is_some_and(|o| o.all_fns().any(|f| fn_text(f).ok().as_deref() == Some(t)))
             {
-                return Err(StoreError::Conflict(format!(
-                    "FN {} belongs to register {owner}",
-                    t.trim_end()
-                )));
+                return Err(StoreError::Conflict(format!("FN {} belongs to register {owner}", t.trim_end())));
             }
         }
 
@@ -239,10 +207,7 @@ impl ScyllaStore {
             let drop: Vec<String> = dropped
                 .get(&r.rnm)
                 .map(|v| {
-                    v.iter()
-                        .filter(|t| owners.get(*t).and_then(|o| o.as_ref()) == Some(&r.rnm))
-                        .cloned()
-                        .collect()
+                    v.iter().filter(|t| owners.get(*t).and_then(|o| o.as_ref()) == Some(&r.rnm)).cloned().collect()
                 })
                 .unwrap_or_default();
             self.write_register(r, current.get(&r.rnm), &drop).await?;
@@ -269,9 +234,7 @@ impl ScyllaStore {
 
         if let Some(owner) = &filter.owner_inn {
             // the owner index is in RNM order: fetch and filter
-            let mut s = self
-                .stream::<(String,)>(&self.st.owner_after, (owner.as_str(), after.as_str()))
-                .await?;
+            let mut s = self.stream::<(String,)>(&self.st.owner_after, (owner.as_str(), after.as_str())).await?;
             'owner: loop {
                 let mut batch = Vec::new();
                 while batch.len() < FAN_OUT {
@@ -283,15 +246,13 @@ impl ScyllaStore {
                 if batch.is_empty() {
                     break;
                 }
-                let regs: Vec<(String, Option<Register>)> =
-                    stream::iter(batch.into_iter().map(|r| async move {
-                        let rnm = Rnm::parse(&r)
-                            .map_err(|e| StoreError::Corrupt(format!("owner index: {e}")))?;
-                        Ok::<_, StoreError>((r, self.read_register(&rnm).await?))
-                    }))
-                    .buffered(FAN_OUT)
-                    .try_collect()
-                    .await?;
+                let regs: Vec<(String, Option<Register>)> = stream::iter(batch.into_iter().map(|r| async move {
+                    let rnm = Rnm::parse(&r).map_err(|e| StoreError::Corrupt(format!("owner index: {e}")))?;
+                    Ok::<_, StoreError>((r, self.read_register(&rnm).await?))
+                }))
+                .buffered(FAN_OUT)
+                .try_collect()
+                .await?;
                 for (r, reg) in regs {
                     examined += 1;
                     last = r;
@@ -315,9 +276,7 @@ impl ScyllaStore {
             let buckets = self.dir_text_from("registers", "", &start_bucket).await?;
             'buckets: for b in buckets {
                 let from = if b == start_bucket { after.as_str() } else { "" };
-                let mut s = self
-                    .stream::<(String, Option<String>)>(&self.st.reg_after, (b.as_str(), from))
-                    .await?;
+                let mut s = self.stream::<(String, Option<String>)>(&self.st.reg_after, (b.as_str(), from)).await?;
                 while let Some((r, body)) = self.next_row(&mut s).await? {
                     examined += 1;
                     let Some(body) = body else { continue };
@@ -337,9 +296,7 @@ impl ScyllaStore {
             }
         }
         let next = if more {
-            items
-                .last()
-                .map(|r| Cursor::Registers { rnm: r.rnm.as_str().to_owned() }.encode())
+            items.last().map(|r| Cursor::Registers { rnm: r.rnm.as_str().to_owned() }.encode())
         } else if examined >= SCAN_BUDGET {
             Some(Cursor::Registers { rnm: last }.encode())
         } else {
@@ -348,30 +305,20 @@ impl ScyllaStore {
         Ok(Page { items, next })
     }
 
-    async fn updated_since_impl(
-        &self,
-        since: Timestamp,
-        page: PageRequest,
-    ) -> Result<Page<Register>, StoreError> {
+    async fn updated_since_impl(&self, since: Timestamp, page: PageRequest) -> Result<Page<Register>, StoreError> {
         let limit = page.effective_limit();
         let after = Cursor::decode_as(page.cursor.as_deref(), |c| match c {
             Cursor::RegUpdates { day, shard, at, rnm } => Some((day, shard, at, rnm)),
             _ => None,
         })?;
-        let first_day = after
-            .as_ref()
-            .map_or(day_of(since), |(d, _, _, _)| *d)
-            .max(day_of(since));
-        let days = self
-            .dir_int_range("reg_updates", "", i64::from(first_day), i64::MAX, false)
-            .await?;
+        let first_day = after.as_ref().map_or(day_of(since), |(d, _, _, _)| *d).max(day_of(since));
+        let days = self.dir_int_range("reg_updates", "", i64::from(first_day), i64::MAX, false).await?;
         let mut items: Vec<Register> = Vec::new();
         let mut examined = 0usize;
         let mut pos: Option<(i32, i32, i64, String)> = after.clone();
         let mut more = false;
         'days: for day in days {
-            let day = i32::try_from(day)
-                .map_err(|_| StoreError::Corrupt(format!("day {day} out of range")))?;
+            let day = i32::try_from(day).map_err(|_| StoreError::Corrupt(format!("day {day} out of range")))?;
             for shard in 0..i32::from(SHARDS) {
                 // start strictly after the cursor in its own (day, shard), else at `since`
                 let (at, rnm) = match &after {
@@ -381,15 +328,11 @@ impl ScyllaStore {
                 };
                 let at = at.max(since.millis());
                 let mut s = self
-                    .stream::<(CqlTimestamp, String)>(
-                        &self.st.upd_after,
-                        (day, shard, CqlTimestamp(at), rnm.as_str()),
-                    )
+                    .stream::<(CqlTimestamp, String)>(&self.st.upd_after, (day, shard, CqlTimestamp(at), rnm.as_str()))
                     .await?;
                 while let Some((t, r)) = self.next_row(&mut s).await? {
                     examined += 1;
-                    let rnm = Rnm::parse(&r)
-                        .map_err(|e| StoreError::Corrupt(format!("change log: {e}")))?;
+                    let rnm = Rnm::parse(&r).map_err(|e| StoreError::Corrupt(format!("change log: {e}")))?;
                     // only the row of the register's current version counts
                     if let Some(reg) = self.read_register(&rnm).await?
                         && reg.updated_at.millis() == t.0
@@ -409,15 +352,7 @@ impl ScyllaStore {
             }
         }
         let next = if more || examined >= SCAN_BUDGET {
-            pos.map(|(day, shard, at, rnm)| {
-                Cursor::RegUpdates {
-                    day,
-                    shard,
-                    at,
-                    rnm,
-                }
-                .encode()
-            })
+            pos.map(|(day, shard, at, rnm)| Cursor::RegUpdates { day, shard, at, rnm }.encode())
         } else {
             None
         };
@@ -449,54 +384,36 @@ impl RegisterStore for ScyllaStore {
         };
         // The index is maintained with the register, but trust the register itself: an
         // FN it no longer lists is not its FN.
-        Ok(self
-            .read_register(&owner)
-            .await?
-            .filter(|r| r.all_fns().any(|f| f == fn_number)))
+        Ok(self.read_register(&owner).await?.filter(|r| r.all_fns().any(|f| f == fn_number)))
     }
 
-    async fn list_registers(
-        &self,
-        filter: &RegisterFilter,
-        page: PageRequest,
-    ) -> Result<Page<Register>, StoreError> {
+    async fn list_registers(&self, filter: &RegisterFilter, page: PageRequest) -> Result<Page<Register>, StoreError> {
         let _t = OpTimer::start("list_registers");
         self.list_registers_impl(filter, page).await
     }
 
-    async fn registers_updated_since(
-        &self,
-        since: Timestamp,
-        page: PageRequest,
-    ) -> Result<Page<Register>, StoreError> {
+    async fn registers_updated_since(&self, since: Timestamp, page: PageRequest) -> Result<Page<Register>, StoreError> {
         let _t = OpTimer::start("registers_updated_since");
         self.updated_since_impl(since, page).await
     }
 
     async fn get_activity(&self, rnm: &Rnm) -> Result<Option<RegisterActivity>, StoreError> {
         let _t = OpTimer::start("get_activity");
-        let row: Option<(Option<String>, Option<i64>)> =
-            self.one(&self.st.act_get, (rnm.as_str(),)).await?;
+        let row: Option<(Option<String>, Option<i64>)> = self.one(&self.st.act_get, (rnm.as_str(),)).await?;
         match row {
             Some((Some(body), _)) => Ok(Some(from_json(&format!("activity of {rnm}"), &body)?)),
             _ => Ok(None),
         }
     }
 
-    async fn get_activities(
-        &self,
-        rnms: &[Rnm],
-    ) -> Result<Vec<(Rnm, RegisterActivity)>, StoreError> {
+    async fn get_activities(&self, rnms: &[Rnm]) -> Result<Vec<(Rnm, RegisterActivity)>, StoreError> {
         let _t = OpTimer::start("get_activities");
         let futs: Vec<_> = rnms
             .iter()
             .map(|r| async move {
-                let row: Option<(Option<String>, Option<i64>)> =
-                    self.one(&self.st.act_get, (r.as_str(),)).await?;
+                let row: Option<(Option<String>, Option<i64>)> = self.one(&self.st.act_get, (r.as_str(),)).await?;
                 Ok::<_, StoreError>(match row {
-                    Some((Some(body), _)) => {
-                        Some((r.clone(), from_json(&format!("activity of {r}"), &body)?))
-                    }
+                    Some((Some(body), _)) => Some((r.clone(), from_json(&format!("activity of {r}"), &body)?)),
                     _ => None,
                 })
             })
@@ -508,10 +425,7 @@ impl RegisterStore for ScyllaStore {
     /// Aggregates the sightings per FN, then read-modify-writes each FN's row. Two nodes
     /// recording the same FN at the same moment may lose one's attempt count (no
     /// counters: they are not idempotent); the backlog is informational.
-    async fn record_unknown_fns(
-        &self,
-        sightings: Vec<UnknownFnSighting>,
-    ) -> Result<(), StoreError> {
+    async fn record_unknown_fns(&self, sightings: Vec<UnknownFnSighting>) -> Result<(), StoreError> {
         let _t = OpTimer::start("record_unknown_fns");
         let mut agg: BTreeMap<String, UnknownFn> = BTreeMap::new();
         for s in sightings {
@@ -578,9 +492,7 @@ impl RegisterStore for ScyllaStore {
         let mut more = false;
         'p: for p in prefixes {
             let from = if p == start { after.as_str() } else { "" };
-            let mut s = self
-                .stream::<UnknownRow>(&self.st.unk_after, (p.as_str(), from))
-                .await?;
+            let mut s = self.stream::<UnknownRow>(&self.st.unk_after, (p.as_str(), from)).await?;
             while let Some(row) = self.next_row(&mut s).await? {
                 if items.len() == limit {
                     more = true;
@@ -591,12 +503,7 @@ impl RegisterStore for ScyllaStore {
         }
         let next = if more {
             match items.last() {
-                Some(u) => Some(
-                    Cursor::UnknownFns {
-                        fn_text: fn_text(&u.fn_number)?,
-                    }
-                    .encode(),
-                ),
+                Some(u) => Some(Cursor::UnknownFns { fn_text: fn_text(&u.fn_number)? }.encode()),
                 None => None,
             }
         } else {
@@ -608,19 +515,12 @@ impl RegisterStore for ScyllaStore {
     async fn remove_unknown_fn(&self, fn_number: &FnNumber) -> Result<(), StoreError> {
         let _t = OpTimer::start("remove_unknown_fn");
         let t = fn_text(fn_number)?;
-        self.write(&self.st.unk_delete, (fn_prefix(&t), t.as_str()))
-            .await
+        self.write(&self.st.unk_delete, (fn_prefix(&t), t.as_str())).await
     }
 }
 
-type UnknownRowNoFn = (
-    Option<CqlTimestamp>,
-    Option<CqlTimestamp>,
-    Option<i64>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-);
+type UnknownRowNoFn =
+    (Option<CqlTimestamp>, Option<CqlTimestamp>, Option<i64>, Option<String>, Option<String>, Option<String>);
 
 fn with_fn(f: String, r: UnknownRowNoFn) -> UnknownRow {
     (f, r.0, r.1, r.2, r.3, r.4, r.5)
@@ -731,16 +631,7 @@ mod tests {
     #[test]
     fn unknown_rows_decode_or_are_corrupt() {
         let t = "9999078900005488".to_owned();
-        let u = unknown_from_row((
-            t.clone(),
-            Some(CqlTimestamp(5)),
-            None,
-            Some(-3),
-            None,
-            None,
-            None,
-        ))
-        .expect("decode");
+        let u = unknown_from_row((t.clone(), Some(CqlTimestamp(5)), None, Some(-3), None, None, None)).expect("decode");
         assert_eq!(u.last_seen, Timestamp(5));
         assert_eq!(u.attempts, 0, "a negative count is not trusted");
         let e = unknown_from_row((t, None, None, None, None, None, None)).expect_err("corrupt");

@@ -84,28 +84,18 @@ impl DocRow {
             fd,
             rnm,
             doc_type: from_small(required(self.doc_type, &at("doc_type"))?, &at("doc_type"))?,
-            ffd_version: self
-                .ffd_version
-                .map(|v| from_small(v, &at("ffd_version")))
-                .transpose()?,
+            ffd_version: self.ffd_version.map(|v| from_small(v, &at("ffd_version"))).transpose()?,
             doc_time: self.doc_time.map(from_ts),
             received_at: from_ts(required(self.received_at, &at("received_at"))?),
             total: self
                 .total
-                .map(|v| {
-                    u64::try_from(v).map_err(|_| StoreError::Corrupt(at("negative total")))
-                })
+                .map(|v| u64::try_from(v).map_err(|_| StoreError::Corrupt(at("negative total"))))
                 .transpose()?,
             fiscal_sign: self
                 .fiscal_sign
-                .map(|v| {
-                    u32::try_from(v).map_err(|_| StoreError::Corrupt(at("fiscal sign out of range")))
-                })
+                .map(|v| u32::try_from(v).map_err(|_| StoreError::Corrupt(at("fiscal sign out of range"))))
                 .transpose()?,
-            response_code: from_small(
-                required(self.response_code, &at("response_code"))?,
-                &at("response_code"),
-            )?,
+            response_code: from_small(required(self.response_code, &at("response_code"))?, &at("response_code"))?,
             flk_error: self.flk_error,
             opaque: self.opaque.unwrap_or(false),
             telemetry,
@@ -164,9 +154,8 @@ impl<'a> EncodedDoc<'a> {
         let total = doc
             .total
             .map(|t| {
-                i64::try_from(t).map_err(|_| {
-                    StoreError::Invalid(format!("total {t} of document {} is too large", doc.fd))
-                })
+                i64::try_from(t)
+                    .map_err(|_| StoreError::Invalid(format!("total {t} of document {} is too large", doc.fd)))
             })
             .transpose()?;
         let telemetry = doc.telemetry.as_ref().map(to_json).transpose()?;
@@ -255,9 +244,7 @@ impl DeliveryRow {
             "pending" => false,
             "delivered" => true,
             other => {
-                return Err(StoreError::Corrupt(format!(
-                    "delivery {what}: unknown status {other:?}"
-                )));
+                return Err(StoreError::Corrupt(format!("delivery {what}: unknown status {other:?}")));
             }
         };
         let queued_at = from_ts(required(queued, &format!("delivery {what}: queued_at"))?);
@@ -351,10 +338,7 @@ mod tests {
 
     #[test]
     fn values_that_do_not_fit_are_refused_before_writing() {
-        let doc = DocumentRecord {
-            total: Some(u64::MAX),
-            ..record()
-        };
+        let doc = DocumentRecord { total: Some(u64::MAX), ..record() };
         assert_eq!(EncodedDoc::new(&doc).expect_err("too large").code(), "invalid");
     }
 
@@ -408,11 +392,8 @@ mod tests {
         assert_eq!(row.next_attempt_at, Timestamp(1000), "defaults to queue time");
         assert_eq!(row.positions, vec![(1, 2)]);
         assert_eq!(row.writetime, Some(77));
-        let none = DeliveryRow::from_tuple(
-            (None, None, None, None, None, None, None, None, None, None),
-            "x",
-        )
-        .expect("ok");
+        let none =
+            DeliveryRow::from_tuple((None, None, None, None, None, None, None, None, None, None), "x").expect("ok");
         assert_eq!(none, None);
         let bad = DeliveryRow::from_tuple(
             (Some("lost".into()), Some(t), None, None, None, None, None, None, None, None),

@@ -93,10 +93,7 @@ pub fn split_statements(cql: &str) -> Result<Vec<String>, SchemaError> {
                 i = skip_line(b, i);
             }
             b'/' if b.get(i + 1) == Some(&b'*') => {
-                let end = find(b, i + 2, b"*/").ok_or(SchemaError::Unterminated {
-                    what: "comment",
-                    at: i,
-                })?;
+                let end = find(b, i + 2, b"*/").ok_or(SchemaError::Unterminated { what: "comment", at: i })?;
                 cur.push(' ');
                 i = end + 2;
             }
@@ -125,10 +122,7 @@ pub fn split_statements(cql: &str) -> Result<Vec<String>, SchemaError> {
                 push(&mut cur, start, i);
             }
             b'$' if b.get(i + 1) == Some(&b'$') => {
-                let end = find(b, i + 2, b"$$").ok_or(SchemaError::Unterminated {
-                    what: "$$ literal",
-                    at: i,
-                })?;
+                let end = find(b, i + 2, b"$$").ok_or(SchemaError::Unterminated { what: "$$ literal", at: i })?;
                 push(&mut cur, i, end + 2);
                 i = end + 2;
             }
@@ -166,10 +160,7 @@ fn skip_line(b: &[u8], mut i: usize) -> usize {
 }
 
 fn find(b: &[u8], from: usize, pat: &[u8]) -> Option<usize> {
-    b.get(from..)?
-        .windows(pat.len())
-        .position(|w| w == pat)
-        .map(|p| p + from)
+    b.get(from..)?.windows(pat.len()).position(|w| w == pat).map(|p| p + from)
 }
 
 /// Replaces `${name}` placeholders; any other `${…}` is an error.
@@ -179,13 +170,9 @@ pub fn substitute(stmt: &str, vars: &BTreeMap<&str, String>) -> Result<String, S
     while let Some(p) = rest.find("${") {
         out.push_str(&rest[..p]);
         let after = &rest[p + 2..];
-        let end = after
-            .find('}')
-            .ok_or_else(|| SchemaError::UnknownPlaceholder(after.chars().take(20).collect()))?;
+        let end = after.find('}').ok_or_else(|| SchemaError::UnknownPlaceholder(after.chars().take(20).collect()))?;
         let name = &after[..end];
-        let value = vars
-            .get(name)
-            .ok_or_else(|| SchemaError::UnknownPlaceholder(name.to_owned()))?;
+        let value = vars.get(name).ok_or_else(|| SchemaError::UnknownPlaceholder(name.to_owned()))?;
         out.push_str(value);
         rest = &after[end + 1..];
     }
@@ -233,10 +220,7 @@ pub fn render(cfg: &MigrationConfig) -> Result<Vec<RenderedVersion>, SchemaError
         .iter()
         .map(|f| {
             let template = split_statements(f.cql)?;
-            let statements = template
-                .iter()
-                .map(|s| substitute(s, &vars))
-                .collect::<Result<Vec<_>, _>>()?;
+            let statements = template.iter().map(|s| substitute(s, &vars)).collect::<Result<Vec<_>, _>>()?;
             Ok(RenderedVersion {
                 version: f.version,
                 description: f.description,
@@ -269,21 +253,14 @@ const DDL_TIMEOUT: Duration = Duration::from_secs(120);
 /// Needs a session with rights to create keyspaces and tables. It does not need to be
 /// bound to the keyspace (statements are fully qualified). Fails with
 /// `StoreError::Conflict` if a version was applied from a different text.
-pub async fn migrate(
-    session: &Session,
-    cfg: &MigrationConfig,
-) -> Result<MigrationReport, StoreError> {
+pub async fn migrate(session: &Session, cfg: &MigrationConfig) -> Result<MigrationReport, StoreError> {
     let rendered = render(cfg)?;
     let recorded = applied_versions(session, &cfg.keyspace).await?;
     let mut report = MigrationReport {
         keyspace: cfg.keyspace.clone(),
         applied: Vec::new(),
         already_applied: Vec::new(),
-        unknown: recorded
-            .keys()
-            .copied()
-            .filter(|v| !SCHEMA_FILES.iter().any(|f| f.version == *v))
-            .collect(),
+        unknown: recorded.keys().copied().filter(|v| !SCHEMA_FILES.iter().any(|f| f.version == *v)).collect(),
     };
     for v in &rendered {
         if let Some(sum) = recorded.get(&v.version) {
@@ -307,10 +284,7 @@ pub async fn migrate(
         for stmt in &v.statements {
             let mut s = Statement::new(stmt.as_str());
             s.set_request_timeout(Some(DDL_TIMEOUT));
-            session
-                .query_unpaged(s, ())
-                .await
-                .map_err(|e| errors::from_execution(&e))?;
+            session.query_unpaged(s, ()).await.map_err(|e| errors::from_execution(&e))?;
         }
         let mut s = Statement::new(format!(
             "INSERT INTO {}.schema_version (shard, version, applied_at, checksum, description) \
@@ -322,15 +296,7 @@ pub async fn migrate(
         let version = i32::try_from(v.version)
             .map_err(|_| StoreError::Invalid(format!("schema version {} too large", v.version)))?;
         session
-            .query_unpaged(
-                s,
-                (
-                    version,
-                    CqlTimestamp(Timestamp::now().millis()),
-                    v.checksum.as_str(),
-                    v.description,
-                ),
-            )
+            .query_unpaged(s, (version, CqlTimestamp(Timestamp::now().millis()), v.checksum.as_str(), v.description))
             .await
             .map_err(|e| errors::from_execution(&e))?;
         report.applied.push(v.version);
@@ -340,10 +306,7 @@ pub async fn migrate(
 
 /// The versions recorded in a keyspace, with their checksums (empty if the keyspace or
 /// its `schema_version` table does not exist yet).
-pub async fn applied_versions(
-    session: &Session,
-    keyspace: &str,
-) -> Result<BTreeMap<u32, String>, StoreError> {
+pub async fn applied_versions(session: &Session, keyspace: &str) -> Result<BTreeMap<u32, String>, StoreError> {
     super::config::validate_keyspace_name(keyspace)?;
     let mut s = Statement::new(
         "SELECT table_name FROM system_schema.tables WHERE keyspace_name = ? AND table_name = 'schema_version'",
@@ -360,9 +323,7 @@ pub async fn applied_versions(
     if !exists {
         return Ok(BTreeMap::new());
     }
-    let mut s = Statement::new(format!(
-        "SELECT version, checksum FROM {keyspace}.schema_version WHERE shard = 0"
-    ));
+    let mut s = Statement::new(format!("SELECT version, checksum FROM {keyspace}.schema_version WHERE shard = 0"));
     s.set_consistency(Consistency::LocalQuorum);
     let rows = session
         .query_unpaged(s, ())
@@ -371,13 +332,9 @@ pub async fn applied_versions(
         .into_rows_result()
         .map_err(|e| errors::from_into_rows(&e))?;
     let mut out = BTreeMap::new();
-    for row in rows
-        .rows::<(i32, Option<String>)>()
-        .map_err(|e| errors::from_rows(&e))?
-    {
+    for row in rows.rows::<(i32, Option<String>)>().map_err(|e| errors::from_rows(&e))? {
         let (v, sum) = row.map_err(|e| errors::from_deser(&e))?;
-        let v = u32::try_from(v)
-            .map_err(|_| StoreError::Corrupt(format!("negative schema version {v}")))?;
+        let v = u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("negative schema version {v}")))?;
         out.insert(v, sum.unwrap_or_default());
     }
     Ok(out)
@@ -413,41 +370,25 @@ mod tests {
 
     #[test]
     fn splitter_refuses_unterminated_text() {
-        assert!(matches!(
-            split_statements("SELECT 'abc;"),
-            Err(SchemaError::Unterminated { what: "string", .. })
-        ));
+        assert!(matches!(split_statements("SELECT 'abc;"), Err(SchemaError::Unterminated { what: "string", .. })));
         assert!(matches!(
             split_statements("SELECT 1; /* open"),
             Err(SchemaError::Unterminated { what: "comment", .. })
         ));
-        assert!(matches!(
-            split_statements("SELECT \"x"),
-            Err(SchemaError::Unterminated { what: "quoted name", .. })
-        ));
+        assert!(matches!(split_statements("SELECT \"x"), Err(SchemaError::Unterminated { what: "quoted name", .. })));
     }
 
     #[test]
     fn substitution_is_strict() {
         let vars = BTreeMap::from([("keyspace", "ofd".to_owned())]);
-        assert_eq!(
-            substitute("CREATE TABLE ${keyspace}.t", &vars).expect("ok"),
-            "CREATE TABLE ofd.t"
-        );
-        assert_eq!(
-            substitute("x ${other} y", &vars),
-            Err(SchemaError::UnknownPlaceholder("other".into()))
-        );
+        assert_eq!(substitute("CREATE TABLE ${keyspace}.t", &vars).expect("ok"), "CREATE TABLE ofd.t");
+        assert_eq!(substitute("x ${other} y", &vars), Err(SchemaError::UnknownPlaceholder("other".into())));
         assert!(substitute("x ${keyspace", &vars).is_err());
     }
 
     fn v1() -> RenderedVersion {
         let cfg = MigrationConfig::single_dc("ofd_test", "dc1", 3);
-        render(&cfg)
-            .expect("render")
-            .into_iter()
-            .find(|v| v.version == 1)
-            .expect("v1")
+        render(&cfg).expect("render").into_iter().find(|v| v.version == 1).expect("v1")
     }
 
     #[test]
@@ -456,23 +397,14 @@ mod tests {
         assert_eq!(v.version, 1);
         assert!(v.statements.len() >= 20, "{}", v.statements.len());
         let first = &v.statements[0];
-        assert!(
-            first.starts_with("CREATE KEYSPACE IF NOT EXISTS ofd_test"),
-            "{first}"
-        );
-        assert!(
-            first.contains("{'class': 'NetworkTopologyStrategy', 'dc1': 3}"),
-            "{first}"
-        );
+        assert!(first.starts_with("CREATE KEYSPACE IF NOT EXISTS ofd_test"), "{first}");
+        assert!(first.contains("{'class': 'NetworkTopologyStrategy', 'dc1': 3}"), "{first}");
         assert!(first.contains("AND tablets = {'enabled': false}"), "{first}");
         for s in &v.statements {
             assert!(!s.contains("${"), "unsubstituted: {s}");
             assert!(s.contains("IF NOT EXISTS"), "not idempotent: {s}");
             if s.starts_with("CREATE TABLE") {
-                assert!(
-                    s.starts_with("CREATE TABLE IF NOT EXISTS ofd_test."),
-                    "not qualified: {s}"
-                );
+                assert!(s.starts_with("CREATE TABLE IF NOT EXISTS ofd_test."), "not qualified: {s}");
             }
             // no counters anywhere (not idempotent under retry)
             assert!(!s.to_lowercase().contains(" counter"), "counter: {s}");
@@ -480,9 +412,7 @@ mod tests {
         // every table the store uses is there
         for t in super::super::statements::TABLES {
             assert!(
-                v.statements
-                    .iter()
-                    .any(|s| s.starts_with(&format!("CREATE TABLE IF NOT EXISTS ofd_test.{t} ("))),
+                v.statements.iter().any(|s| s.starts_with(&format!("CREATE TABLE IF NOT EXISTS ofd_test.{t} ("))),
                 "missing table {t}"
             );
         }
@@ -492,11 +422,7 @@ mod tests {
     /// Parses `default_time_to_live = N` and the TWCS window of a CREATE TABLE.
     fn table_options(stmt: &str) -> (Option<u64>, Option<(String, u64)>) {
         let ttl = stmt.split("default_time_to_live = ").nth(1).map(|r| {
-            r.chars()
-                .take_while(char::is_ascii_digit)
-                .collect::<String>()
-                .parse::<u64>()
-                .expect("ttl digits")
+            r.chars().take_while(char::is_ascii_digit).collect::<String>().parse::<u64>().expect("ttl digits")
         });
         let twcs = stmt.contains("TimeWindowCompactionStrategy").then(|| {
             let unit = stmt
@@ -535,8 +461,7 @@ mod tests {
                 .to_owned();
             let (ttl, twcs) = table_options(s);
             // fiscal data is kept at least five calendar years (leap days included)
-            if ["documents", "documents_by_register", "deliveries", "audit"].contains(&name.as_str())
-            {
+            if ["documents", "documents_by_register", "deliveries", "audit"].contains(&name.as_str()) {
                 let ttl = ttl.unwrap_or_else(|| panic!("{name} has no TTL"));
                 assert!(ttl >= FIVE_YEARS_365, "{name}: TTL {ttl} < 5 years");
                 assert!(ttl >= 1827 * 86_400, "{name}: TTL {ttl} < 1827 days");

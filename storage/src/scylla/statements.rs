@@ -57,10 +57,7 @@ async fn prep(
     profiles: &Profiles,
 ) -> Result<PreparedStatement, StoreError> {
     let text = cql.replace("{ks}", keyspace);
-    let mut p = session
-        .prepare(text.as_str())
-        .await
-        .map_err(|e| errors::from_prepare(&e))?;
+    let mut p = session.prepare(text.as_str()).await.map_err(|e| errors::from_prepare(&e))?;
     match kind {
         Kind::Write => {
             p.set_execution_profile_handle(Some(profiles.write.clone()));
@@ -274,9 +271,8 @@ mod tests {
         for (name, kind, cql) in STATEMENTS {
             assert!(cql.contains("{ks}."), "{name} is not keyspace-qualified");
             let upper = cql.to_uppercase();
-            let is_lwt = upper.contains(" IF NOT EXISTS")
-                || upper.contains(" IF EXISTS")
-                || upper.contains(" IF HOLDER");
+            let is_lwt =
+                upper.contains(" IF NOT EXISTS") || upper.contains(" IF EXISTS") || upper.contains(" IF HOLDER");
             // reliability C5: no LWT anywhere but the leases; never on the document path
             assert_eq!(is_lwt, *kind == Kind::Lwt, "{name}: {cql}");
             if is_lwt {
@@ -285,17 +281,9 @@ mod tests {
             // no counters (not idempotent)
             assert!(!upper.contains("COUNTER"), "{name}");
             // reads are SELECTs, writes are not
-            assert_eq!(
-                upper.starts_with("SELECT"),
-                *kind == Kind::Read,
-                "{name} kind {kind:?}"
-            );
+            assert_eq!(upper.starts_with("SELECT"), *kind == Kind::Read, "{name} kind {kind:?}");
             // every table named exists in the schema list
-            let table = cql
-                .split("{ks}.")
-                .nth(1)
-                .and_then(|r| r.split([' ', '(']).next())
-                .unwrap_or_default();
+            let table = cql.split("{ks}.").nth(1).and_then(|r| r.split([' ', '(']).next()).unwrap_or_default();
             assert!(TABLES.contains(&table), "{name} uses unknown table {table}");
         }
     }
@@ -305,10 +293,7 @@ mod tests {
         // The append path's cells all carry the attempt timestamp, so racing attempts
         // resolve to the same winner in every table.
         for name in ["doc_insert", "idx_insert", "ob_insert", "dlv_queue", "act_put"] {
-            let (_, _, cql) = STATEMENTS
-                .iter()
-                .find(|(n, _, _)| *n == name)
-                .expect("statement");
+            let (_, _, cql) = STATEMENTS.iter().find(|(n, _, _)| *n == name).expect("statement");
             assert!(cql.contains("USING TIMESTAMP ?"), "{name}");
         }
     }

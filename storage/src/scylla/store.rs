@@ -46,9 +46,7 @@ pub async fn connect_session(cfg: &ScyllaConfig) -> Result<Session, StoreError> 
     let mut b = SessionBuilder::new()
         .known_nodes(&cfg.nodes)
         .connection_timeout(cfg.connect_timeout())
-        .default_execution_profile_handle(
-            profile(cfg, cfg.local_dc.clone(), cfg.consistency.to_driver()).into_handle(),
-        )
+        .default_execution_profile_handle(profile(cfg, cfg.local_dc.clone(), cfg.consistency.to_driver()).into_handle())
         .timestamp_generator(Arc::new(MonotonicTimestampGenerator::new()));
     if let Some(user) = &cfg.username {
         b = b.user(user.clone(), cfg.password.clone().unwrap_or_default());
@@ -57,9 +55,7 @@ pub async fn connect_session(cfg: &ScyllaConfig) -> Result<Session, StoreError> 
 }
 
 fn profile(cfg: &ScyllaConfig, dc: Option<String>, consistency: Consistency) -> ExecutionProfile {
-    let mut lb = DefaultPolicy::builder()
-        .token_aware(true)
-        .permit_dc_failover(false);
+    let mut lb = DefaultPolicy::builder().token_aware(true).permit_dc_failover(false);
     if let Some(dc) = dc {
         lb = lb.prefer_datacenter(dc);
     }
@@ -80,10 +76,7 @@ pub(super) async fn ordered<T, F>(futs: Vec<F>, n: usize) -> Result<Vec<T>, Stor
 where
     F: std::future::Future<Output = Result<T, StoreError>>,
 {
-    futures::stream::iter(futs)
-        .buffered(n.max(1))
-        .try_collect()
-        .await
+    futures::stream::iter(futs).buffered(n.max(1)).try_collect().await
 }
 
 /// Like [`ordered`], completion order.
@@ -91,10 +84,7 @@ pub(super) async fn unordered<T, F>(futs: Vec<F>, n: usize) -> Result<Vec<T>, St
 where
     F: std::future::Future<Output = Result<T, StoreError>>,
 {
-    futures::stream::iter(futs)
-        .buffer_unordered(n.max(1))
-        .try_collect()
-        .await
+    futures::stream::iter(futs).buffer_unordered(n.max(1)).try_collect().await
 }
 
 /// Records the latency of one store operation under a bounded `op` label.
@@ -105,17 +95,13 @@ pub(super) struct OpTimer {
 
 impl OpTimer {
     pub(super) fn start(op: &'static str) -> Self {
-        Self {
-            op,
-            start: Instant::now(),
-        }
+        Self { op, start: Instant::now() }
     }
 }
 
 impl Drop for OpTimer {
     fn drop(&mut self) {
-        metrics::histogram!(OPERATION_SECONDS, "op" => self.op)
-            .record(self.start.elapsed().as_secs_f64());
+        metrics::histogram!(OPERATION_SECONDS, "op" => self.op).record(self.start.elapsed().as_secs_f64());
     }
 }
 
@@ -147,9 +133,7 @@ impl HealthState {
 
     fn recent_error(&self) -> Option<String> {
         let g = self.last_error.lock().ok()?;
-        g.as_ref()
-            .filter(|(at, _)| at.elapsed() < HEALTH_ERROR_WINDOW)
-            .map(|(_, m)| m.clone())
+        g.as_ref().filter(|(at, _)| at.elapsed() < HEALTH_ERROR_WINDOW).map(|(_, m)| m.clone())
     }
 }
 
@@ -226,8 +210,7 @@ impl ScyllaStore {
         let schema_epoch = check_schema(&session, &cfg.keyspace).await?;
         let profiles = Profiles {
             write: profile(&cfg, local_dc.clone(), cfg.consistency.to_driver()).into_handle(),
-            read: profile(&cfg, local_dc.clone(), cfg.consistency.for_reads().to_driver())
-                .into_handle(),
+            read: profile(&cfg, local_dc.clone(), cfg.consistency.for_reads().to_driver()).into_handle(),
             lwt: profile(&cfg, local_dc.clone(), Consistency::LocalQuorum).into_handle(),
         };
         // boxed: ~80 sequential prepares make a large future
@@ -248,12 +231,8 @@ impl ScyllaStore {
             local_rf,
             schema_epoch,
             dirs: DirCache::default(),
-            key_locks: (0..KEY_LOCK_STRIPES)
-                .map(|_| tokio::sync::Mutex::new(()))
-                .collect(),
-            register_locks: (0..KEY_LOCK_STRIPES)
-                .map(|_| tokio::sync::Mutex::new(()))
-                .collect(),
+            key_locks: (0..KEY_LOCK_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
+            register_locks: (0..KEY_LOCK_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
             health: HealthState::default(),
             closed: AtomicBool::new(false),
         })
@@ -270,11 +249,7 @@ impl ScyllaStore {
     }
 
     pub(super) fn check_open(&self) -> Result<(), StoreError> {
-        if self.closed.load(Ordering::Acquire) {
-            Err(StoreError::Closed)
-        } else {
-            Ok(())
-        }
+        if self.closed.load(Ordering::Acquire) { Err(StoreError::Closed) } else { Ok(()) }
     }
 
     /// Runs a prepared statement (unpaged: point reads, LIMITed reads and writes).
@@ -284,21 +259,13 @@ impl ScyllaStore {
         values: impl SerializeRow,
     ) -> Result<QueryResult, StoreError> {
         self.check_open()?;
-        let r = self
-            .session
-            .execute_unpaged(stmt, values)
-            .await
-            .map_err(|e| errors::from_execution(&e));
+        let r = self.session.execute_unpaged(stmt, values).await.map_err(|e| errors::from_execution(&e));
         self.health.observe(&r);
         r
     }
 
     /// Runs a write; only success matters.
-    pub(super) async fn write(
-        &self,
-        stmt: &PreparedStatement,
-        values: impl SerializeRow,
-    ) -> Result<(), StoreError> {
+    pub(super) async fn write(&self, stmt: &PreparedStatement, values: impl SerializeRow) -> Result<(), StoreError> {
         self.exec(stmt, values).await.map(|_| ())
     }
 
@@ -317,12 +284,7 @@ impl ScyllaStore {
         }
         batch.set_execution_profile_handle(Some(self.profiles.write.clone()));
         batch.set_is_idempotent(true);
-        let r = self
-            .session
-            .batch(&batch, values)
-            .await
-            .map(|_| ())
-            .map_err(|e| errors::from_execution(&e));
+        let r = self.session.batch(&batch, values).await.map(|_| ()).map_err(|e| errors::from_execution(&e));
         self.health.observe(&r);
         r
     }
@@ -337,9 +299,7 @@ impl ScyllaStore {
         R: for<'f, 'm> DeserializeRow<'f, 'm>,
     {
         let qr = self.exec(stmt, values).await?;
-        let rows = qr
-            .into_rows_result()
-            .map_err(|e| errors::from_into_rows(&e))?;
+        let rows = qr.into_rows_result().map_err(|e| errors::from_into_rows(&e))?;
         let it = rows.rows::<R>().map_err(|e| errors::from_rows(&e))?;
         it.map(|r| r.map_err(|e| errors::from_deser(&e))).collect()
     }
@@ -354,11 +314,8 @@ impl ScyllaStore {
         R: for<'f, 'm> DeserializeRow<'f, 'm>,
     {
         let qr = self.exec(stmt, values).await?;
-        let rows = qr
-            .into_rows_result()
-            .map_err(|e| errors::from_into_rows(&e))?;
-        rows.maybe_first_row::<R>()
-            .map_err(|e| errors::from_maybe_first_row(&e))
+        let rows = qr.into_rows_result().map_err(|e| errors::from_into_rows(&e))?;
+        rows.maybe_first_row::<R>().map_err(|e| errors::from_maybe_first_row(&e))
     }
 
     /// A paged read, as a stream of typed rows (consume with [`Self::next_row`]).
@@ -371,21 +328,13 @@ impl ScyllaStore {
         R: for<'f, 'm> DeserializeRow<'f, 'm>,
     {
         self.check_open()?;
-        let r = self
-            .session
-            .execute_iter(stmt.clone(), values)
-            .await
-            .map_err(|e| errors::from_pager(&e));
+        let r = self.session.execute_iter(stmt.clone(), values).await.map_err(|e| errors::from_pager(&e));
         self.health.observe(&r);
-        r?.rows_stream::<R>()
-            .map_err(|e| errors::from_type_check(&e))
+        r?.rows_stream::<R>().map_err(|e| errors::from_type_check(&e))
     }
 
     /// The next row of a paged read.
-    pub(super) async fn next_row<R>(
-        &self,
-        stream: &mut TypedRowStream<R>,
-    ) -> Result<Option<R>, StoreError>
+    pub(super) async fn next_row<R>(&self, stream: &mut TypedRowStream<R>) -> Result<Option<R>, StoreError>
     where
         R: for<'f, 'm> DeserializeRow<'f, 'm> + 'static,
     {
@@ -418,36 +367,23 @@ impl ScyllaStore {
     }
 
     /// Upserts a numeric directory entry unless this process already did.
-    pub(super) async fn dir_int(
-        &self,
-        kind: &str,
-        owner: &str,
-        entry: i64,
-        ttl_secs: i32,
-    ) -> Result<(), StoreError> {
+    pub(super) async fn dir_int(&self, kind: &str, owner: &str, entry: i64, ttl_secs: i32) -> Result<(), StoreError> {
         let key = format!("i|{kind}|{owner}|{entry}");
         if self.dirs.contains(&key) {
             return Ok(());
         }
-        self.write(&self.st.dir_int_insert, (kind, owner, entry, ttl_secs))
-            .await?;
+        self.write(&self.st.dir_int_insert, (kind, owner, entry, ttl_secs)).await?;
         self.dirs.insert(key);
         Ok(())
     }
 
     /// Upserts a text directory entry unless this process already did.
-    pub(super) async fn dir_text(
-        &self,
-        kind: &str,
-        owner: &str,
-        entry: &str,
-    ) -> Result<(), StoreError> {
+    pub(super) async fn dir_text(&self, kind: &str, owner: &str, entry: &str) -> Result<(), StoreError> {
         let key = format!("t|{kind}|{owner}|{entry}");
         if self.dirs.contains(&key) {
             return Ok(());
         }
-        self.write(&self.st.dir_text_insert, (kind, owner, entry))
-            .await?;
+        self.write(&self.st.dir_text_insert, (kind, owner, entry)).await?;
         self.dirs.insert(key);
         Ok(())
     }
@@ -464,25 +400,14 @@ impl ScyllaStore {
         if lo > hi {
             return Ok(Vec::new());
         }
-        let stmt = if descending {
-            &self.st.dir_int_desc
-        } else {
-            &self.st.dir_int_asc
-        };
+        let stmt = if descending { &self.st.dir_int_desc } else { &self.st.dir_int_asc };
         let rows: Vec<(i64,)> = self.all_rows(stmt, (kind, owner, lo, hi)).await?;
         Ok(rows.into_iter().map(|(e,)| e).collect())
     }
 
     /// Text directory entries from `from` (inclusive), ascending.
-    pub(super) async fn dir_text_from(
-        &self,
-        kind: &str,
-        owner: &str,
-        from: &str,
-    ) -> Result<Vec<String>, StoreError> {
-        let rows: Vec<(String,)> = self
-            .all_rows(&self.st.dir_text_from, (kind, owner, from))
-            .await?;
+    pub(super) async fn dir_text_from(&self, kind: &str, owner: &str, from: &str) -> Result<Vec<String>, StoreError> {
+        let rows: Vec<(String,)> = self.all_rows(&self.st.dir_text_from, (kind, owner, from)).await?;
         Ok(rows.into_iter().map(|(e,)| e).collect())
     }
 
@@ -505,11 +430,7 @@ impl ScyllaStore {
 /// The local datacenter: the configured one (which must exist), or the only one.
 fn resolve_local_dc(session: &Session, configured: Option<&str>) -> Result<Option<String>, StoreError> {
     let state = session.get_cluster_state();
-    let dcs: HashSet<String> = state
-        .get_nodes_info()
-        .iter()
-        .filter_map(|n| n.datacenter.clone())
-        .collect();
+    let dcs: HashSet<String> = state.get_nodes_info().iter().filter_map(|n| n.datacenter.clone()).collect();
     let mut known: Vec<&String> = dcs.iter().collect();
     known.sort();
     match configured {
@@ -527,14 +448,8 @@ fn resolve_local_dc(session: &Session, configured: Option<&str>) -> Result<Optio
 
 /// Checks that the keyspace exists and is replicated enough in the local DC; returns
 /// its local replication factor.
-async fn check_keyspace(
-    session: &Session,
-    cfg: &ScyllaConfig,
-    dc: Option<&str>,
-) -> Result<u32, StoreError> {
-    let mut s = Statement::new(
-        "SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = ?",
-    );
+async fn check_keyspace(session: &Session, cfg: &ScyllaConfig, dc: Option<&str>) -> Result<u32, StoreError> {
+    let mut s = Statement::new("SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = ?");
     s.set_consistency(Consistency::LocalQuorum);
     let rows = session
         .query_unpaged(s, (cfg.keyspace.as_str(),))
@@ -542,9 +457,8 @@ async fn check_keyspace(
         .map_err(|e| errors::from_execution(&e))?
         .into_rows_result()
         .map_err(|e| errors::from_into_rows(&e))?;
-    let Some((replication,)) = rows
-        .maybe_first_row::<(HashMap<String, String>,)>()
-        .map_err(|e| errors::from_maybe_first_row(&e))?
+    let Some((replication,)) =
+        rows.maybe_first_row::<(HashMap<String, String>,)>().map_err(|e| errors::from_maybe_first_row(&e))?
     else {
         return Err(StoreError::Invalid(format!(
             "keyspace {} does not exist: run the schema migration first",
@@ -571,10 +485,7 @@ async fn check_keyspace(
 }
 
 /// The replication factor of a keyspace in a DC, from its replication map.
-pub(super) fn replication_factor(
-    replication: &HashMap<String, String>,
-    dc: Option<&str>,
-) -> Option<u32> {
+pub(super) fn replication_factor(replication: &HashMap<String, String>, dc: Option<&str>) -> Option<u32> {
     let class = replication.get("class")?;
     if class.ends_with("SimpleStrategy") {
         return replication.get("replication_factor")?.parse().ok();
@@ -583,10 +494,8 @@ pub(super) fn replication_factor(
         Some(dc) => replication.get(dc)?.parse().ok(),
         // one DC, name unknown: the only numeric entry
         None => {
-            let mut rfs = replication
-                .iter()
-                .filter(|(k, _)| k.as_str() != "class")
-                .filter_map(|(_, v)| v.parse::<u32>().ok());
+            let mut rfs =
+                replication.iter().filter(|(k, _)| k.as_str() != "class").filter_map(|(_, v)| v.parse::<u32>().ok());
             let first = rfs.next()?;
             rfs.next().is_none().then_some(first)
         }
@@ -604,9 +513,8 @@ async fn check_schema(session: &Session, keyspace: &str) -> Result<Timestamp, St
             applied.keys().collect::<Vec<_>>()
         )));
     }
-    let mut s = Statement::new(format!(
-        "SELECT applied_at FROM {keyspace}.schema_version WHERE shard = 0 AND version = 1"
-    ));
+    let mut s =
+        Statement::new(format!("SELECT applied_at FROM {keyspace}.schema_version WHERE shard = 0 AND version = 1"));
     s.set_consistency(Consistency::LocalQuorum);
     let rows = session
         .query_unpaged(s, ())
@@ -699,10 +607,7 @@ mod tests {
     #[test]
     fn replication_factor_from_maps() {
         let nts = HashMap::from([
-            (
-                "class".to_owned(),
-                "org.apache.cassandra.locator.NetworkTopologyStrategy".to_owned(),
-            ),
+            ("class".to_owned(), "org.apache.cassandra.locator.NetworkTopologyStrategy".to_owned()),
             ("dc1".to_owned(), "3".to_owned()),
             ("dc2".to_owned(), "2".to_owned()),
         ]);
@@ -716,10 +621,7 @@ mod tests {
         ]);
         assert_eq!(replication_factor(&one, None), Some(1));
         let simple = HashMap::from([
-            (
-                "class".to_owned(),
-                "org.apache.cassandra.locator.SimpleStrategy".to_owned(),
-            ),
+            ("class".to_owned(), "org.apache.cassandra.locator.SimpleStrategy".to_owned()),
             ("replication_factor".to_owned(), "3".to_owned()),
         ]);
         assert_eq!(replication_factor(&simple, Some("dc1")), Some(3));
