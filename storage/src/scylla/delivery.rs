@@ -389,7 +389,7 @@ impl ScyllaStore {
             })
             .filter(|d| seen.insert(d.key))
             .collect();
-        out.sort_by(|a, b| (a.next_attempt_at, a.queued_at, a.key).cmp(&(b.next_attempt_at, b.queued_at, b.key)));
+        out.sort_by_key(|d| (d.next_attempt_at, d.queued_at, d.key));
         out.truncate(limit);
         Ok(out)
     }
