@@ -289,8 +289,8 @@ impl Baseline {
             transport.max_concurrent_bidi_streams(256u32.into());
             transport.max_idle_timeout(Some(quinn::IdleTimeout::from(quinn::VarInt::from_u32(120_000))));
             sc.transport_config(Arc::new(transport));
-            let ep =
-                quinn::Endpoint::server(sc, loopback_only(addr)?).with_context(|| format!("binding UDP {addr}"))?;
+            let ep = crate::transport::quic::endpoint(loopback_only(addr)?, Some(sc))
+                .with_context(|| format!("binding UDP {addr}"))?;
             me.quic_addr = Some(ep.local_addr()?);
             tracker.spawn(accept_quic(ep.clone(), ack, counters, cancel, tracker.clone()));
             me.quic = Some(ep);

@@ -387,9 +387,10 @@ async fn run_with<C: Connector>(connector: C, cfg: RunConfig, cancel: Cancellati
     let grace = ctx.cfg.timeout * (ctx.cfg.max_resends + 2) + ctx.cfg.connect_timeout * 2 + Duration::from_secs(5);
     let hard_stop = tokio::time::sleep_until(window.end + grace);
     tokio::pin!(hard_stop);
+    let mut finished = None;
     loop {
         tokio::select! {
-            r = tasks.join_next() => if r.is_none() { break },
+            r = tasks.join_next() => if r.is_none() { finished = Some(Instant::now()); break },
             () = &mut hard_stop => {
                 cancel.cancel();
                 tasks.abort_all();
@@ -405,7 +406,12 @@ async fn run_with<C: Connector>(connector: C, cfg: RunConfig, cancel: Cancellati
     watcher.abort();
     progress.finish();
 
-    let stopped = stop_time.get().copied().map_or(window.end, |s| s.min(window.end));
+    // the window ends at the scheduled end, at Ctrl-C, or when every register is done
+    // (--docs-per-register), whichever comes first
+    let mut stopped = stop_time.get().copied().map_or(window.end, |s| s.min(window.end));
+    if let Some(f) = finished {
+        stopped = stopped.min(f.max(window.measure_from));
+    }
     let measure_s = stopped.saturating_duration_since(window.measure_from).as_secs_f64();
     let last_done = *ctx.last_done.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let c = &ctx.stats.counters;

@@ -33,6 +33,27 @@ impl Default for QuicOptions {
     }
 }
 
+/// UDP socket buffers asked for (the kernel caps them at `net.core.[rw]mem_max`): the
+/// 208 KiB default drops datagrams when a thousand connections burst on one socket, and
+/// every drop costs a QUIC loss-recovery timeout in the latency tail.
+pub const UDP_BUFFER: usize = 4 << 20;
+
+/// A UDP socket bound to `addr` with large buffers (best effort).
+pub fn udp_socket(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+    let s =
+        socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+    let _ = s.set_recv_buffer_size(UDP_BUFFER);
+    let _ = s.set_send_buffer_size(UDP_BUFFER);
+    s.bind(&addr.into())?;
+    Ok(s.into())
+}
+
+/// A quinn endpoint on `addr` (client if `server` is `None`). Must be called inside a
+/// tokio runtime.
+pub fn endpoint(addr: SocketAddr, server: Option<quinn::ServerConfig>) -> std::io::Result<Endpoint> {
+    Endpoint::new(quinn::EndpointConfig::default(), server, udp_socket(addr)?, Arc::new(quinn::TokioRuntime))
+}
+
 /// The quinn client configuration: TLS 1.3, ALPN `ofd`, no resumption.
 pub fn quinn_client_config(ca: &[CertificateDer<'static>], opts: &QuicOptions) -> anyhow::Result<quinn::ClientConfig> {
     let tls = client_config(ca, &[ALPN], false, true)?;
@@ -40,6 +61,16 @@ pub fn quinn_client_config(ca: &[CertificateDer<'static>], opts: &QuicOptions) -
         quinn::crypto::rustls::QuicClientConfig::try_from(tls).context("QUIC needs a TLS 1.3 configuration")?;
     let mut cfg = quinn::ClientConfig::new(Arc::new(crypto));
     let mut transport = quinn::TransportConfig::default();
+    // exchanges are a few hundred bytes each way: small windows, no unidirectional
+    // streams, no datagrams, no MTU probing — per-connection state is what limits how
+    // many connections one process can hold
+    transport
+        .stream_receive_window(quinn::VarInt::from_u32(64 * 1024))
+        .receive_window(quinn::VarInt::from_u32(256 * 1024))
+        .send_window(256 * 1024)
+        .max_concurrent_uni_streams(quinn::VarInt::from_u32(0))
+        .datagram_receive_buffer_size(None)
+        .mtu_discovery_config(None);
     transport.keep_alive_interval(opts.keep_alive);
     transport.max_idle_timeout(Some(quinn::IdleTimeout::try_from(opts.idle_timeout).context("QUIC idle timeout")?));
     cfg.transport_config(Arc::new(transport));
