@@ -69,7 +69,9 @@ pub struct Config {
     /// Name of this node in a cluster (leases for background work); defaults to the host
     /// name.
     pub node_id: String,
-    /// A single admin token (role admin), usually given as `GATEWAY_ADMIN_TOKEN`.
+    /// A single admin token (role admin), usually given as `GATEWAY_ADMIN_TOKEN`. A
+    /// secret: never serialised (`print-config` leaves it out).
+    #[serde(skip_serializing)]
     pub admin_token: Option<String>,
     /// Listener addresses.
     pub listen: ListenConfig,
