@@ -582,7 +582,11 @@ impl<C: Connector> Ctx<C> {
             if conn.is_none() {
                 *conn = self.connect(key).await;
             }
-            let Some(cn) = conn.as_mut() else { break };
+            let Some(cn) = conn.as_mut() else {
+                // a resend that found no connection: the register gives the document up
+                c.gave_up.fetch_add(1, Relaxed);
+                break;
+            };
             c.bytes_sent.fetch_add(doc.message.len() as u64, Relaxed);
             let r = cn.exchange(&doc.message, Instant::now() + cfg.timeout).await;
             done = Instant::now();
@@ -886,6 +890,10 @@ async fn register_task<C: Connector>(
             Sent::Yes => sent += 1,
             Sent::NoConnection(d) => {
                 held = Some(d);
+                if period.is_some() {
+                    // the slot passed without a send
+                    ctx.stats.counters.unsent.fetch_add(1, Relaxed);
+                }
                 if period.is_none() {
                     // closed loop: do not spin on a gateway that refuses connections
                     tokio::select! {

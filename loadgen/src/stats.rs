@@ -105,7 +105,8 @@ counters! {
     refusals,
     /// Messages sent again after a timeout, as a register does.
     resends,
-    /// Documents abandoned after `--max-resends` timeouts.
+    /// Documents abandoned after `--max-resends` timeouts (or when no connection could be
+    /// made for a resend).
     gave_up,
     /// Replies that arrived after their exchange timed out.
     late_acks,
@@ -122,7 +123,8 @@ counters! {
     malformed_ok,
     /// Open loop: sends that started more than `--late-threshold` after their intended time.
     late_sends,
-    /// Open loop: scheduled sends that never happened before the end of the run.
+    /// Open loop: scheduled sends that never happened (no connection could be made, or the
+    /// run ended while the register was behind).
     unsent,
     /// Connections established.
     connects_ok,

@@ -146,3 +146,21 @@ async fn injected_faults_against_a_responder_that_accepts_everything() {
     assert!(r.mismatches["unexpected_reply"] > 0, "{}", r.summary());
     assert_eq!(r.counters.malformed_ok, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_listening_counts_connect_errors_and_unsent_slots() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let mut cfg =
+        RunConfig::new(format!("127.0.0.1:{port}").parse().expect("addr"), TransportKind::Tcp, common::population(2));
+    cfg.load = LoadModel::Open { rate: 100.0 };
+    cfg.duration = Duration::from_millis(500);
+    let r = run(cfg, CancellationToken::new()).await.expect("run");
+    let c = &r.counters;
+    assert_eq!(c.documents_sent, 0);
+    assert!(r.connect_errors["refused"] >= 40, "{}", r.summary());
+    assert!(c.unsent >= 40, "every slot without a connection is unsent: {}", r.summary());
+    assert!(r.environment["last_connect_error"].as_str().is_some_and(|e| e.starts_with("refused")));
+}
