@@ -72,7 +72,7 @@ impl ScyllaStore {
     async fn write_side_rows(&self, d: &EncodedDoc<'_>) -> Result<(), StoreError> {
         let doc = d.doc;
         let day = day_of(doc.received_at);
-        let pos = keys::now_micros();
+        let pos = keys::monotonic_now();
         let hour = keys::hour_of_pos(pos);
         let partition = i16::try_from(delivery_partition(&doc.fn_number))
             .map_err(|_| StoreError::Invalid("delivery partition out of range".into()))?;

@@ -96,7 +96,28 @@ fn clamp_i32(v: i64) -> i32 {
 
 /// Wall clock in microseconds.
 pub fn now_micros() -> i64 {
-    Timestamp::now().millis().saturating_mul(1000)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// The last value of [`monotonic_now`] in this process.
+static LAST_NOW: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+/// The wall clock in microseconds, strictly increasing within this process (two updates
+/// in one microsecond, or across a small backwards clock step, stay ordered).
+pub fn monotonic_now() -> i64 {
+    use std::sync::atomic::Ordering;
+    let now = now_micros();
+    let mut last = LAST_NOW.load(Ordering::Relaxed);
+    loop {
+        let next = now.max(last.saturating_add(1));
+        match LAST_NOW.compare_exchange_weak(last, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return next,
+            Err(seen) => last = seen,
+        }
+    }
 }
 
 /// The write timestamp (µs) of every cell one append attempt writes for a document:
@@ -109,11 +130,12 @@ pub fn attempt_timestamp(received_at: Timestamp, ack: &[u8]) -> i64 {
     received_at.millis().saturating_mul(1000).saturating_add(tie)
 }
 
-/// Timestamp for an update of a row last written at `writetime`: the wall clock, but
-/// always after the previous write, so an update is never lost to an append whose
-/// timestamp came from a register clock or a test's fixed time.
+/// Timestamp for an update of a row last written at `writetime`: the (monotonic) wall
+/// clock, but always after the previous write of that row, so an update is never lost to
+/// an append whose timestamp came from the receive time (a skewed gateway clock, or a
+/// test's fixed time). A future `writetime` only moves this row's update, not the clock.
 pub fn update_timestamp(writetime: Option<i64>) -> i64 {
-    let now = now_micros();
+    let now = monotonic_now();
     match writetime {
         Some(w) if w >= now => w.saturating_add(1),
         _ => now,
@@ -318,9 +340,12 @@ mod tests {
     fn update_timestamps_always_follow_the_previous_write() {
         let now = now_micros();
         assert!(update_timestamp(None) >= now);
+        let a = update_timestamp(Some(0));
+        let b = update_timestamp(Some(0));
+        assert!(a >= now && b > a, "strictly increasing: {a} {b}");
         let future = now + 10_000_000_000;
         assert_eq!(update_timestamp(Some(future)), future + 1);
-        assert!(update_timestamp(Some(0)) >= now);
+        assert!(update_timestamp(None) < future, "a future row does not move the clock");
     }
 
     #[test]

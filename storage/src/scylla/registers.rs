@@ -146,6 +146,13 @@ impl ScyllaStore {
             let expected = expected_versions.get(i).copied().flatten();
             if let Some(v) = expected {
                 match current.get(&r.rnm) {
+                    None if v == 0 => {}
+                    Some(cur) if v == 0 => {
+                        return Err(StoreError::Conflict(format!(
+                            "register {} already exists (version {})",
+                            r.rnm, cur.version
+                        )));
+                    }
                     Some(cur) if cur.version == v => {}
                     Some(cur) => {
                         return Err(StoreError::Conflict(format!(
