@@ -955,7 +955,17 @@ pub async fn registers_version_conflict_changes_nothing(h: &dyn Harness) {
     assert_eq!(s.get_register(&a.rnm).await.expect("get"), Some(a2));
     assert_eq!(s.get_register(&c.rnm).await.expect("get"), None);
     assert_eq!(s.register_by_fn(&fn_no(3)).await.expect("fn"), None);
+    assert_eq!(s.get_register(&b.rnm).await.expect("get"), Some(b.clone()));
+
+    // expected version 0 = "must not exist": a create never overwrites
+    let mut dup = b.clone();
+    dup.name = "second create".into();
+    let r = s.put_registers(vec![dup], vec![Some(0)]).await;
+    assert!(is_conflict(r), "create over an existing register");
     assert_eq!(s.get_register(&b.rnm).await.expect("get"), Some(b));
+    let d = register(4, fn_no(4));
+    s.put_registers(vec![d.clone()], vec![Some(0)]).await.expect("create of a new register");
+    assert_eq!(s.get_register(&d.rnm).await.expect("get"), Some(d));
 }
 
 /// Listing: RNM order, every filter, pages.

@@ -195,7 +195,8 @@ pub trait RegisterStore: Send + Sync {
     /// Creates or replaces registers (bumping `version` and `updated_at` is the caller's
     /// job) and maintains the FN → register index for the current FN and the FN history.
     /// `expected_versions[i]` (when given) must match the stored version or the whole call
-    /// fails with `Conflict` and changes nothing. An FN may belong to one register only:
+    /// fails with `Conflict` and changes nothing; `Some(0)` means "must not exist yet"
+    /// (a create that must not overwrite a concurrent one — stored versions start at 1). An FN may belong to one register only:
     /// a clash is a `Conflict`.
     async fn put_registers(
         &self,

@@ -404,7 +404,8 @@ async fn load(ctx: &Ctx, rnm: &Rnm) -> ApiResult<Register> {
 /// and updates the index.
 async fn write_one(ctx: &Ctx, caller: &Caller, before: Option<&Register>, after: Register) -> ApiResult<Register> {
     let target = after.rnm.to_string();
-    let expected = before.map(|b| b.version);
+    // a create must not overwrite a register created concurrently: version 0 = absent
+    let expected = Some(before.map_or(0, |b| b.version));
     let stored = after.clone();
     audit::audited(ctx, caller, &target, before.map(audit_value), Some(audit_value(&after)), async {
         ctx.shared.store.put_registers(vec![stored], vec![expected]).await.map_err(ApiError::from)
@@ -548,7 +549,7 @@ async fn import(
                 out.created += 1;
                 created.push(r.rnm.to_string());
                 writes.push(*r);
-                expected.push(None);
+                expected.push(Some(0)); // must still be absent: a concurrent create is a conflict
             }
             Ok(Change::Update { before, after }) => {
                 out.updated += 1;

@@ -64,6 +64,13 @@ fn stage_put(tx: &mut Tx<'_>, registers: Vec<Register>, expected: Vec<Option<u64
         let stored = tx_register(tx, &r.rnm)?;
         if let Some(want) = expected.get(i).copied().flatten() {
             match &stored {
+                None if want == 0 => {}
+                Some(s) if want == 0 => {
+                    return Err(StoreError::Conflict(format!(
+                        "register {} already exists (version {})",
+                        r.rnm, s.version
+                    )));
+                }
                 Some(s) if s.version == want => {}
                 Some(s) => {
                     return Err(StoreError::Conflict(format!(
