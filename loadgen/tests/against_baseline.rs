@@ -75,9 +75,25 @@ async fn tcp_per_document_connections() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_closed_loop() {
-    let b = baseline().await;
+    // a self-signed ECDSA certificate made here with rcgen, like the gateway's dev cert
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).expect("rcgen");
+    let material = loadgen::baseline::ServerTls {
+        certs: vec![ck.cert.der().clone()],
+        key: rustls::pki_types::PrivateKeyDer::from(rustls::pki_types::PrivatePkcs8KeyDer::from(
+            ck.signing_key.serialize_der(),
+        )),
+        cert_pem: ck.cert.pem(),
+    };
+    let b = Baseline::start(BaselineConfig {
+        tls: "127.0.0.1:0".parse().ok(),
+        tls_material: Some(material),
+        ..BaselineConfig::default()
+    })
+    .await
+    .expect("baseline");
     let mut cfg = RunConfig::new(b.tls_addr.expect("tls"), TransportKind::Tls, common::population(8));
     cfg.ca = ca(&b);
+    cfg.server_name = "127.0.0.1".into();
     cfg.load = LoadModel::Closed;
     cfg.duration = Duration::from_secs(1);
     let r = run(cfg, CancellationToken::new()).await.expect("run");
