@@ -844,7 +844,9 @@ async fn register_task<C: Connector>(
         }
     }
     let mut sent: u64 = 0;
-    let mut held: Option<Doc> = None;
+    // a document that found no connection, with the time it was first meant to go out:
+    // its corrected latency keeps counting from there
+    let mut held: Option<(Doc, Option<Instant>)> = None;
     loop {
         if ctx.cancel.is_cancelled() || cfg.docs_per_register.is_some_and(|l| sent >= l) {
             break;
@@ -879,17 +881,17 @@ async fn register_task<C: Connector>(
             }
             None
         };
-        let doc = match held.take() {
-            Some(d) => d,
+        let (doc, intended) = match held.take() {
+            Some((d, first)) => (d, first.or(intended)),
             None => match docs.next_doc() {
-                Some(d) => d,
+                Some(d) => (d, intended),
                 None => break,
             },
         };
         match ctx.perform(&mut conn, docs, doc, intended, pos, w).await {
             Sent::Yes => sent += 1,
             Sent::NoConnection(d) => {
-                held = Some(d);
+                held = Some((d, intended));
                 if period.is_some() {
                     // the slot passed without a send
                     ctx.stats.counters.unsent.fetch_add(1, Relaxed);

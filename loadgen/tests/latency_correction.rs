@@ -44,3 +44,30 @@ async fn without_a_stall_corrected_and_uncorrected_agree() {
     assert!(c.p50 < 5_000, "{}", r.summary());
     assert!(c.count == r.latency_us.uncorrected.count);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_counts_from_the_first_intended_send() {
+    let addr = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr")
+    };
+    // nothing listens for the first 300 ms
+    let up = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        common::start_on(addr, Mode::Correct).await
+    });
+    let mut cfg = RunConfig::new(addr, TransportKind::Tcp, common::population(1));
+    cfg.load = LoadModel::Open { rate: 100.0 };
+    cfg.duration = Duration::from_secs(1);
+    let r = run(cfg, CancellationToken::new()).await.expect("run");
+    let _double = up.await.expect("double");
+    let c = r.latency_us.corrected.expect("corrected");
+    assert!(r.connect_errors["refused"] >= 10, "{}", r.summary());
+    assert!(r.counters.unsent >= 10, "{}", r.summary());
+    assert!(r.counters.documents_ok >= 50, "{}", r.summary());
+    // the first document waited for the gateway to come up (300 ms after the start, of
+    // which the connect phase took a part)
+    assert!(c.max >= 150_000, "corrected max {} µs: {}", c.max, r.summary());
+    assert!(r.latency_us.uncorrected.max < 50_000, "{}", r.summary());
+    assert_eq!(r.mismatches_total, 0);
+}

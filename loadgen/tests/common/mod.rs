@@ -85,7 +85,11 @@ pub fn ack_for(
 }
 
 pub async fn start(mode: Mode) -> Double {
-    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    start_on("127.0.0.1:0".parse().expect("addr"), mode).await
+}
+
+pub async fn start_on(at: SocketAddr, mode: Mode) -> Double {
+    let l = TcpListener::bind(at).await.expect("bind");
     let addr = l.local_addr().expect("addr");
     let messages = Arc::new(AtomicU64::new(0));
     let seen: Arc<Mutex<HashMap<(FnNumber, u32), u32>>> = Arc::default();
