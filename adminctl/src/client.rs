@@ -95,6 +95,11 @@ impl Client {
         self.send(Method::GET, self.url(path, query)?, None).await
     }
 
+    /// DELETE (no body).
+    pub async fn delete(&self, path: &str) -> CliResult<Value> {
+        self.send(Method::DELETE, self.url(path, &[])?, None).await
+    }
+
     /// POST a JSON body.
     pub async fn post(&self, path: &str, body: &Value) -> CliResult<Value> {
         self.send(Method::POST, self.url(path, &[])?, Some(body)).await

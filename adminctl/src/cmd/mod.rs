@@ -50,6 +50,11 @@ nouns! {
     Documents => documents,
     /// The audit log of admin actions.
     Audit => audit,
+    /// Alert rules, alerts with the traffic light per register, webhook notifications.
+    #[command(visible_alias = "alert")]
+    Alerts => alerts,
+    /// Resend jobs: deliver selected documents to the FNS again (create, list, status, cancel).
+    Resend => resend,
 }
 
 /// What every command gets.
