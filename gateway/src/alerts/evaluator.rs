@@ -320,6 +320,12 @@ impl Evaluator {
             } else {
                 self.lease().await
             };
+            if !held && !self.gauges.is_empty() {
+                // another node evaluates now: its gauges count, not our stale ones
+                for (rule, sev) in std::mem::take(&mut self.gauges) {
+                    metrics::gauge!(m::ALERTS_FIRING, "rule" => rule, "severity" => sev.as_str()).set(0.0);
+                }
+            }
             if held && last_eval.is_none_or(|t| t.elapsed() >= self.cfg.interval) {
                 last_eval = Some(Instant::now());
                 match self.evaluate_once(Timestamp::now()).await {
