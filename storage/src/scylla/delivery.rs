@@ -56,7 +56,7 @@ const FAN_OUT: usize = 32;
 type Position = (i32, i64, String, i64);
 
 /// A stored cursor row.
-type CursorRow = (Option<i32>, Option<i64>, Option<String>, Option<i64>);
+pub(super) type CursorRow = (Option<i32>, Option<i64>, Option<String>, Option<i64>);
 
 /// An entry's identity in a scan: (hour, pos, fn, fd, parked).
 type EntryId = (i32, i64, String, i64, bool);
@@ -94,9 +94,10 @@ enum Verdict {
     Orphan,
 }
 
-type ObRow = (i64, String, i64, Option<CqlTimestamp>, Option<CqlTimestamp>, Option<i32>, Option<bool>);
+pub(super) type ObRow = (i64, String, i64, Option<CqlTimestamp>, Option<CqlTimestamp>, Option<i32>, Option<bool>);
 
-type ParkRow = (i32, i64, String, i64, Option<CqlTimestamp>, Option<CqlTimestamp>, Option<i32>, Option<CqlTimestamp>);
+pub(super) type ParkRow =
+    (i32, i64, String, i64, Option<CqlTimestamp>, Option<CqlTimestamp>, Option<i32>, Option<CqlTimestamp>);
 
 fn entry_from_ob(hour: i32, r: ObRow) -> Entry {
     let (pos, fn_text, fd, queued, next, attempts, done) = r;

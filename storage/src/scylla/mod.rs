@@ -56,6 +56,8 @@ mod admin;
 mod delivery;
 mod documents;
 mod registers;
+#[cfg(test)]
+mod typecheck;
 
 pub use config::{ConfigError, ConsistencyLevel, MigrationConfig, ScyllaConfig};
 pub use schema::{

@@ -31,7 +31,7 @@ const SCAN_BUDGET: usize = 50_000;
 /// Point reads in flight at once for admin-path fan-outs.
 const FAN_OUT: usize = 32;
 
-type UnknownRow =
+pub(super) type UnknownRow =
     (String, Option<CqlTimestamp>, Option<CqlTimestamp>, Option<i64>, Option<String>, Option<String>, Option<String>);
 
 impl ScyllaStore {
@@ -526,7 +526,7 @@ impl RegisterStore for ScyllaStore {
     }
 }
 
-type UnknownRowNoFn =
+pub(super) type UnknownRowNoFn =
     (Option<CqlTimestamp>, Option<CqlTimestamp>, Option<i64>, Option<String>, Option<String>, Option<String>);
 
 fn with_fn(f: String, r: UnknownRowNoFn) -> UnknownRow {
