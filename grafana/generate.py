@@ -324,12 +324,12 @@ def ingest():
     d.ts("Unknown-FN attempts", "Messages per second from FNs that belong to no register (refused). A burst "
          "after a sale campaign means registers waiting for onboarding: adminctl backlog.", PER_S,
          [target(rate("ofd_gateway_unknown_fn_attempts_total"), "unknown FN")], traffic="nonzero")
-    d.ts("Register index", "FNs in the in-memory register index of each node (all nodes converge within "
-         "ingest.registry_refresh), and failed refreshes from storage per second.", COUNT, [
-             target(f"max by (instance) (ofd_gateway_registry_fns{sel()})", "{{instance}} FNs"),
-             target(rate("ofd_gateway_registry_refreshes_total", 'result!="ok"', by="instance"),
-                    "{{instance}} failed refreshes/s"),
-         ], traffic="nonempty")
+    d.ts("Register index", "FNs in the in-memory register index of each node; all nodes converge within "
+         "ingest.registry_refresh of an admin change.", COUNT,
+         [target(f"max by (instance) (ofd_gateway_registry_fns{sel()})", "{{instance}}")], traffic="nonzero")
+    d.ts("Register index refresh failures", "Failed refreshes of the register index from storage per second, "
+         "per node: a node that cannot refresh misses other nodes' register changes.", PER_S,
+         [target(rate("ofd_gateway_registry_refreshes_total", 'result!="ok"', by="instance"), "{{instance}}")])
     return d
 
 
@@ -390,8 +390,9 @@ def connections():
     d.ts("Pings", "Header-only messages (pings) answered per second, by transport.", PER_S,
          [target(rate("ofd_gateway_pings_total", by="transport"), "{{transport}}")])
     d.ts("Buffered message bytes", "Bytes of message buffers held by connections per node (bounded by "
-         "limits.max_buffered_bytes; reads wait when it is reached).", BYTES,
-         [target(f"max by (instance) (ofd_gateway_buffered_bytes{sel()})", "{{instance}}")], traffic="nonempty")
+         "limits.max_buffered_bytes; reads wait when it is reached). Only messages that arrive in several reads "
+         "are counted, so a node whose messages all arrive whole shows no data.", BYTES,
+         [target(f"max by (instance) (ofd_gateway_buffered_bytes{sel()})", "{{instance}}")])
     return d
 
 
@@ -609,7 +610,7 @@ def process():
     d.ts("Admin API requests by route and status", "Admin API requests per second by route template and HTTP "
          "status.", PER_S,
          [target(rate("ofd_gateway_admin_requests_total", by="route, status"), "{{route}} {{status}}")],
-         traffic="nonempty")
+         traffic="nonzero")
     d.ts("Admin API errors", "Admin API responses per second with status 5xx (server errors) and 401/403 "
          "(authentication or role refused), by route.", PER_S,
          [target(rate("ofd_gateway_admin_requests_total", 'status=~"5..|401|403"', by="route, status"),
@@ -635,9 +636,9 @@ def render():
         "#",
         "# Panels that must show data while a gateway is under loadgen traffic. The end-to-end",
         "# test (tests/tests/observability.rs) runs a real Prometheus against a gateway under load",
-        "# and, besides running every expression of every panel without error, requires for",
-        "# each panel listed here:",
-        "#   nonempty: at least one series (values may be 0 or NaN, e.g. a gauge at 0),",
+        "# and, besides running every expression of every panel without error, requires of",
+        "# every expression (target) of each panel listed here:",
+        "#   nonempty: a series with a finite sample during the run (a gauge at 0 counts),",
         "#   nonzero:  some sample above 0 during the run.",
         "# Panels not listed may legitimately be empty on a healthy node (errors, resend jobs,",
         "# firing register alerts, the ScyllaDB backend).",
