@@ -134,8 +134,8 @@ async fn a_job_resumes_after_restart_from_its_cursor() {
     let store = gw.shared.store.clone();
     let r = register(510, INN_A);
     onboard(&gw, std::slice::from_ref(&r)).await;
-    send_many(gw.tcp.unwrap(), documents(&r, 400), 4).await;
-    wait_for(Duration::from_secs(20), "first deliveries", || async { rx.rx.stats().unique == 400 }).await;
+    send_many(gw.tcp.unwrap(), documents(&r, 1000), 4).await;
+    wait_for(Duration::from_secs(30), "first deliveries", || async { rx.rx.stats().unique == 1000 }).await;
     let mut sel = selector();
     sel.rnm = Some(r.rnm.clone());
     let id = create_job(store.as_ref(), sel, "tester").await.unwrap().id;
@@ -149,8 +149,8 @@ async fn a_job_resumes_after_restart_from_its_cursor() {
     let before = job(store.as_ref(), id).await;
     assert_eq!(before.state, JobState::Running, "interrupted, not finished");
     assert!(before.selection_complete);
-    assert_eq!(before.selected, 400);
-    assert!(before.delivered < 400, "{before:?}");
+    assert_eq!(before.selected, 1000);
+    assert!(before.delivered < 1000, "{before:?}");
     assert!(before.cursor.is_some());
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(job(store.as_ref(), id).await, before, "no runner without an endpoint");
@@ -160,11 +160,11 @@ async fn a_job_resumes_after_restart_from_its_cursor() {
     let gw = start_on(slow_cfg(Some(rx.url()))).await;
     let store = gw.shared.store.clone();
     let done = wait_state(store.as_ref(), id, JobState::Completed, Duration::from_secs(30)).await;
-    assert_eq!((done.selected, done.delivered, done.failed), (400, 400, 0));
+    assert_eq!((done.selected, done.delivered, done.failed), (1000, 1000, 0));
     let s = rx.rx.stats();
-    assert_eq!(s.resent_unique, 400, "every document delivered again");
+    assert_eq!(s.resent_unique, 1000, "every document delivered again");
     // the page in progress at the stop may be sent twice, never more than a page
-    assert!(s.resends >= 400 && s.resends <= 410, "{s:?}");
+    assert!(s.resends >= 1000 && s.resends <= 1010, "{s:?}");
     gw.shutdown().await.unwrap();
 }
 
@@ -179,7 +179,7 @@ async fn cancellation_is_prompt_and_final() {
     let store = gw.shared.store.clone();
     let r = register(520, INN_B);
     onboard(&gw, std::slice::from_ref(&r)).await;
-    send_many(gw.tcp.unwrap(), documents(&r, 400), 4).await;
+    send_many(gw.tcp.unwrap(), documents(&r, 1000), 4).await;
     let mut sel = selector();
     sel.rnm = Some(r.rnm.clone());
     let id = create_job(store.as_ref(), sel, "tester").await.unwrap().id;
@@ -195,7 +195,7 @@ async fn cancellation_is_prompt_and_final() {
     assert_eq!(rx.rx.stats().resends, at_cancel, "nothing sent after the cancel");
     let j = job(store.as_ref(), id).await;
     assert_eq!(j.state, JobState::Cancelled);
-    assert!(j.delivered < 400 && j.delivered >= 20, "{j:?}");
+    assert!(j.delivered < 1000 && j.delivered >= 20, "{j:?}");
     assert!(matches!(cancel_job(store.as_ref(), id).await, Err(JobError::Finished(..))));
     assert!(matches!(cancel_job(store.as_ref(), Uuid::now_v7()).await, Err(JobError::NotFound(_))));
     gw.shutdown().await.unwrap();
