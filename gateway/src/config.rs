@@ -253,6 +253,9 @@ pub struct StorageConfig {
     /// ScyllaDB request timeout.
     #[serde(with = "duration")]
     pub request_timeout: Duration,
+    /// ScyllaDB replication factor in the local datacenter, used by `gateway migrate` when
+    /// it creates the keyspace (an existing keyspace is left as it is).
+    pub replication_factor: u32,
 }
 
 /// Admin API authentication.
@@ -525,6 +528,7 @@ impl Default for StorageConfig {
             local_dc: "dc1".into(),
             consistency: "local_quorum".into(),
             request_timeout: Duration::from_secs(5),
+            replication_factor: 3,
         }
     }
 }

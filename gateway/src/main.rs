@@ -44,6 +44,13 @@ enum Command {
     MetricsDoc,
     /// Print the effective configuration as TOML.
     PrintConfig,
+    /// Apply the ScyllaDB schema (versioned CQL in config/schema) to the configured
+    /// cluster; with `--dry-run`, print the statements instead.
+    Migrate {
+        /// Print the CQL that would run; connect to nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 /// Exit code for configuration errors (EX_USAGE).
@@ -99,7 +106,7 @@ fn main() -> ExitCode {
             print!("{}", gateway::metrics::render_markdown());
             return ExitCode::SUCCESS;
         }
-        Some(Command::PrintConfig) | None => {}
+        Some(Command::PrintConfig | Command::Migrate { .. }) | None => {}
     }
     let cfg = match effective_config(&cli) {
         Ok(c) => c,
@@ -111,6 +118,9 @@ fn main() -> ExitCode {
     if cli.check_config {
         println!("configuration is valid");
         return ExitCode::SUCCESS;
+    }
+    if let Some(Command::Migrate { dry_run }) = cli.command {
+        return migrate(&cfg, dry_run);
     }
     if matches!(cli.command, Some(Command::PrintConfig)) {
         match toml::to_string_pretty(&cfg) {
@@ -153,6 +163,69 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+#[cfg(feature = "scylla")]
+fn migrate(cfg: &Config, dry_run: bool) -> ExitCode {
+    use storage::scylla::{MigrationConfig, connect_session, migrate, render};
+    if cfg.storage.backend != "scylla" {
+        eprintln!("gateway: storage.backend is {:?}: the embedded store needs no migration", cfg.storage.backend);
+        return ExitCode::from(EX_CONFIG);
+    }
+    let local_dc = if cfg.storage.local_dc.is_empty() { "dc1" } else { &cfg.storage.local_dc };
+    let mc = MigrationConfig::single_dc(cfg.storage.keyspace.clone(), local_dc, cfg.storage.replication_factor);
+    if dry_run {
+        return match render(&mc) {
+            Ok(versions) => {
+                for v in versions {
+                    println!("-- version {}: {}", v.version, v.description);
+                    for st in v.statements {
+                        println!("{st};");
+                    }
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("gateway: {e}");
+                ExitCode::from(EX_CONFIG)
+            }
+        };
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("gateway: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        let sc = gateway::server::scylla_config(cfg)?;
+        let session = connect_session(&sc).await?;
+        anyhow::Ok(migrate(&session, &mc).await?)
+    });
+    match result {
+        Ok(r) => {
+            println!(
+                "keyspace {}: applied {:?}, already applied {:?}, unknown {:?}",
+                r.keyspace, r.applied, r.already_applied, r.unknown
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("gateway: migration failed: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(not(feature = "scylla"))]
+fn migrate(cfg: &Config, _dry_run: bool) -> ExitCode {
+    if cfg.storage.backend == "scylla" {
+        eprintln!("gateway: this build has no ScyllaDB backend; rebuild with `--features scylla`");
+    } else {
+        eprintln!("gateway: storage.backend is {:?}: the embedded store needs no migration", cfg.storage.backend);
+    }
+    ExitCode::from(EX_CONFIG)
 }
 
 async fn wait_for_signal() {

@@ -56,28 +56,51 @@ impl std::fmt::Debug for Running {
 }
 
 /// Opens the configured store.
-pub fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn Store>> {
+pub async fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn Store>> {
     match cfg.storage.backend.as_str() {
         "embedded" => {
             use storage::embedded::{EmbeddedOptions, EmbeddedStore, SyncMode};
             let opts = EmbeddedOptions {
-                sync_mode: if cfg.storage.sync == "sync_data" {
-                    SyncMode::SyncData
-                } else {
-                    SyncMode::SyncAll
-                },
+                sync_mode: if cfg.storage.sync == "sync_data" { SyncMode::SyncData } else { SyncMode::SyncAll },
                 max_batch_documents: cfg.storage.max_batch,
                 queue_capacity: cfg.storage.queue_capacity,
                 ..EmbeddedOptions::default()
             };
             let path = cfg.data_dir.join("store");
-            let store = EmbeddedStore::open(&path, opts)
-                .with_context(|| format!("opening the store in {}", path.display()))?;
+            // opening recovers the journal: blocking work, off the async workers
+            let store = tokio::task::spawn_blocking(move || {
+                EmbeddedStore::open(&path, opts).with_context(|| format!("opening the store in {}", path.display()))
+            })
+            .await
+            .context("store opening task")??;
             Ok(Arc::new(store))
         }
+        #[cfg(feature = "scylla")]
+        "scylla" => {
+            let sc = scylla_config(cfg)?;
+            let store = storage::scylla::ScyllaStore::connect(sc)
+                .await
+                .context("connecting to ScyllaDB (run `gateway migrate` first on a new cluster)")?;
+            Ok(Arc::new(store))
+        }
+        #[cfg(not(feature = "scylla"))]
         "scylla" => bail!("this build has no ScyllaDB backend; rebuild with `--features scylla`"),
         other => bail!("unknown storage backend {other:?}"),
     }
+}
+
+/// The ScyllaDB settings of the `[storage]` section.
+#[cfg(feature = "scylla")]
+pub fn scylla_config(cfg: &Config) -> anyhow::Result<storage::scylla::ScyllaConfig> {
+    let s = &cfg.storage;
+    storage::scylla::ScyllaConfig::from_storage_section(
+        s.nodes.clone(),
+        &s.keyspace,
+        &s.local_dc,
+        &s.consistency,
+        s.request_timeout,
+    )
+    .map_err(|e| anyhow::anyhow!("storage: {e}"))
 }
 
 /// Starts a gateway with a validated configuration.
@@ -87,7 +110,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("creating data_dir {}", cfg.data_dir.display()))?;
     let prometheus = crate::metrics::install();
-    let store = open_store(&cfg)?;
+    let store = open_store(&cfg).await?;
     start_with_store(cfg, store, prometheus).await
 }
 

@@ -24,7 +24,7 @@ async fn stalled_storage_acknowledges_nothing_then_recovers() {
     let mut cfg = test_config(dir.path());
     cfg.limits.max_inflight_documents = INFLIGHT;
     cfg.limits.ack_timeout = Duration::from_secs(120);
-    let inner = gateway::server::open_store(&cfg).unwrap();
+    let inner = gateway::server::open_store(&cfg).await.unwrap();
     let faulty = Arc::new(FaultyStore::new(inner));
     let running = gateway::start_with_store(cfg, faulty.clone(), gateway::metrics::install()).await.unwrap();
     let gw = TestGateway { running: Some(running), dir };
@@ -78,7 +78,7 @@ async fn stalled_storage_acknowledges_nothing_then_recovers() {
 async fn failing_storage_acknowledges_nothing_and_heals() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = test_config(dir.path());
-    let inner = gateway::server::open_store(&cfg).unwrap();
+    let inner = gateway::server::open_store(&cfg).await.unwrap();
     let faulty = Arc::new(FaultyStore::new(inner));
     let running = gateway::start_with_store(cfg, faulty.clone(), gateway::metrics::install()).await.unwrap();
     let gw = TestGateway { running: Some(running), dir };

@@ -566,7 +566,7 @@ async fn an_unwritable_audit_log_refuses_the_change() {
     cfg.listen.quic = off;
     cfg.listen.admin = off;
     cfg.listen.metrics = off;
-    let inner = crate::server::open_store(&cfg).unwrap();
+    let inner = crate::server::open_store(&cfg).await.unwrap();
     let store = Arc::new(audit_failing::AuditFailing { inner, fail: AtomicBool::new(false) });
     let running = crate::start_with_store(cfg, store.clone(), crate::metrics::install()).await.unwrap();
     let ctx = Ctx { shared: running.shared.clone(), auth: Arc::new(Auth::from_tokens(&[("ops", ADMIN, Role::Admin)])) };
