@@ -12,7 +12,7 @@ mod fns_support;
 use std::time::Duration;
 
 use bytes::Bytes;
-use e2e::{GatewayProcess, TestRegister, http_request, unix_now};
+use e2e::{GatewayProcess, TestRegister, assert_exit, http_request, json_of, unix_now};
 use fns_support::*;
 
 fn receipts(regs: &[TestRegister], fds: std::ops::RangeInclusive<u32>, t: u32) -> Vec<Bytes> {
@@ -77,6 +77,14 @@ fn every_accepted_document_reaches_the_receiver_exactly_once_across_restarts() {
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["status"], "delivered");
     assert_eq!(v["attempts"], 1);
+    // and the same through adminctl
+    let out = gw.adminctl(&["-o", "json", "fns", "status"]);
+    assert_exit(&out, 0);
+    assert_eq!(json_of(&out)["backlog"]["pending"], 0);
+    let out = gw.adminctl(&["-o", "json", "fns", "delivery", &r0.fn_number.to_string(), "7"]);
+    assert_exit(&out, 0);
+    assert_eq!(json_of(&out)["status"], "delivered");
+    assert_exit(&gw.adminctl(&["fns", "delivery", &r0.fn_number.to_string(), "999999"]), 4);
 
     // the metrics: deliveries by result, backlog gauges, no register labels
     let metrics = wait_for(Duration::from_secs(10), "backlog gauge at 0", || {

@@ -55,6 +55,8 @@ nouns! {
     Alerts => alerts,
     /// Resend jobs: deliver selected documents to the FNS again (create, list, status, cancel).
     Resend => resend,
+    /// FNS forwarding: status and backlog, delivery state of one document.
+    Fns => fns,
 }
 
 /// What every command gets.
