@@ -165,6 +165,19 @@ struct IdleCounters {
 pub async fn idle(cfg: IdleConfig, cancel: CancellationToken) -> anyhow::Result<IdleReport> {
     crate::net::check_target(cfg.target)?;
     anyhow::ensure!(cfg.connections > 0, "--connections must be at least 1");
+    if let Some(r) = cfg.ramp_rate {
+        anyhow::ensure!(
+            (crate::run::MIN_RATE..=crate::run::MAX_RATE).contains(&r),
+            "--ramp-rate must be between {} and {} connections per second",
+            crate::run::MIN_RATE,
+            crate::run::MAX_RATE
+        );
+    }
+    anyhow::ensure!(cfg.hold <= crate::run::MAX_RUN, "--hold may be at most 30 days");
+    anyhow::ensure!(
+        cfg.timeout <= crate::run::MAX_WAIT && cfg.connect_timeout <= crate::run::MAX_WAIT,
+        "timeouts may be at most one day"
+    );
     let pop = Population { count: cfg.connections, ..cfg.population.clone() };
     pop.validate()?;
     if cfg.transport.uses_fd_per_connection() {

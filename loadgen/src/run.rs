@@ -49,6 +49,15 @@ use crate::transport::tls::TlsConnector;
 use crate::transport::{Conn, Connector, ExchangeError, SourcePool, TransportKind};
 use crate::verify::{Expected, MismatchKind, verify_reply};
 
+/// Smallest and largest accepted rates (documents or connections per second).
+pub const MIN_RATE: f64 = 0.001;
+/// See [`MIN_RATE`].
+pub const MAX_RATE: f64 = 100_000_000.0;
+/// Longest run (`--duration`, `--hold`).
+pub const MAX_RUN: Duration = Duration::from_secs(30 * 86_400);
+/// Longest single wait (timeouts, think time).
+pub const MAX_WAIT: Duration = Duration::from_secs(86_400);
+
 /// How registers use connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
@@ -188,8 +197,27 @@ impl RunConfig {
         }
         self.population.validate()?;
         if let LoadModel::Open { rate } = self.load {
-            anyhow::ensure!(rate.is_finite() && rate > 0.0, "--rate must be a positive number of documents per second");
+            anyhow::ensure!(
+                (MIN_RATE..=MAX_RATE).contains(&rate),
+                "--rate must be between {MIN_RATE} and {MAX_RATE} documents per second"
+            );
         }
+        if let Some(r) = self.ramp_rate {
+            anyhow::ensure!(
+                (MIN_RATE..=MAX_RATE).contains(&r),
+                "--ramp-rate must be between {MIN_RATE} and {MAX_RATE} connections per second"
+            );
+        }
+        for (name, d, max) in [
+            ("--duration", self.duration, MAX_RUN),
+            ("--timeout", self.timeout, MAX_WAIT),
+            ("--connect-timeout", self.connect_timeout, MAX_WAIT),
+            ("--late-window", self.late_window, MAX_WAIT),
+            ("--think-time", self.think_time, MAX_WAIT),
+        ] {
+            anyhow::ensure!(d <= max, "{name} may be at most {}", humantime::format_duration(max));
+        }
+        anyhow::ensure!(self.max_resends <= 100, "--max-resends may be at most 100");
         anyhow::ensure!(
             (0.0..=1.0).contains(&self.duplicates) && (0.0..=1.0).contains(&self.plan.malformed_share),
             "--duplicates and --malformed are shares between 0 and 1"

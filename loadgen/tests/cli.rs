@@ -96,3 +96,20 @@ fn tls_without_a_ca_says_how_to_get_one() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--gateway-data-dir"));
 }
+
+#[test]
+fn out_of_range_values_are_usage_errors() {
+    for args in [
+        vec!["run", "--rate", "0"],
+        vec!["run", "--rate", "1e-30"],
+        vec!["run", "--ramp-rate", "0"],
+        vec!["run", "--timeout", "100years"],
+        vec!["run", "--warmup", "20s", "--duration", "10s"],
+        vec!["run", "--duplicates", "1.5"],
+        vec!["run", "--faults", "nonsense"],
+        vec!["run", "--count", "20000000"],
+    ] {
+        let o = loadgen().args(&args).output().expect("run");
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    }
+}
