@@ -533,7 +533,7 @@ def alerts():
                   "under loadgen traffic (tested).")
     firing = "ofd_gateway_alerts_firing"
     d.stat("Firing alerts", "Registers with a firing alert, all rules.", COUNT,
-           [target(f"sum(max by (rule, severity) ({firing}{sel()})) or vector(0)", "firing")], traffic="nonempty")
+           [target(f"sum(max by (rule, severity) ({firing}{sel()})) or vector(0)", "firing")], traffic="nonzero")
     d.stat("Critical alerts", "Registers with a firing alert of severity critical.", COUNT,
            [target("sum(max by (rule, severity) (" + firing + sel('severity="critical"') + ")) or vector(0)",
                    "critical")],
@@ -546,12 +546,12 @@ def alerts():
            [target(rate("ofd_gateway_alert_evaluations_total", 'result!="ok"') + " or vector(0)", "errors")],
            thresholds=[{"color": "green", "value": None}, {"color": "red", "value": 0.001}])
     d.ts("Firing alerts by rule and severity", "Registers with a firing alert, by rule and severity.", COUNT,
-         [target(f"max by (rule, severity) ({firing}{sel()})", "{{rule}} ({{severity}})")], stack=True)
+         [target(f"max by (rule, severity) ({firing}{sel()})", "{{rule}} ({{severity}})")], stack=True, traffic="nonzero")
     d.ts("Alert transitions", "Alerts that started firing or resolved per second, by rule and new status.", PER_S,
-         [target(rate("ofd_gateway_alert_transitions_total", by="rule, status"), "{{rule}} {{status}}")])
+         [target(rate("ofd_gateway_alert_transitions_total", by="rule, status"), "{{rule}} {{status}}")], traffic="nonzero")
     d.ts("Webhook notifications by result", "Webhook notification attempts per second by result (delivered, "
          "failed: retried with backoff, abandoned after webhook_max_attempts).", PER_S,
-         [target(rate("ofd_gateway_alert_notifications_total", by="result"), "{{result}}")])
+         [target(rate("ofd_gateway_alert_notifications_total", by="result"), "{{result}}")], traffic="nonzero")
     d.ts("Evaluations by result", "Evaluations of every enabled rule over every register, per second, by "
          "result; only the node holding the lease evaluates.", PER_S,
          [target(rate("ofd_gateway_alert_evaluations_total", by="instance, result"), "{{instance}} {{result}}")],

@@ -3,13 +3,16 @@
 //!
 //! `every_dashboard_and_rule_query_runs_against_a_real_gateway_under_load`:
 //! 1. starts a local FNS receiver (failing 20% of the requests, so delivery errors exist)
-//!    and a gateway forwarding to it, with fast background intervals;
+//!    and a gateway forwarding to it, with fast background intervals, and a register
+//!    alert rule (paid period ending within 400 days) that fires for every onboarded
+//!    register, its webhook on the receiver;
 //! 2. starts Prometheus with the shipped scrape job (`grafana/prometheus/prometheus.yml`,
 //!    job `ofd-gateway`, its target replaced by the test gateway, 1 s intervals) and the
 //!    shipped alert rules;
 //! 3. runs loadgen over TCP (with duplicates and malformed documents), TLS (a connection
 //!    per document: handshakes), QUIC, and a population that is not onboarded (refusals),
-//!    at the same time, for a few seconds;
+//!    at the same time, for a few seconds, plus admin API requests during the run and a
+//!    small late onboarding (a second burst of alert transitions and webhooks);
 //! 4. extracts every `expr` of every panel of every dashboard, substitutes the Grafana
 //!    variables (`$job`, `$instance`, `$__rate_interval`, ...), runs each through
 //!    `/api/v1/query` (must succeed) and, for the panels of `grafana/traffic-panels.yml`,
@@ -555,6 +558,22 @@ webhook_retry_max = "1s"
     let admin = gw.admin_url();
     let data_dir = gw.data_dir().display().to_string();
 
+    // a register alert rule that fires for every onboarded register (loadgen onboards with
+    // a paid period of one year), with its webhook on the FNS receiver
+    let out = gw.adminctl(&[
+        "alerts",
+        "rules",
+        "add",
+        "paid-period-soon",
+        "--paid-period-ending",
+        "400",
+        "--severity",
+        "warning",
+        "--webhook",
+        &format!("http://{fns_addr}/alerts"),
+    ]);
+    e2e::assert_exit(&out, 0);
+
     // 2. Prometheus with the shipped job and rules
     let prom = Prometheus::start(&test_config(metrics));
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -626,6 +645,12 @@ webhook_retry_max = "1s"
         }
         reports.push(out);
     }
+    // a second, later onboarding: its alert transitions and webhooks come after Prometheus
+    // has seen those counters, so their rates are visible (the first increments of a new
+    // series are not)
+    let (code, out) = loadgen("late", work.path(), &onboard(common("tcp", gw.tcp(), 3000, 3, 10, 1))).finish();
+    assert_eq!(code, Some(0), "{out}");
+    reports.push(out);
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     poller.join().expect("admin poller");
     let load_end = now_secs();
