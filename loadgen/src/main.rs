@@ -17,7 +17,7 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use loadgen::baseline::{Baseline, BaselineConfig, ServerTls};
 use loadgen::docs::{Clock, DocPlan, Fault};
-use loadgen::idle::IdleConfig;
+use loadgen::idle::{IdleConfig, Reconnect};
 use loadgen::onboard::{OnboardConfig, default_paid_until, onboard, resolve_token};
 use loadgen::registers::{FfdMix, Population};
 use loadgen::run::{Behaviour, LoadModel, RunConfig};
@@ -50,8 +50,37 @@ enum Cmd {
     Registers(RegistersArgs),
     /// Serve the trivial responder: canned acks, no parsing, no storage.
     Baseline(BaselineArgs),
-    /// Open many connections and hold them (connection-scale tests).
+    /// Open many connections and hold them (connection-scale tests, reconnect storms).
     Idle(Box<IdleArgs>),
+    /// Import registers through the gateway's admin API (what `run --onboard` does first).
+    Onboard(OnboardArgs),
+}
+
+#[derive(Debug, Args)]
+struct AdminArgs {
+    /// Admin API (loopback only).
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    admin: String,
+    /// Admin bearer token (default: DIR/admin-token of --gateway-data-dir).
+    #[arg(long, env = "LOADGEN_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// Tariff plan for onboarded registers.
+    #[arg(long)]
+    tariff: Option<String>,
+    /// End of the paid period for onboarded registers (RFC 3339; default one year ahead).
+    #[arg(long)]
+    paid_until: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct OnboardArgs {
+    #[command(flatten)]
+    pop: PopArgs,
+    #[command(flatten)]
+    admin: AdminArgs,
+    /// The gateway's data directory (its admin token DIR/admin-token).
+    #[arg(long)]
+    gateway_data_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -183,18 +212,8 @@ struct RunArgs {
     /// Import the registers through the admin API before the run.
     #[arg(long)]
     onboard: bool,
-    /// Admin API (loopback only).
-    #[arg(long, default_value = "http://127.0.0.1:8080")]
-    admin: String,
-    /// Admin bearer token.
-    #[arg(long, env = "LOADGEN_ADMIN_TOKEN", hide_env_values = true)]
-    admin_token: Option<String>,
-    /// Tariff plan for onboarded registers.
-    #[arg(long)]
-    tariff: Option<String>,
-    /// End of the paid period for onboarded registers (RFC 3339; default one year ahead).
-    #[arg(long)]
-    paid_until: Option<String>,
+    #[command(flatten)]
+    admin: AdminArgs,
 }
 
 #[derive(Debug, Args)]
@@ -265,9 +284,33 @@ struct IdleArgs {
     /// Send one document per connection and verify its ack.
     #[arg(long)]
     send_first: bool,
-    /// Reply timeout of that document.
+    /// Reply timeout of that document (and of the next one after a reconnect).
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     timeout: Duration,
+    /// FD of every register's first document (raise it to re-run against stored data).
+    #[arg(long, default_value_t = 1)]
+    fd_start: u32,
+    /// Reconnect storm: when the server drops a connection, reconnect (with backoff) and
+    /// deliver the next document; the hold ends once every register has recovered.
+    #[arg(long)]
+    reconnect: bool,
+    /// Reconnect backoff `MIN-MAX`: attempt n waits uniformly up to min(MAX, MIN·2ⁿ).
+    #[arg(long, default_value = "100ms-1s")]
+    reconnect_backoff: String,
+    /// Write one CSV line per recovery here (register, drop and recovery times).
+    #[arg(long)]
+    storm_csv: Option<PathBuf>,
+    /// Write the phase (`connected`, `plateau`, `done`) here as JSON, for scripts.
+    #[arg(long)]
+    ready_file: Option<PathBuf>,
+    /// Send the first documents only once this file exists (measure the server between).
+    #[arg(long)]
+    wait_file: Option<PathBuf>,
+    /// Import the registers through the admin API first.
+    #[arg(long)]
+    onboard: bool,
+    #[command(flatten)]
+    admin: AdminArgs,
     /// Write the report as JSON here (`-` = stdout).
     #[arg(long)]
     json: Option<PathBuf>,
@@ -292,6 +335,7 @@ fn main() -> ExitCode {
         Cmd::Idle(a) => a.conn.threads,
         Cmd::Baseline(a) => a.threads,
         Cmd::Registers(_) => Some(1),
+        Cmd::Onboard(_) => Some(1),
     };
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     rt.enable_all();
@@ -311,6 +355,7 @@ fn main() -> ExitCode {
             Cmd::Registers(a) => cmd_registers(&a),
             Cmd::Baseline(a) => cmd_baseline(a).await,
             Cmd::Idle(a) => cmd_idle(*a).await,
+            Cmd::Onboard(a) => cmd_onboard(a).await,
         }
     });
     match result {
@@ -482,21 +527,7 @@ async fn cmd_run(a: RunArgs) -> Result<i32, Outcome> {
     report_limit(a.conn.transport);
 
     if a.onboard {
-        let admin = loadgen::net::check_admin_url(&a.admin).map_err(usage)?;
-        let token = resolve_token(a.admin_token.as_deref(), a.conn.gateway_data_dir.as_deref()).map_err(usage)?;
-        let ocfg = OnboardConfig {
-            admin,
-            token,
-            batch: loadgen::onboard::MAX_BATCH,
-            tariff: a.tariff.clone(),
-            paid_until: Some(a.paid_until.clone().unwrap_or_else(default_paid_until)),
-            timeout: Duration::from_secs(60),
-        };
-        let out = onboard(&ocfg, &population).await?;
-        eprintln!(
-            "loadgen: onboarded {} registers: {} created, {} updated, {} unchanged",
-            population.count, out.created, out.updated, out.unchanged
-        );
+        do_onboard(&a.admin, a.conn.gateway_data_dir.as_deref(), &population).await?;
     }
 
     let report = loadgen::run::run(cfg, ctrl_c()).await?;
@@ -512,6 +543,39 @@ async fn cmd_run(a: RunArgs) -> Result<i32, Outcome> {
         }
     }
     Ok(report.verdict.exit_code)
+}
+
+/// Imports `population` through the admin API.
+async fn do_onboard(a: &AdminArgs, data_dir: Option<&Path>, population: &Population) -> Result<(), Outcome> {
+    population.validate().map_err(usage)?;
+    let admin = loadgen::net::check_admin_url(&a.admin).map_err(usage)?;
+    let token = resolve_token(a.admin_token.as_deref(), data_dir).map_err(usage)?;
+    let ocfg = OnboardConfig {
+        admin,
+        token,
+        batch: loadgen::onboard::MAX_BATCH,
+        tariff: a.tariff.clone(),
+        paid_until: Some(a.paid_until.clone().unwrap_or_else(default_paid_until)),
+        timeout: Duration::from_secs(120),
+    };
+    let t = std::time::Instant::now();
+    let out = onboard(&ocfg, population).await?;
+    eprintln!(
+        "loadgen: onboarded {} registers in {:.1}s: {} created, {} updated, {} unchanged",
+        population.count,
+        t.elapsed().as_secs_f64(),
+        out.created,
+        out.updated,
+        out.unchanged
+    );
+    Ok(())
+}
+
+async fn cmd_onboard(a: OnboardArgs) -> Result<i32, Outcome> {
+    let population =
+        Population { seed: a.pop.seed, first: a.pop.first_register, count: a.pop.count, mix: a.pop.ffd_mix.clone() };
+    do_onboard(&a.admin, a.gateway_data_dir.as_deref(), &population).await?;
+    Ok(0)
 }
 
 fn cmd_registers(a: &RegistersArgs) -> Result<i32, Outcome> {
@@ -613,6 +677,20 @@ async fn cmd_idle(a: IdleArgs) -> Result<i32, Outcome> {
         l.check_connections(a.connections, "connections").map_err(|e| usage(anyhow::Error::msg(e)))?;
     }
     report_limit(a.conn.transport);
+    let reconnect = if a.reconnect {
+        let (lo, hi) = a.reconnect_backoff.split_once('-').unwrap_or((&a.reconnect_backoff, &a.reconnect_backoff));
+        let parse = |v: &str| {
+            humantime::parse_duration(v.trim())
+                .map_err(|e| usage(anyhow::anyhow!("--reconnect-backoff {:?}: {e}", a.reconnect_backoff)))
+        };
+        Some(Reconnect { backoff_min: parse(lo)?, backoff_max: parse(hi)? })
+    } else {
+        None
+    };
+    let population = Population { seed: a.seed, first: a.first_register, count: a.connections, mix: FfdMix::default() };
+    if a.onboard {
+        do_onboard(&a.admin, a.conn.gateway_data_dir.as_deref(), &population).await?;
+    }
     let cfg = IdleConfig {
         target: r.target,
         transport: a.conn.transport,
@@ -620,7 +698,8 @@ async fn cmd_idle(a: IdleArgs) -> Result<i32, Outcome> {
         server_name: a.conn.server_name.clone(),
         sources: r.sources,
         connections: a.connections,
-        population: Population { seed: a.seed, first: a.first_register, count: a.connections, mix: FfdMix::default() },
+        population,
+        fd_start: a.fd_start,
         ramp_rate: a.ramp_rate,
         hold: a.hold,
         connect_timeout: a.conn.connect_timeout,
@@ -630,6 +709,10 @@ async fn cmd_idle(a: IdleArgs) -> Result<i32, Outcome> {
             keep_alive: Some(a.conn.quic_keep_alive.unwrap_or(Duration::from_secs(10))).filter(|d| !d.is_zero()),
             ..QuicOptions::default()
         },
+        ready_file: a.ready_file.clone(),
+        wait_file: a.wait_file.clone(),
+        reconnect,
+        storm_csv: a.storm_csv.clone(),
         progress: !a.no_progress,
     };
     let report = loadgen::idle::idle(cfg, ctrl_c()).await?;
@@ -641,5 +724,10 @@ async fn cmd_idle(a: IdleArgs) -> Result<i32, Outcome> {
     } else {
         print!("{}", report.summary());
     }
-    Ok(if report.failed > 0 || report.first_documents_failed > 0 { loadgen::stats::EXIT_VERIFY } else { 0 })
+    let storm_failed = report.storm.as_ref().is_some_and(|st| !st.complete);
+    Ok(if report.failed > 0 || report.first_documents_failed > 0 || storm_failed {
+        loadgen::stats::EXIT_VERIFY
+    } else {
+        0
+    })
 }

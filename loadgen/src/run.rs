@@ -481,6 +481,7 @@ async fn run_with<C: Connector>(connector: C, cfg: RunConfig, cancel: Cancellati
         documents_by_kind: kinds.iter().enumerate().map(|(i, k)| (kind_name(*k), c.by_kind[i].load(Relaxed))).collect(),
         counters,
         sources: ctx.connector.sources(),
+        tls_handshakes: ctx.connector.handshakes(),
         latency_us: Latencies {
             corrected: open.then(|| Percentiles::of(&merged.corrected)),
             uncorrected: Percentiles::of(&merged.uncorrected),

@@ -543,6 +543,9 @@ pub struct Report {
     pub documents_by_kind: BTreeMap<&'static str, u64>,
     /// Per source address.
     pub sources: Vec<SourceStat>,
+    /// TLS handshakes by kind (`null` unless the transport is TLS): with `--tls-resume`,
+    /// how many really were resumed.
+    pub tls_handshakes: Option<crate::transport::tls::HandshakeStats>,
     /// Latency.
     pub latency_us: Latencies,
     /// Thresholds.
@@ -681,6 +684,9 @@ impl Report {
             c.closed_by_peer,
             c.io_errors
         );
+        if let Some(h) = &self.tls_handshakes {
+            let _ = writeln!(s, "tls      handshakes full {}  resumed {}", h.full, h.resumed);
+        }
         let _ = writeln!(
             s,
             "latency  {:<12} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",

@@ -112,6 +112,32 @@ async fn onboarding_posts_batches_with_the_token() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn onboard_subcommand_imports_the_population() {
+    let (url, seen) = admin_api(200, r#"{"created": 7, "updated": 0, "unchanged": 0, "errors": []}"#).await;
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .args(["onboard", "--count", "7", "--first-register", "40", "--seed", "3", "--admin", &url])
+        .args(["--admin-token", "tok-cli", "--tariff", "OFD-15"])
+        .output()
+        .await
+        .expect("run loadgen");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("onboarded 7 registers"));
+    let seen = seen.lock().expect("lock").clone();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].auth, "Bearer tok-cli");
+    let regs = seen[0].body["registers"].as_array().expect("array");
+    assert_eq!(regs.len(), 7);
+    assert_eq!(regs[0]["fn_number"], "9999003000000040", "register 40 of seed 3 first");
+    // a non-loopback admin URL is refused before anything is sent
+    let st = tokio::process::Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .args(["onboard", "--count", "1", "--admin", "http://10.0.0.1:8080", "--admin-token", "t"])
+        .output()
+        .await
+        .expect("run loadgen");
+    assert_eq!(st.status.code(), Some(2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn onboarding_reports_refusals() {
     loadgen::install_crypto_provider();
     let (url, _) = admin_api(401, r#"{"error": "unauthorized"}"#).await;
@@ -148,12 +174,17 @@ fn idle_cfg(
         sources: Vec::new(),
         connections: n,
         population: common::population(n),
+        fd_start: 1,
         ramp_rate: Some(2_000.0),
         hold: Duration::from_millis(300),
         connect_timeout: Duration::from_secs(5),
         send_first: true,
         timeout: Duration::from_secs(5),
         quic: QuicOptions { keep_alive: Some(Duration::from_secs(1)), ..QuicOptions::default() },
+        ready_file: None,
+        wait_file: None,
+        reconnect: None,
+        storm_csv: None,
         progress: false,
     }
 }

@@ -120,6 +120,11 @@ pub trait Connector: Send + Sync + 'static {
 
     /// Connects per source address.
     fn sources(&self) -> Vec<SourceStat>;
+
+    /// TLS handshakes by kind (full, resumed); `None` for transports without TLS over TCP.
+    fn handshakes(&self) -> Option<tls::HandshakeStats> {
+        None
+    }
 }
 
 /// One connection.

@@ -104,8 +104,10 @@ impl QuicConnector {
         };
         let mut endpoints = Vec::with_capacity(ips.len());
         for ip in ips {
+            // through `endpoint` for the large socket buffers (Endpoint::client keeps the
+            // kernel's 208 KiB, and a burst of handshakes overflows it)
             let mut ep =
-                Endpoint::client(SocketAddr::from((ip, 0))).with_context(|| format!("binding a UDP socket on {ip}"))?;
+                endpoint(SocketAddr::from((ip, 0)), None).with_context(|| format!("binding a UDP socket on {ip}"))?;
             ep.set_default_client_config(cfg.clone());
             endpoints.push(ep);
         }
