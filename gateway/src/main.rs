@@ -4,6 +4,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+/// mimalloc instead of glibc malloc: frame buffers are allocated on the I/O threads and
+/// freed on the storage writer thread, a pattern glibc's arenas handle poorly (it showed as
+/// ~12% of the gateway's CPU under load).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use gateway::config::{Config, Listen};
 
 /// The OFD ingest gateway.
@@ -57,8 +63,7 @@ enum Command {
 const EX_CONFIG: u8 = 64;
 
 fn parse_listen(flag: &str, v: &str) -> Result<Listen, String> {
-    serde_json::from_value::<Listen>(serde_json::Value::String(v.to_owned()))
-        .map_err(|e| format!("--{flag}: {e}"))
+    serde_json::from_value::<Listen>(serde_json::Value::String(v.to_owned())).map_err(|e| format!("--{flag}: {e}"))
 }
 
 fn effective_config(cli: &Cli) -> Result<Config, String> {
@@ -71,11 +76,7 @@ fn effective_config(cli: &Cli) -> Result<Config, String> {
         ("tls-listen", &cli.tls_listen, &mut cfg.listen.tls),
         ("quic-listen", &cli.quic_listen, &mut cfg.listen.quic),
         ("admin-listen", &cli.admin_listen, &mut cfg.listen.admin),
-        (
-            "metrics-listen",
-            &cli.metrics_listen,
-            &mut cfg.listen.metrics,
-        ),
+        ("metrics-listen", &cli.metrics_listen, &mut cfg.listen.metrics),
     ] {
         if let Some(v) = value {
             *slot = parse_listen(flag, v)?;
@@ -87,11 +88,8 @@ fn effective_config(cli: &Cli) -> Result<Config, String> {
 
 fn init_logging(cfg: &Config) {
     use tracing_subscriber::EnvFilter;
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&cfg.log.level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&cfg.log.level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if cfg.log.format == "json" {
         builder.json().flatten_event(true).init();
     } else {
@@ -135,10 +133,7 @@ fn main() -> ExitCode {
         }
     }
     init_logging(&cfg);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("gateway: cannot start the runtime: {e}");
@@ -230,10 +225,7 @@ fn migrate(cfg: &Config, _dry_run: bool) -> ExitCode {
 
 async fn wait_for_signal() {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
         // without signal handlers, only an explicit trigger stops the gateway
         std::future::pending::<()>().await;
         return;

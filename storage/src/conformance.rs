@@ -21,14 +21,12 @@ use uuid::Uuid;
 use crate::error::StoreError;
 use crate::ids::{Inn, Rnm, Timestamp};
 use crate::model::{
-    AlertCondition, AlertNotification, AlertRule, AlertScope, AlertState, AlertStatus,
-    AppendOutcome, AuditEntry, DELIVERY_PARTITIONS, DeliveryStatus, DocumentKey, DocumentRecord,
-    FnRecord, JobState, Register, RegisterActivity, RegisterStatus, ResendJob, ResendSelector,
-    Severity, TariffPlan, TelemetryRecord, UnknownFnSighting, delivery_partition,
+    AlertCondition, AlertNotification, AlertRule, AlertScope, AlertState, AlertStatus, AppendOutcome, AuditEntry,
+    DELIVERY_PARTITIONS, DeliveryStatus, DocumentKey, DocumentRecord, FnRecord, JobState, Register, RegisterActivity,
+    RegisterStatus, ResendJob, ResendSelector, Severity, TariffPlan, TelemetryRecord, UnknownFnSighting,
+    delivery_partition,
 };
-use crate::store::{
-    AlertFilter, AuditFilter, Durability, Page, PageRequest, RegisterFilter, Store,
-};
+use crate::store::{AlertFilter, AuditFilter, Durability, Page, PageRequest, RegisterFilter, Store};
 
 /// How the suite obtains stores of one backend.
 #[async_trait]
@@ -48,9 +46,7 @@ pub async fn run_all(harness: &dyn Harness) {
     }
 }
 
-type TestFn = for<'a> fn(
-    &'a dyn Harness,
-) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>;
+type TestFn = for<'a> fn(&'a dyn Harness) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>;
 
 macro_rules! registry {
     ($($name:ident),* $(,)?) => {
@@ -78,6 +74,7 @@ registry!(
     append_duplicates_inside_one_batch,
     append_concurrent_same_key_stores_once,
     append_buffered_reports_at_least_buffered,
+    append_out_of_order_and_old_retransmissions,
     documents_by_fn_ranges_and_pages,
     documents_by_register_time_range_and_pages,
     bad_cursor_is_invalid,
@@ -112,6 +109,7 @@ macro_rules! conformance_suite {
             append_duplicates_inside_one_batch,
             append_concurrent_same_key_stores_once,
             append_buffered_reports_at_least_buffered,
+            append_out_of_order_and_old_retransmissions,
             documents_by_fn_ranges_and_pages,
             documents_by_register_time_range_and_pages,
             bad_cursor_is_invalid,
@@ -178,8 +176,7 @@ fn rnm(n: u64) -> Rnm {
 }
 
 fn fn_no(n: u64) -> FnNumber {
-    FnNumber::parse_strict(&format!("{:016}", 9_999_078_900_000_000u64 + n))
-        .expect("valid fixture FN")
+    FnNumber::parse_strict(&format!("{:016}", 9_999_078_900_000_000u64 + n)).expect("valid fixture FN")
 }
 
 fn register(n: u64, f: FnNumber) -> Register {
@@ -246,10 +243,7 @@ fn v7(ms: i64, seq: u32) -> Uuid {
 
 async fn append_ok(s: &dyn Store, docs: Vec<DocumentRecord>) -> Vec<AppendOutcome> {
     let n = docs.len();
-    let c = s
-        .append_documents(docs, Durability::Durable)
-        .await
-        .expect("durable append succeeds");
+    let c = s.append_documents(docs, Durability::Durable).await.expect("durable append succeeds");
     assert_eq!(c.durability, Durability::Durable, "asked for Durable");
     assert_eq!(c.outcomes.len(), n, "one outcome per document");
     c.outcomes
@@ -265,11 +259,7 @@ where
     let mut req = PageRequest::first(limit);
     for _ in 0..10_000 {
         let page = fetch(req.clone()).await.expect("page");
-        assert!(
-            page.items.len() <= limit as usize,
-            "page of {} items exceeds limit {limit}",
-            page.items.len()
-        );
+        assert!(page.items.len() <= limit as usize, "page of {} items exceeds limit {limit}", page.items.len());
         out.extend(page.items);
         match page.next {
             Some(c) => req.cursor = Some(c),
@@ -318,10 +308,7 @@ pub async fn append_stores_new_documents_durably(h: &dyn Harness) {
     });
     let docs = vec![doc(f, 1, &r, t(1), 0), d2, doc(fn_no(2), 1, &r, t(3), 0)];
     let outcomes = append_ok(&*s, docs.clone()).await;
-    assert!(
-        outcomes.iter().all(|o| *o == AppendOutcome::Stored),
-        "{outcomes:?}"
-    );
+    assert!(outcomes.iter().all(|o| *o == AppendOutcome::Stored), "{outcomes:?}");
     for d in &docs {
         let got = s.get_document(&d.key()).await.expect("get");
         assert_eq!(got.as_ref(), Some(d), "document {} read back", d.fd);
@@ -341,17 +328,43 @@ pub async fn append_identical_duplicate_returns_first_ack(h: &dyn Harness) {
     again.received_at = t(60_000);
     again.ack = Bytes::from_static(b"a freshly signed ack that must not be used");
     let o = append_ok(&*s, vec![again]).await;
+    assert_eq!(o, vec![AppendOutcome::Duplicate { ack: first.ack.clone(), identical: true }]);
+    assert_eq!(s.get_document(&first.key()).await.expect("get"), Some(first));
+}
+
+/// FDs arriving out of order, retransmissions of old FDs in later batches, and after a
+/// reopen: each document is stored once and every retransmission returns its first ack
+/// (backends may keep per-FN knowledge to skip lookups; it must never hide a duplicate
+/// nor refuse a new document below the highest FD seen).
+pub async fn append_out_of_order_and_old_retransmissions(h: &dyn Harness) {
+    let s = h.fresh().await;
+    let r = rnm(1);
+    let f = fn_no(1);
+    let d = |fd: u32, v: u8| doc(f, fd, &r, t(i64::from(fd)), v);
+    assert_eq!(append_ok(&*s, vec![d(5, 0)]).await, vec![AppendOutcome::Stored]);
+    // a lower FD that was never stored is new (an FN's backlog can arrive out of order)
+    assert_eq!(append_ok(&*s, vec![d(3, 0)]).await, vec![AppendOutcome::Stored]);
+    let dup = |x: &DocumentRecord| AppendOutcome::Duplicate { ack: x.ack.clone(), identical: true };
+    // old FDs retransmitted in later batches, mixed with new ones in one request
+    let o = append_ok(&*s, vec![d(3, 0), d(6, 0), d(5, 0), d(4, 0), d(6, 0)]).await;
+    assert_eq!(o, vec![dup(&d(3, 0)), AppendOutcome::Stored, dup(&d(5, 0)), AppendOutcome::Stored, dup(&d(6, 0))]);
+    let Some(s) = h.reopen(s).await else {
+        return;
+    };
+    // after a reopen nothing known in memory may hide a stored document
+    let o = append_ok(&*s, vec![d(6, 1), d(7, 0), d(1, 0)]).await;
     assert_eq!(
         o,
-        vec![AppendOutcome::Duplicate {
-            ack: first.ack.clone(),
-            identical: true
-        }]
+        vec![
+            AppendOutcome::Duplicate { ack: d(6, 0).ack, identical: false },
+            AppendOutcome::Stored,
+            AppendOutcome::Stored
+        ]
     );
-    assert_eq!(
-        s.get_document(&first.key()).await.expect("get"),
-        Some(first)
-    );
+    let page = s.documents_by_fn(&f, 0..=u32::MAX, PageRequest::first(100)).await.expect("list");
+    let fds: Vec<u32> = page.items.iter().map(|x| x.fd).collect();
+    assert_eq!(fds, vec![1, 3, 4, 5, 6, 7], "each stored exactly once");
+    assert_eq!(page.items[4], d(6, 0), "the original of FD 6 is kept");
 }
 
 /// A different document under a used (FN, FD) never replaces the stored original.
@@ -364,17 +377,8 @@ pub async fn append_conflicting_duplicate_keeps_original(h: &dyn Harness) {
     let impostor = doc(f, 7, &r, t(5), 9);
     assert_ne!(impostor.raw, original.raw);
     let o = append_ok(&*s, vec![impostor]).await;
-    assert_eq!(
-        o,
-        vec![AppendOutcome::Duplicate {
-            ack: original.ack.clone(),
-            identical: false
-        }]
-    );
-    assert_eq!(
-        s.get_document(&original.key()).await.expect("get"),
-        Some(original)
-    );
+    assert_eq!(o, vec![AppendOutcome::Duplicate { ack: original.ack.clone(), identical: false }]);
+    assert_eq!(s.get_document(&original.key()).await.expect("get"), Some(original));
 }
 
 /// Duplicates inside one batch: the first occurrence is stored, later ones are
@@ -389,25 +393,10 @@ pub async fn append_duplicates_inside_one_batch(h: &dyn Harness) {
     let o = append_ok(&*s, vec![a.clone(), b.clone(), a.clone(), a_conflict]).await;
     assert_eq!(o[0], AppendOutcome::Stored);
     assert_eq!(o[1], AppendOutcome::Stored);
-    assert_eq!(
-        o[2],
-        AppendOutcome::Duplicate {
-            ack: a.ack.clone(),
-            identical: true
-        }
-    );
-    assert_eq!(
-        o[3],
-        AppendOutcome::Duplicate {
-            ack: a.ack.clone(),
-            identical: false
-        }
-    );
+    assert_eq!(o[2], AppendOutcome::Duplicate { ack: a.ack.clone(), identical: true });
+    assert_eq!(o[3], AppendOutcome::Duplicate { ack: a.ack.clone(), identical: false });
     assert_eq!(s.get_document(&a.key()).await.expect("get"), Some(a));
-    let all = s
-        .documents_by_fn(&f, 0..=u32::MAX, PageRequest::first(100))
-        .await
-        .expect("by fn");
+    let all = s.documents_by_fn(&f, 0..=u32::MAX, PageRequest::first(100)).await.expect("by fn");
     assert_eq!(all.items.len(), 2);
     let act = s.get_activity(&r).await.expect("activity").expect("exists");
     assert_eq!(act.documents, 2, "duplicates are not counted");
@@ -425,10 +414,7 @@ pub async fn append_concurrent_same_key_stores_once(h: &dyn Harness) {
         let s = s.clone();
         let d = doc(f, 1, &r, t(i64::from(i)), i);
         tasks.push(tokio::spawn(async move {
-            let c = s
-                .append_documents(vec![d.clone()], Durability::Durable)
-                .await
-                .expect("append");
+            let c = s.append_documents(vec![d.clone()], Durability::Durable).await.expect("append");
             (d, c.outcomes)
         }));
     }
@@ -445,10 +431,7 @@ pub async fn append_concurrent_same_key_stores_once(h: &dyn Harness) {
     assert_eq!(stored.len(), 1, "exactly one winner");
     let winner = &stored[0];
     assert!(dup_acks.iter().all(|a| *a == winner.ack));
-    assert_eq!(
-        s.get_document(&winner.key()).await.expect("get").as_ref(),
-        Some(winner)
-    );
+    assert_eq!(s.get_document(&winner.key()).await.expect("get").as_ref(), Some(winner));
     assert_eq!(all_due(&*s, t(100_000)).await.len(), 1);
 }
 
@@ -456,29 +439,14 @@ pub async fn append_concurrent_same_key_stores_once(h: &dyn Harness) {
 pub async fn append_buffered_reports_at_least_buffered(h: &dyn Harness) {
     let s = h.fresh().await;
     let d = doc(fn_no(1), 1, &rnm(1), t(0), 0);
-    let c = s
-        .append_documents(vec![d.clone()], Durability::Buffered)
-        .await
-        .expect("append");
+    let c = s.append_documents(vec![d.clone()], Durability::Buffered).await.expect("append");
     assert_eq!(c.outcomes, vec![AppendOutcome::Stored]);
     assert!(c.durability >= Durability::Buffered);
     // A durable retransmission of it reports Durable.
-    let c = s
-        .append_documents(vec![d.clone()], Durability::Durable)
-        .await
-        .expect("append");
+    let c = s.append_documents(vec![d.clone()], Durability::Durable).await.expect("append");
     assert_eq!(c.durability, Durability::Durable);
-    assert!(matches!(
-        c.outcomes[0],
-        AppendOutcome::Duplicate {
-            identical: true,
-            ..
-        }
-    ));
-    let empty = s
-        .append_documents(Vec::new(), Durability::Durable)
-        .await
-        .expect("empty append");
+    assert!(matches!(c.outcomes[0], AppendOutcome::Duplicate { identical: true, .. }));
+    let empty = s.append_documents(Vec::new(), Durability::Durable).await.expect("empty append");
     assert!(empty.outcomes.is_empty());
 }
 
@@ -490,10 +458,7 @@ pub async fn documents_by_fn_ranges_and_pages(h: &dyn Harness) {
     let g = fn_no(2);
     // FDs across byte boundaries (255/256, 65535/65536) catch little-endian keys.
     let fds = [1u32, 2, 3, 255, 256, 257, 65_535, 65_536, 1_000_000];
-    let mut docs: Vec<_> = fds
-        .iter()
-        .map(|&fd| doc(f, fd, &r, t(i64::from(fd)), 0))
-        .collect();
+    let mut docs: Vec<_> = fds.iter().map(|&fd| doc(f, fd, &r, t(i64::from(fd)), 0)).collect();
     docs.push(doc(g, 5, &r, t(0), 0));
     append_ok(&*s, docs).await;
 
@@ -501,26 +466,14 @@ pub async fn documents_by_fn_ranges_and_pages(h: &dyn Harness) {
     let all = collect_pages(2, |p| s.documents_by_fn(&f, 0..=u32::MAX, p)).await;
     assert_eq!(fds_of(&all), fds.to_vec());
     assert!(all.iter().all(|d| d.fn_number == f));
-    let mid = s
-        .documents_by_fn(&f, 3..=65_535, PageRequest::first(100))
-        .await
-        .expect("range");
+    let mid = s.documents_by_fn(&f, 3..=65_535, PageRequest::first(100)).await.expect("range");
     assert_eq!(fds_of(&mid.items), vec![3, 255, 256, 257, 65_535]);
     assert_eq!(mid.next, None, "a complete page has no cursor");
-    let one = s
-        .documents_by_fn(&f, 256..=256, PageRequest::first(10))
-        .await
-        .expect("range");
+    let one = s.documents_by_fn(&f, 256..=256, PageRequest::first(10)).await.expect("range");
     assert_eq!(fds_of(&one.items), vec![256]);
-    let none = s
-        .documents_by_fn(&f, 4..=254, PageRequest::first(10))
-        .await
-        .expect("range");
+    let none = s.documents_by_fn(&f, 4..=254, PageRequest::first(10)).await.expect("range");
     assert!(none.items.is_empty());
-    let other = s
-        .documents_by_fn(&fn_no(3), 0..=u32::MAX, PageRequest::first(10))
-        .await
-        .expect("range");
+    let other = s.documents_by_fn(&fn_no(3), 0..=u32::MAX, PageRequest::first(10)).await.expect("range");
     assert!(other.items.is_empty());
     let exact = collect_pages(3, |p| s.documents_by_fn(&f, 1..=257, p)).await;
     assert_eq!(fds_of(&exact), vec![1, 2, 3, 255, 256, 257]);
@@ -536,34 +489,19 @@ pub async fn documents_by_register_time_range_and_pages(h: &dyn Harness) {
     // Receive times deliberately out of FD order, and spread over several days.
     let day = 86_400_000;
     let times = [5 * day, 1, 2 * day, 3, 10 * day, 4];
-    let docs: Vec<_> = times
-        .iter()
-        .enumerate()
-        .map(|(i, &ms)| doc(f1, i as u32 + 1, &r1, t(ms), 0))
-        .collect();
+    let docs: Vec<_> = times.iter().enumerate().map(|(i, &ms)| doc(f1, i as u32 + 1, &r1, t(ms), 0)).collect();
     append_ok(&*s, docs).await;
     append_ok(&*s, vec![doc(f2, 1, &r2, t(2), 0)]).await;
 
-    let times_of =
-        |v: &[DocumentRecord]| v.iter().map(|d| d.received_at.0 - T0).collect::<Vec<_>>();
+    let times_of = |v: &[DocumentRecord]| v.iter().map(|d| d.received_at.0 - T0).collect::<Vec<_>>();
     let all = collect_pages(2, |p| s.documents_by_register(&r1, t(0), t(100 * day), p)).await;
     assert_eq!(times_of(&all), vec![1, 3, 4, 2 * day, 5 * day, 10 * day]);
     assert!(all.iter().all(|d| d.rnm == r1));
     let window = collect_pages(10, |p| s.documents_by_register(&r1, t(3), t(5 * day), p)).await;
-    assert_eq!(
-        times_of(&window),
-        vec![3, 4, 2 * day],
-        "from inclusive, to exclusive"
-    );
-    let empty = s
-        .documents_by_register(&r1, t(6 * day), t(7 * day), PageRequest::first(10))
-        .await
-        .expect("range");
+    assert_eq!(times_of(&window), vec![3, 4, 2 * day], "from inclusive, to exclusive");
+    let empty = s.documents_by_register(&r1, t(6 * day), t(7 * day), PageRequest::first(10)).await.expect("range");
     assert!(empty.items.is_empty());
-    let other = s
-        .documents_by_register(&r2, t(0), t(100 * day), PageRequest::first(10))
-        .await
-        .expect("range");
+    let other = s.documents_by_register(&r2, t(0), t(100 * day), PageRequest::first(10)).await.expect("range");
     assert_eq!(other.items.len(), 1);
 }
 
@@ -571,10 +509,7 @@ pub async fn documents_by_register_time_range_and_pages(h: &dyn Harness) {
 pub async fn bad_cursor_is_invalid(h: &dyn Harness) {
     let s = h.fresh().await;
     append_ok(&*s, vec![doc(fn_no(1), 1, &rnm(1), t(0), 0)]).await;
-    let req = PageRequest {
-        limit: 10,
-        cursor: Some("not a cursor \u{1F600}".into()),
-    };
+    let req = PageRequest { limit: 10, cursor: Some("not a cursor \u{1F600}".into()) };
     let r = s.documents_by_fn(&fn_no(1), 0..=10, req.clone()).await;
     assert!(matches!(r, Err(StoreError::Invalid(_))), "{r:?}");
     let r = s.list_registers(&RegisterFilter::default(), req).await;
@@ -591,10 +526,7 @@ pub async fn activity_folds_stored_documents_only(h: &dyn Harness) {
     flk.response_code = 14;
     let mut report = doc(f, 2, &r, t(20), 0);
     report.doc_type = 11;
-    report.telemetry = Some(TelemetryRecord {
-        unsent_documents: Some(5),
-        ..Default::default()
-    });
+    report.telemetry = Some(TelemetryRecord { unsent_documents: Some(5), ..Default::default() });
     let docs = vec![doc(f, 1, &r, t(10), 0), report, flk];
     let mut expected = RegisterActivity::default();
     for d in &docs {
@@ -614,10 +546,7 @@ pub async fn activity_folds_stored_documents_only(h: &dyn Harness) {
     expected.absorb(&later);
     append_ok(&*s, vec![later]).await;
     let r2 = rnm(2);
-    let many = s
-        .get_activities(&[r.clone(), r2.clone()])
-        .await
-        .expect("activities");
+    let many = s.get_activities(&[r.clone(), r2.clone()]).await.expect("activities");
     assert_eq!(many, vec![(r, expected)], "missing registers are absent");
 }
 
@@ -643,11 +572,7 @@ pub async fn outbox_queues_each_stored_document_once(h: &dyn Harness) {
         assert_eq!(*p, delivery_partition(&k.fn_number));
     }
     for d in &docs {
-        let del = s
-            .get_delivery(&d.key())
-            .await
-            .expect("get")
-            .expect("exists");
+        let del = s.get_delivery(&d.key()).await.expect("get").expect("exists");
         assert_eq!(del.status, DeliveryStatus::Pending);
         assert_eq!(del.attempts, 0);
         assert_eq!(del.partition, delivery_partition(&d.fn_number));
@@ -657,10 +582,7 @@ pub async fn outbox_queues_each_stored_document_once(h: &dyn Harness) {
     let two = s.due_deliveries(p, t(1_000_000), 1).await.expect("due");
     assert_eq!(two.len(), 1);
     let full = s.due_deliveries(p, t(1_000_000), 100).await.expect("due");
-    assert!(
-        full.windows(2)
-            .all(|w| w[0].next_attempt_at <= w[1].next_attempt_at)
-    );
+    assert!(full.windows(2).all(|w| w[0].next_attempt_at <= w[1].next_attempt_at));
     assert_eq!(s.get_delivery(&key(fn_no(99), 1)).await.expect("get"), None);
 }
 
@@ -675,72 +597,35 @@ pub async fn outbox_delivery_and_failure(h: &dyn Harness) {
     let now = t(10_000);
 
     s.mark_delivered(&[a.key()], t(5_000)).await.expect("mark");
-    let da = s
-        .get_delivery(&a.key())
-        .await
-        .expect("get")
-        .expect("exists");
+    let da = s.get_delivery(&a.key()).await.expect("get").expect("exists");
     assert_eq!(da.status, DeliveryStatus::Delivered);
     assert_eq!(da.delivered_at, Some(t(5_000)));
     // Idempotent.
-    s.mark_delivered(&[a.key()], t(6_000))
-        .await
-        .expect("mark again");
+    s.mark_delivered(&[a.key()], t(6_000)).await.expect("mark again");
 
     let later = t(3_600_000);
-    s.record_delivery_failure(&b.key(), "HTTP 503", later)
-        .await
-        .expect("failure");
-    let db = s
-        .get_delivery(&b.key())
-        .await
-        .expect("get")
-        .expect("exists");
+    s.record_delivery_failure(&b.key(), "HTTP 503", later).await.expect("failure");
+    let db = s.get_delivery(&b.key()).await.expect("get").expect("exists");
     assert_eq!(db.status, DeliveryStatus::Pending);
     assert_eq!(db.attempts, 1);
     assert_eq!(db.next_attempt_at, later);
     assert_eq!(db.last_error.as_deref(), Some("HTTP 503"));
 
-    let due: BTreeSet<_> = all_due(&*s, now)
-        .await
-        .into_iter()
-        .map(|(_, k)| k)
-        .collect();
+    let due: BTreeSet<_> = all_due(&*s, now).await.into_iter().map(|(_, k)| k).collect();
     assert_eq!(due, BTreeSet::from([c.key()]), "a delivered, b not yet due");
-    let due: Vec<_> = all_due(&*s, later)
-        .await
-        .into_iter()
-        .map(|(_, k)| k)
-        .collect();
+    let due: Vec<_> = all_due(&*s, later).await.into_iter().map(|(_, k)| k).collect();
     assert_eq!(due.len(), 2, "b due again exactly once: {due:?}");
     assert!(due.contains(&b.key()) && due.contains(&c.key()));
 
     // A second failure moves it again (no stale entry left behind).
-    s.record_delivery_failure(&b.key(), "timeout", t(7_200_000))
-        .await
-        .expect("failure");
-    let due: Vec<_> = all_due(&*s, t(7_200_000))
-        .await
-        .into_iter()
-        .map(|(_, k)| k)
-        .collect();
+    s.record_delivery_failure(&b.key(), "timeout", t(7_200_000)).await.expect("failure");
+    let due: Vec<_> = all_due(&*s, t(7_200_000)).await.into_iter().map(|(_, k)| k).collect();
     assert_eq!(due.iter().filter(|k| **k == b.key()).count(), 1);
-    assert_eq!(
-        s.get_delivery(&b.key())
-            .await
-            .expect("get")
-            .expect("exists")
-            .attempts,
-        2
-    );
+    assert_eq!(s.get_delivery(&b.key()).await.expect("get").expect("exists").attempts, 2);
 
-    s.mark_delivered(&[b.key(), c.key()], t(8_000_000))
-        .await
-        .expect("mark");
+    s.mark_delivered(&[b.key(), c.key()], t(8_000_000)).await.expect("mark");
     assert!(all_due(&*s, t(i64::MAX / 4)).await.is_empty());
-    let r = s
-        .record_delivery_failure(&key(fn_no(50), 1), "x", later)
-        .await;
+    let r = s.record_delivery_failure(&key(fn_no(50), 1), "x", later).await;
     assert!(matches!(r, Err(StoreError::NotFound(_))), "{r:?}");
 }
 
@@ -750,30 +635,18 @@ pub async fn outbox_backlog_stats(h: &dyn Harness) {
     let b = s.backlog().await.expect("backlog");
     assert_eq!((b.pending, b.oldest_queued_at), (0, None));
     let r = rnm(1);
-    let docs = vec![
-        doc(fn_no(1), 1, &r, t(300), 0),
-        doc(fn_no(2), 1, &r, t(100), 0),
-        doc(fn_no(3), 1, &r, t(200), 0),
-    ];
+    let docs = vec![doc(fn_no(1), 1, &r, t(300), 0), doc(fn_no(2), 1, &r, t(100), 0), doc(fn_no(3), 1, &r, t(200), 0)];
     append_ok(&*s, docs.clone()).await;
     append_ok(&*s, docs.clone()).await;
     let b = s.backlog().await.expect("backlog");
     assert_eq!((b.pending, b.oldest_queued_at), (3, Some(t(100))));
-    s.mark_delivered(&[docs[1].key()], t(400))
-        .await
-        .expect("mark");
+    s.mark_delivered(&[docs[1].key()], t(400)).await.expect("mark");
     let b = s.backlog().await.expect("backlog");
     assert_eq!((b.pending, b.oldest_queued_at), (2, Some(t(200))));
-    s.record_delivery_failure(&docs[2].key(), "x", t(10_000))
-        .await
-        .expect("failure");
+    s.record_delivery_failure(&docs[2].key(), "x", t(10_000)).await.expect("failure");
     let b = s.backlog().await.expect("backlog");
     assert_eq!(b.pending, 2, "a failure keeps it pending");
-    assert_eq!(
-        b.oldest_queued_at,
-        Some(t(200)),
-        "age is queue time, not retry time"
-    );
+    assert_eq!(b.oldest_queued_at, Some(t(200)), "age is queue time, not retry time");
 }
 
 /// Leases: one holder at a time, renewable by the holder, taken over after expiry,
@@ -784,25 +657,11 @@ pub async fn leases_are_exclusive_renewable_and_expire(h: &dyn Harness) {
     assert!(s.try_lease("fns-p1", "node-a", long).await.expect("lease"));
     assert!(!s.try_lease("fns-p1", "node-b", long).await.expect("lease"));
     assert!(s.try_lease("fns-p1", "node-a", long).await.expect("renew"));
-    assert!(
-        s.try_lease("fns-p2", "node-b", long)
-            .await
-            .expect("other lease")
-    );
-    s.release_lease("fns-p1", "node-b")
-        .await
-        .expect("not holder");
-    assert!(
-        !s.try_lease("fns-p1", "node-b", long)
-            .await
-            .expect("still a's")
-    );
+    assert!(s.try_lease("fns-p2", "node-b", long).await.expect("other lease"));
+    s.release_lease("fns-p1", "node-b").await.expect("not holder");
+    assert!(!s.try_lease("fns-p1", "node-b", long).await.expect("still a's"));
     s.release_lease("fns-p1", "node-a").await.expect("release");
-    assert!(
-        s.try_lease("fns-p1", "node-b", long)
-            .await
-            .expect("free now")
-    );
+    assert!(s.try_lease("fns-p1", "node-b", long).await.expect("free now"));
 
     let short = Duration::from_secs(1);
     assert!(s.try_lease("short", "node-a", short).await.expect("lease"));
@@ -818,60 +677,31 @@ pub async fn leases_are_exclusive_renewable_and_expire(h: &dyn Harness) {
 pub async fn registers_put_get_and_fn_index(h: &dyn Harness) {
     let s = h.fresh().await;
     let mut a = register(1, fn_no(11));
-    a.fn_history = vec![FnRecord {
-        fn_number: fn_no(10),
-        active_from: Some(t(-1000)),
-        replaced_at: t(0),
-    }];
+    a.fn_history = vec![FnRecord { fn_number: fn_no(10), active_from: Some(t(-1000)), replaced_at: t(0) }];
     a.group = Some("north".into());
     let b = register(2, fn_no(20));
-    s.put_registers(vec![a.clone(), b.clone()], vec![None, None])
-        .await
-        .expect("put");
+    s.put_registers(vec![a.clone(), b.clone()], vec![None, None]).await.expect("put");
     assert_eq!(s.get_register(&a.rnm).await.expect("get"), Some(a.clone()));
     assert_eq!(s.get_register(&rnm(3)).await.expect("get"), None);
-    assert_eq!(
-        s.register_by_fn(&fn_no(11)).await.expect("fn"),
-        Some(a.clone())
-    );
-    assert_eq!(
-        s.register_by_fn(&fn_no(10)).await.expect("fn"),
-        Some(a.clone())
-    );
-    assert_eq!(
-        s.register_by_fn(&fn_no(20)).await.expect("fn"),
-        Some(b.clone())
-    );
+    assert_eq!(s.register_by_fn(&fn_no(11)).await.expect("fn"), Some(a.clone()));
+    assert_eq!(s.register_by_fn(&fn_no(10)).await.expect("fn"), Some(a.clone()));
+    assert_eq!(s.register_by_fn(&fn_no(20)).await.expect("fn"), Some(b.clone()));
     assert_eq!(s.register_by_fn(&fn_no(99)).await.expect("fn"), None);
 
     // FN replacement: 11 moves to history, 12 is current, 10 is dropped.
     let mut a2 = a.clone();
     a2.fn_number = fn_no(12);
-    a2.fn_history = vec![FnRecord {
-        fn_number: fn_no(11),
-        active_from: Some(t(0)),
-        replaced_at: t(500),
-    }];
+    a2.fn_history = vec![FnRecord { fn_number: fn_no(11), active_from: Some(t(0)), replaced_at: t(500) }];
     a2.version = 2;
     a2.updated_at = t(500);
-    s.put_registers(vec![a2.clone()], vec![Some(1)])
-        .await
-        .expect("replace");
+    s.put_registers(vec![a2.clone()], vec![Some(1)]).await.expect("replace");
     assert_eq!(s.get_register(&a.rnm).await.expect("get"), Some(a2.clone()));
-    assert_eq!(
-        s.register_by_fn(&fn_no(12)).await.expect("fn"),
-        Some(a2.clone())
-    );
-    assert_eq!(
-        s.register_by_fn(&fn_no(11)).await.expect("fn"),
-        Some(a2.clone())
-    );
+    assert_eq!(s.register_by_fn(&fn_no(12)).await.expect("fn"), Some(a2.clone()));
+    assert_eq!(s.register_by_fn(&fn_no(11)).await.expect("fn"), Some(a2.clone()));
     assert_eq!(s.register_by_fn(&fn_no(10)).await.expect("fn"), None);
     // The dropped FN is free for another register now.
     let c = register(3, fn_no(10));
-    s.put_registers(vec![c.clone()], Vec::new())
-        .await
-        .expect("put");
+    s.put_registers(vec![c.clone()], Vec::new()).await.expect("put");
     assert_eq!(s.register_by_fn(&fn_no(10)).await.expect("fn"), Some(c));
 }
 
@@ -879,47 +709,25 @@ pub async fn registers_put_get_and_fn_index(h: &dyn Harness) {
 pub async fn registers_fn_clash_changes_nothing(h: &dyn Harness) {
     let s = h.fresh().await;
     let mut a = register(1, fn_no(1));
-    a.fn_history = vec![FnRecord {
-        fn_number: fn_no(5),
-        active_from: None,
-        replaced_at: t(0),
-    }];
-    s.put_registers(vec![a.clone()], vec![None])
-        .await
-        .expect("put");
+    a.fn_history = vec![FnRecord { fn_number: fn_no(5), active_from: None, replaced_at: t(0) }];
+    s.put_registers(vec![a.clone()], vec![None]).await.expect("put");
 
     let b = register(2, fn_no(2));
     let thief = register(3, fn_no(1));
-    let r = s
-        .put_registers(vec![b.clone(), thief.clone()], vec![None, None])
-        .await;
+    let r = s.put_registers(vec![b.clone(), thief.clone()], vec![None, None]).await;
     assert!(is_conflict(r), "current FN of another register");
     let mut historic_thief = register(4, fn_no(4));
-    historic_thief.fn_history = vec![FnRecord {
-        fn_number: fn_no(5),
-        active_from: None,
-        replaced_at: t(0),
-    }];
-    let r = s
-        .put_registers(vec![historic_thief.clone()], vec![None])
-        .await;
+    historic_thief.fn_history = vec![FnRecord { fn_number: fn_no(5), active_from: None, replaced_at: t(0) }];
+    let r = s.put_registers(vec![historic_thief.clone()], vec![None]).await;
     assert!(is_conflict(r), "historical FN of another register");
-    let r = s
-        .put_registers(vec![register(6, fn_no(6)), register(7, fn_no(6))], vec![])
-        .await;
+    let r = s.put_registers(vec![register(6, fn_no(6)), register(7, fn_no(6))], vec![]).await;
     assert!(is_conflict(r), "two registers of one call claim one FN");
 
     for gone in [&b.rnm, &thief.rnm, &historic_thief.rnm, &rnm(6), &rnm(7)] {
         assert_eq!(s.get_register(gone).await.expect("get"), None, "{gone}");
     }
-    assert_eq!(
-        s.register_by_fn(&fn_no(1)).await.expect("fn"),
-        Some(a.clone())
-    );
-    assert_eq!(
-        s.register_by_fn(&fn_no(5)).await.expect("fn"),
-        Some(a.clone())
-    );
+    assert_eq!(s.register_by_fn(&fn_no(1)).await.expect("fn"), Some(a.clone()));
+    assert_eq!(s.register_by_fn(&fn_no(5)).await.expect("fn"), Some(a.clone()));
     assert_eq!(s.register_by_fn(&fn_no(2)).await.expect("fn"), None);
     assert_eq!(s.register_by_fn(&fn_no(6)).await.expect("fn"), None);
     let no_filter = RegisterFilter::default();
@@ -931,26 +739,20 @@ pub async fn registers_fn_clash_changes_nothing(h: &dyn Harness) {
 pub async fn registers_version_conflict_changes_nothing(h: &dyn Harness) {
     let s = h.fresh().await;
     let a = register(1, fn_no(1));
-    s.put_registers(vec![a.clone()], vec![None])
-        .await
-        .expect("put");
+    s.put_registers(vec![a.clone()], vec![None]).await.expect("put");
     let mut a2 = a.clone();
     a2.version = 2;
     a2.name = "renamed".into();
     a2.updated_at = t(10);
     let b = register(2, fn_no(2));
-    s.put_registers(vec![a2.clone(), b.clone()], vec![Some(1), None])
-        .await
-        .expect("matching version");
+    s.put_registers(vec![a2.clone(), b.clone()], vec![Some(1), None]).await.expect("matching version");
     assert_eq!(s.get_register(&a.rnm).await.expect("get"), Some(a2.clone()));
 
     let mut stale = a.clone();
     stale.version = 2;
     stale.name = "lost update".into();
     let c = register(3, fn_no(3));
-    let r = s
-        .put_registers(vec![c.clone(), stale], vec![None, Some(1)])
-        .await;
+    let r = s.put_registers(vec![c.clone(), stale], vec![None, Some(1)]).await;
     assert!(is_conflict(r), "stale version");
     assert_eq!(s.get_register(&a.rnm).await.expect("get"), Some(a2));
     assert_eq!(s.get_register(&c.rnm).await.expect("get"), None);
@@ -974,11 +776,7 @@ pub async fn registers_list_filters_and_pages(h: &dyn Harness) {
     let mut regs = Vec::new();
     for n in 1..=7u64 {
         let mut r = register(n, fn_no(n));
-        r.status = if n % 3 == 0 {
-            RegisterStatus::Suspended
-        } else {
-            RegisterStatus::Active
-        };
+        r.status = if n % 3 == 0 { RegisterStatus::Suspended } else { RegisterStatus::Active };
         r.group = (n % 2 == 0).then(|| "even".to_owned());
         r.tariff = Some(if n <= 2 { "basic" } else { "pro" }.to_owned());
         r.paid_until = Some(t(n as i64 * 1000));
@@ -988,9 +786,7 @@ pub async fn registers_list_filters_and_pages(h: &dyn Harness) {
         }
         regs.push(r);
     }
-    s.put_registers(regs.clone(), Vec::new())
-        .await
-        .expect("put");
+    s.put_registers(regs.clone(), Vec::new()).await.expect("put");
     let mut sorted = regs.clone();
     sorted.sort_by(|a, b| a.rnm.cmp(&b.rnm));
 
@@ -1006,43 +802,21 @@ pub async fn registers_list_filters_and_pages(h: &dyn Harness) {
         }
     };
     let names = |ns: &[u64]| {
-        let mut v: Vec<_> = regs
-            .iter()
-            .filter(|r| ns.iter().any(|n| r.name == format!("Shop {n}")))
-            .collect();
+        let mut v: Vec<_> = regs.iter().filter(|r| ns.iter().any(|n| r.name == format!("Shop {n}"))).collect();
         v.sort_by(|a, b| a.rnm.cmp(&b.rnm));
         v.into_iter().map(|r| r.name.clone()).collect::<Vec<_>>()
     };
-    let f = RegisterFilter {
-        status: Some(RegisterStatus::Suspended),
-        ..Default::default()
-    };
+    let f = RegisterFilter { status: Some(RegisterStatus::Suspended), ..Default::default() };
     assert_eq!(rnms(f).await, names(&[3, 6]));
-    let f = RegisterFilter {
-        group: Some("even".into()),
-        ..Default::default()
-    };
+    let f = RegisterFilter { group: Some("even".into()), ..Default::default() };
     assert_eq!(rnms(f).await, names(&[2, 4, 6]));
-    let f = RegisterFilter {
-        tariff: Some("basic".into()),
-        ..Default::default()
-    };
+    let f = RegisterFilter { tariff: Some("basic".into()), ..Default::default() };
     assert_eq!(rnms(f).await, names(&[1, 2]));
-    let f = RegisterFilter {
-        owner_inn: Some(other_owner()),
-        ..Default::default()
-    };
+    let f = RegisterFilter { owner_inn: Some(other_owner()), ..Default::default() };
     assert_eq!(rnms(f).await, names(&[7]));
-    let f = RegisterFilter {
-        paid_until_before: Some(t(3000)),
-        ..Default::default()
-    };
+    let f = RegisterFilter { paid_until_before: Some(t(3000)), ..Default::default() };
     assert_eq!(rnms(f).await, names(&[1, 2]));
-    let f = RegisterFilter {
-        status: Some(RegisterStatus::Active),
-        group: Some("even".into()),
-        ..Default::default()
-    };
+    let f = RegisterFilter { status: Some(RegisterStatus::Active), group: Some("even".into()), ..Default::default() };
     assert_eq!(rnms(f).await, names(&[2, 4]));
 }
 
@@ -1055,9 +829,7 @@ pub async fn registers_updated_since(h: &dyn Harness) {
         r.updated_at = t(n as i64 * 10);
         regs.push(r);
     }
-    s.put_registers(regs.clone(), Vec::new())
-        .await
-        .expect("put");
+    s.put_registers(regs.clone(), Vec::new()).await.expect("put");
     let since = |ts: Timestamp| {
         let s = s.clone();
         async move {
@@ -1075,13 +847,8 @@ pub async fn registers_updated_since(h: &dyn Harness) {
     let mut r1 = regs[0].clone();
     r1.updated_at = t(100);
     r1.version = 2;
-    s.put_registers(vec![r1], vec![Some(1)])
-        .await
-        .expect("update");
-    assert_eq!(
-        since(t(30)).await,
-        vec!["Shop 1", "Shop 3", "Shop 4", "Shop 5"]
-    );
+    s.put_registers(vec![r1], vec![Some(1)]).await.expect("update");
+    assert_eq!(since(t(30)).await, vec!["Shop 1", "Shop 3", "Shop 4", "Shop 5"]);
     assert_eq!(since(t(60)).await, vec!["Shop 1"]);
     assert_eq!(since(t(0)).await.len(), 5);
 }
@@ -1097,18 +864,8 @@ pub async fn unknown_fns_aggregate_and_remove(h: &dyn Harness) {
         claimed_inn: None,
         peer: Some(peer.to_owned()),
     };
-    s.record_unknown_fns(vec![
-        sight(2, 100, 2, "10.0.0.1:1"),
-        sight(1, 50, 1, "10.0.0.9:9"),
-    ])
-    .await
-    .expect("record");
-    s.record_unknown_fns(vec![
-        sight(2, 300, 3, "10.0.0.2:2"),
-        sight(2, 10, 1, "10.0.0.3:3"),
-    ])
-    .await
-    .expect("record");
+    s.record_unknown_fns(vec![sight(2, 100, 2, "10.0.0.1:1"), sight(1, 50, 1, "10.0.0.9:9")]).await.expect("record");
+    s.record_unknown_fns(vec![sight(2, 300, 3, "10.0.0.2:2"), sight(2, 10, 1, "10.0.0.3:3")]).await.expect("record");
     let all = collect_pages(1, |p| s.list_unknown_fns(p)).await;
     assert_eq!(all.len(), 2);
     assert_eq!(all[0].fn_number, fn_no(1), "FN order");
@@ -1121,13 +878,8 @@ pub async fn unknown_fns_aggregate_and_remove(h: &dyn Harness) {
     assert_eq!(u.claimed_rnm.as_deref(), Some("claimed-2"));
     s.remove_unknown_fn(&fn_no(2)).await.expect("remove");
     let all = collect_pages(10, |p| s.list_unknown_fns(p)).await;
-    assert_eq!(
-        all.iter().map(|u| u.fn_number).collect::<Vec<_>>(),
-        vec![fn_no(1)]
-    );
-    s.remove_unknown_fn(&fn_no(77))
-        .await
-        .expect("removing an absent FN is fine");
+    assert_eq!(all.iter().map(|u| u.fn_number).collect::<Vec<_>>(), vec![fn_no(1)]);
+    s.remove_unknown_fn(&fn_no(77)).await.expect("removing an absent FN is fine");
 }
 
 // ============================================================================ admin
@@ -1143,22 +895,11 @@ pub async fn tariffs_create_get_list(h: &dyn Harness) {
         created_at: t(0),
     };
     s.create_tariff(&plan("OFD-15", 365)).await.expect("create");
-    s.create_tariff(&plan("OFD-36", 1095))
-        .await
-        .expect("create");
+    s.create_tariff(&plan("OFD-36", 1095)).await.expect("create");
     assert!(is_conflict(s.create_tariff(&plan("OFD-15", 30)).await));
-    assert_eq!(
-        s.get_tariff("OFD-15").await.expect("get"),
-        Some(plan("OFD-15", 365))
-    );
+    assert_eq!(s.get_tariff("OFD-15").await.expect("get"), Some(plan("OFD-15", 365)));
     assert_eq!(s.get_tariff("nope").await.expect("get"), None);
-    let mut names: Vec<_> = s
-        .list_tariffs()
-        .await
-        .expect("list")
-        .into_iter()
-        .map(|p| p.name)
-        .collect();
+    let mut names: Vec<_> = s.list_tariffs().await.expect("list").into_iter().map(|p| p.name).collect();
     names.sort();
     assert_eq!(names, vec!["OFD-15", "OFD-36"]);
 }
@@ -1191,39 +932,14 @@ pub async fn audit_newest_first_with_filters(h: &dyn Harness) {
     let all = collect_pages(2, |p| s.list_audit(&no_filter, p)).await;
     assert_eq!(all[0], entries[4]);
     assert_eq!(ids(all), vec![5000, 4000, 3000, 2000, 1000]);
-    let f = AuditFilter {
-        actor: Some("alice".into()),
-        ..Default::default()
-    };
-    assert_eq!(
-        ids(collect_pages(1, |p| s.list_audit(&f, p)).await),
-        vec![4000, 3000, 1000]
-    );
-    let f = AuditFilter {
-        action_prefix: Some("register.".into()),
-        ..Default::default()
-    };
-    assert_eq!(
-        ids(collect_pages(5, |p| s.list_audit(&f, p)).await),
-        vec![4000, 2000, 1000]
-    );
-    let f = AuditFilter {
-        target: Some("R1".into()),
-        ..Default::default()
-    };
-    assert_eq!(
-        ids(collect_pages(5, |p| s.list_audit(&f, p)).await),
-        vec![2000, 1000]
-    );
-    let f = AuditFilter {
-        since: Some(t(3000)),
-        actor: Some("bob".into()),
-        ..Default::default()
-    };
-    assert_eq!(
-        ids(collect_pages(5, |p| s.list_audit(&f, p)).await),
-        vec![5000]
-    );
+    let f = AuditFilter { actor: Some("alice".into()), ..Default::default() };
+    assert_eq!(ids(collect_pages(1, |p| s.list_audit(&f, p)).await), vec![4000, 3000, 1000]);
+    let f = AuditFilter { action_prefix: Some("register.".into()), ..Default::default() };
+    assert_eq!(ids(collect_pages(5, |p| s.list_audit(&f, p)).await), vec![4000, 2000, 1000]);
+    let f = AuditFilter { target: Some("R1".into()), ..Default::default() };
+    assert_eq!(ids(collect_pages(5, |p| s.list_audit(&f, p)).await), vec![2000, 1000]);
+    let f = AuditFilter { since: Some(t(3000)), actor: Some("bob".into()), ..Default::default() };
+    assert_eq!(ids(collect_pages(5, |p| s.list_audit(&f, p)).await), vec![5000]);
 }
 
 fn rule(name: &str) -> AlertRule {
@@ -1277,9 +993,7 @@ pub async fn alert_rules_and_states(h: &dyn Harness) {
     .await
     .expect("states");
     // Overwrite one state.
-    s.put_alert_states(vec![state("silent", 2, AlertStatus::Resolved)])
-        .await
-        .expect("states");
+    s.put_alert_states(vec![state("silent", 2, AlertStatus::Resolved)]).await.expect("states");
     let list = |f: AlertFilter| {
         let s = s.clone();
         async move {
@@ -1294,29 +1008,15 @@ pub async fn alert_rules_and_states(h: &dyn Harness) {
     let mut expected: Vec<_> = rnm_order
         .iter()
         .map(|n| {
-            let st = if *n == 3 {
-                AlertStatus::Firing
-            } else {
-                AlertStatus::Resolved
-            };
+            let st = if *n == 3 { AlertStatus::Firing } else { AlertStatus::Resolved };
             ("silent".to_owned(), rnm(*n), st)
         })
         .collect();
     expected.push(("silent-2".to_owned(), rnm(1), AlertStatus::Firing));
     assert_eq!(all, expected, "ordered by (rule, register)");
-    let f = AlertFilter {
-        rule: Some("silent".into()),
-        status: Some(AlertStatus::Firing),
-        rnm: None,
-    };
-    assert_eq!(
-        list(f).await,
-        vec![("silent".to_owned(), rnm(3), AlertStatus::Firing)]
-    );
-    let f = AlertFilter {
-        rnm: Some(rnm(1)),
-        ..Default::default()
-    };
+    let f = AlertFilter { rule: Some("silent".into()), status: Some(AlertStatus::Firing), rnm: None };
+    assert_eq!(list(f).await, vec![("silent".to_owned(), rnm(3), AlertStatus::Firing)]);
+    let f = AlertFilter { rnm: Some(rnm(1)), ..Default::default() };
     assert_eq!(list(f).await.len(), 2);
 
     s.delete_rule("silent").await.expect("delete");
@@ -1357,26 +1057,14 @@ pub async fn alert_notifications_due_and_list(h: &dyn Harness) {
     n3.delivered_at = Some(t(500));
     let mut n4 = note(4, 0);
     n4.abandoned = true;
-    s.put_notifications(vec![n2.clone(), n1.clone(), n3.clone(), n4.clone()])
-        .await
-        .expect("put");
+    s.put_notifications(vec![n2.clone(), n1.clone(), n3.clone(), n4.clone()]).await.expect("put");
     let due = |at: i64| {
         let s = s.clone();
-        async move {
-            s.due_notifications(t(at), 100)
-                .await
-                .expect("due")
-                .into_iter()
-                .map(|n| n.id)
-                .collect::<Vec<_>>()
-        }
+        async move { s.due_notifications(t(at), 100).await.expect("due").into_iter().map(|n| n.id).collect::<Vec<_>>() }
     };
     assert_eq!(due(5_000).await, vec![n1.id]);
     assert_eq!(due(30_000).await, vec![n1.id, n2.id], "oldest first");
-    assert_eq!(
-        s.due_notifications(t(30_000), 1).await.expect("due").len(),
-        1
-    );
+    assert_eq!(s.due_notifications(t(30_000), 1).await.expect("due").len(), 1);
 
     // A retry moves n1 later; delivery of n2 removes it.
     let mut n1b = n1.clone();
@@ -1384,9 +1072,7 @@ pub async fn alert_notifications_due_and_list(h: &dyn Harness) {
     n1b.next_attempt_at = t(40_000);
     let mut n2b = n2.clone();
     n2b.delivered_at = Some(t(25_000));
-    s.put_notifications(vec![n1b.clone(), n2b.clone()])
-        .await
-        .expect("update");
+    s.put_notifications(vec![n1b.clone(), n2b.clone()]).await.expect("update");
     assert_eq!(due(30_000).await, Vec::<Uuid>::new());
     assert_eq!(due(40_000).await, vec![n1.id]);
 
@@ -1433,10 +1119,7 @@ pub async fn jobs_newest_first_with_state_filter(h: &dyn Harness) {
     let ids = |v: Vec<ResendJob>| v.into_iter().map(|j| j.id).collect::<Vec<_>>();
     let all = collect_pages(2, |p| s.list_jobs(&[], p)).await;
     assert_eq!(ids(all), vec![j3.id, j2.id, j1.id]);
-    let active = collect_pages(1, |p| {
-        s.list_jobs(&[JobState::Running, JobState::Pending], p)
-    })
-    .await;
+    let active = collect_pages(1, |p| s.list_jobs(&[JobState::Running, JobState::Pending], p)).await;
     assert_eq!(ids(active), vec![j2.id, j1.id]);
     let mut j1done = j1.clone();
     j1done.state = JobState::Completed;
@@ -1456,16 +1139,10 @@ pub async fn data_survives_reopen(h: &dyn Harness) {
     let s = h.fresh().await;
     let r = rnm(1);
     let reg = register(1, fn_no(1));
-    s.put_registers(vec![reg.clone()], vec![None])
-        .await
-        .expect("put");
-    let docs: Vec<_> = (1..=50)
-        .map(|fd| doc(fn_no(1), fd, &r, t(i64::from(fd)), 0))
-        .collect();
+    s.put_registers(vec![reg.clone()], vec![None]).await.expect("put");
+    let docs: Vec<_> = (1..=50).map(|fd| doc(fn_no(1), fd, &r, t(i64::from(fd)), 0)).collect();
     append_ok(&*s, docs.clone()).await;
-    s.mark_delivered(&[docs[0].key()], t(100))
-        .await
-        .expect("mark");
+    s.mark_delivered(&[docs[0].key()], t(100)).await.expect("mark");
     s.create_tariff(&TariffPlan {
         name: "OFD-15".into(),
         period_days: 365,
@@ -1485,23 +1162,11 @@ pub async fn data_survives_reopen(h: &dyn Harness) {
         return;
     };
     for d in &docs {
-        assert_eq!(
-            s.get_document(&d.key()).await.expect("get").as_ref(),
-            Some(d)
-        );
+        assert_eq!(s.get_document(&d.key()).await.expect("get").as_ref(), Some(d));
     }
     let o = append_ok(&*s, vec![docs[5].clone()]).await;
-    assert_eq!(
-        o,
-        vec![AppendOutcome::Duplicate {
-            ack: docs[5].ack.clone(),
-            identical: true
-        }]
-    );
-    assert_eq!(
-        s.get_register(&reg.rnm).await.expect("get"),
-        Some(reg.clone())
-    );
+    assert_eq!(o, vec![AppendOutcome::Duplicate { ack: docs[5].ack.clone(), identical: true }]);
+    assert_eq!(s.get_register(&reg.rnm).await.expect("get"), Some(reg.clone()));
     assert_eq!(s.register_by_fn(&fn_no(1)).await.expect("fn"), Some(reg));
     assert_eq!(s.get_activity(&r).await.expect("activity"), activity);
     assert_eq!(all_due(&*s, t(1_000_000)).await.len(), 49);
@@ -1512,8 +1177,5 @@ pub async fn data_survives_reopen(h: &dyn Harness) {
     assert_eq!(s.get_job(&j.id).await.expect("job"), Some(j));
     // And it keeps working.
     let more = doc(fn_no(1), 51, &r, t(51), 0);
-    assert_eq!(
-        append_ok(&*s, vec![more]).await,
-        vec![AppendOutcome::Stored]
-    );
+    assert_eq!(append_ok(&*s, vec![more]).await, vec![AppendOutcome::Stored]);
 }

@@ -120,6 +120,20 @@ impl EmbeddedOptions {
     }
 }
 
+impl Ks {
+    /// Creation options. Documents (a few hundred bytes each, written once, kept for
+    /// years) are stored with key-value separation: compactions then move only keys and
+    /// pointers instead of rewriting every container again and again — the background
+    /// work that competes with ingest for the CPU.
+    fn create_options(self) -> KeyspaceCreateOptions {
+        match self {
+            Ks::Docs => KeyspaceCreateOptions::default()
+                .with_kv_separation(Some(fjall::KvSeparationOptions::default().separation_threshold(128))),
+            _ => KeyspaceCreateOptions::default(),
+        }
+    }
+}
+
 /// Keyspace identifiers (also the overlay's keyspace tag in [`writer::Tx`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) enum Ks {
@@ -304,7 +318,7 @@ impl EmbeddedStore {
             })?;
         let mut keyspaces = Vec::with_capacity(Ks::ALL.len());
         for k in Ks::ALL {
-            keyspaces.push(db.keyspace(k.name(), KeyspaceCreateOptions::default).map_err(fj(k.name()))?);
+            keyspaces.push(db.keyspace(k.name(), || k.create_options()).map_err(fj(k.name()))?);
         }
         let engine = Arc::new(Engine { db, keyspaces });
 

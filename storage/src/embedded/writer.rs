@@ -164,6 +164,49 @@ pub(crate) struct Writer {
     syncs: u64,
     /// A `Buffer` commit happened since the last sync.
     unsynced: bool,
+    /// What the writer knows of committed state, to keep point reads off the hot path.
+    known: Known,
+}
+
+/// Facts about COMMITTED data that only this thread can change (it is the only writer),
+/// so they stay exact: updated after a successful commit, dropped on a failed one.
+///
+/// * `fd_max[fn]`: every stored document of `fn` has an FD at most this. FNs number their
+///   documents consecutively, so a new document is nearly always above it and needs no
+///   duplicate lookup; a retransmission (FD not above) is still looked up.
+/// * `activity[rnm]`: the register's stored activity, saving a read and a decode per
+///   document.
+///
+/// Both are bounded: past their caps they are cleared and refill lazily from disk.
+#[derive(Default)]
+struct Known {
+    fd_max: HashMap<ffd::FnNumber, u32>,
+    activity: HashMap<Rnm, RegisterActivity>,
+}
+
+impl Known {
+    const MAX_FNS: usize = 2_000_000;
+    const MAX_ACTIVITIES: usize = 500_000;
+
+    /// The highest committed FD of `fn_number` (`None`: no document), probing the store
+    /// once per FN with a reverse prefix scan.
+    fn fd_max(&mut self, eng: &Engine, fn_number: &ffd::FnNumber) -> Result<Option<u32>, StoreError> {
+        if let Some(m) = self.fd_max.get(fn_number) {
+            return Ok(Some(*m));
+        }
+        let last = eng.ks(Ks::Docs).prefix(fn_number.as_bytes()).next_back();
+        let max = match last {
+            None => None,
+            Some(g) => Some(keys::doc_decode_tail(&g.key().map_err(fj("probe last FD"))?)?.fd),
+        };
+        if let Some(m) = max {
+            if self.fd_max.len() >= Self::MAX_FNS {
+                self.fd_max.clear();
+            }
+            self.fd_max.insert(*fn_number, m);
+        }
+        Ok(max)
+    }
 }
 
 /// An append waiting for the commit.
@@ -174,7 +217,7 @@ struct Waiting {
 
 impl Writer {
     pub(crate) fn new(eng: Arc<Engine>, shared: Arc<Shared>, opts: EmbeddedOptions, pending: u64) -> Self {
-        Self { eng, shared, opts, pending, syncs: 0, unsynced: false }
+        Self { eng, shared, opts, pending, syncs: 0, unsynced: false, known: Known::default() }
     }
 
     pub(crate) fn spawn(mut self, mut rx: mpsc::Receiver<Request>) -> Result<std::thread::JoinHandle<()>, StoreError> {
@@ -225,6 +268,9 @@ impl Writer {
         }
         let mut tx = Tx::new(&eng);
         let mut activities: HashMap<Rnm, RegisterActivity> = HashMap::new();
+        // documents staged by earlier requests of this group (key -> raw, ack)
+        let mut staged: HashMap<[u8; keys::DOC_KEY_LEN], (Bytes, Bytes)> = HashMap::new();
+        let mut stored: Vec<(ffd::FnNumber, u32)> = Vec::new();
         let mut waiting = Vec::new();
         let mut completions: Vec<Completion> = Vec::new();
         let mut want_sync = false;
@@ -235,9 +281,15 @@ impl Writer {
                 Request::Append { docs, durability, reply } => {
                     want_sync |= durability == Durability::Durable;
                     batch_docs += docs.len();
-                    match stage_append(&mut tx, &mut activities, &docs) {
+                    match stage_append(&mut tx, &mut self.known, &mut activities, &mut staged, &docs) {
                         Ok(outcomes) => {
                             tx.keep_layer();
+                            for (d, o) in docs.iter().zip(&outcomes) {
+                                if *o == AppendOutcome::Stored {
+                                    staged.insert(keys::doc(&d.key()), (d.raw.clone(), d.ack.clone()));
+                                    stored.push((d.fn_number, d.fd));
+                                }
+                            }
                             waiting.push(Waiting { outcomes, reply });
                         }
                         Err(e) => {
@@ -278,6 +330,23 @@ impl Writer {
         match result {
             Ok(synced) => {
                 self.pending = new_pending;
+                // the group is committed: fold it into what the writer knows
+                for (fn_number, fd) in stored {
+                    if let Some(m) = self.known.fd_max.get_mut(&fn_number) {
+                        *m = (*m).max(fd);
+                    } else {
+                        if self.known.fd_max.len() >= Known::MAX_FNS {
+                            self.known.fd_max.clear();
+                        }
+                        // stored means absent before: if it was never probed, the probe
+                        // found nothing, so this FD is the highest
+                        self.known.fd_max.insert(fn_number, fd);
+                    }
+                }
+                if self.known.activity.len() + activities.len() > Known::MAX_ACTIVITIES {
+                    self.known.activity.clear();
+                }
+                self.known.activity.extend(activities);
                 let durability = if synced { Durability::Durable } else { Durability::Buffered };
                 metrics::histogram!(m::COMMIT_BATCH_DOCUMENTS).record(batch_docs as f64);
                 self.shared.commits.fetch_add(1, Ordering::Relaxed);
@@ -294,6 +363,8 @@ impl Writer {
             }
             Err(e) => {
                 count_error(&e);
+                // nothing of the group is known to be stored: forget what it touched
+                self.known = Known::default();
                 for w in waiting {
                     let _ = w.reply.send(Err(e.clone()));
                 }
@@ -391,7 +462,9 @@ fn count_error(e: &StoreError) {
 /// Stages one append request; on error nothing of it is kept (the caller drops the layer).
 fn stage_append(
     tx: &mut Tx<'_>,
+    known: &mut Known,
     activities: &mut HashMap<Rnm, RegisterActivity>,
+    staged: &mut HashMap<[u8; keys::DOC_KEY_LEN], (Bytes, Bytes)>,
     docs: &[DocumentRecord],
 ) -> Result<Vec<AppendOutcome>, StoreError> {
     // Phase 1 (fallible reads): decide every outcome; load the activities to fold into.
@@ -399,8 +472,13 @@ fn stage_append(
     let mut in_request: HashMap<[u8; keys::DOC_KEY_LEN], (Bytes, Bytes)> = HashMap::new();
     for d in docs {
         let key = keys::doc(&d.key());
-        let outcome = if let Some((raw, ack)) = in_request.get(&key) {
+        let staged_before = in_request.get(&key).or_else(|| staged.get(&key));
+        let outcome = if let Some((raw, ack)) = staged_before {
             AppendOutcome::Duplicate { ack: ack.clone(), identical: *raw == d.raw }
+        } else if known.fd_max(tx.eng, &d.fn_number)?.is_none_or(|max| d.fd > max) {
+            // above every committed FD of this FN and not staged: new, no lookup needed
+            in_request.insert(key, (d.raw.clone(), d.ack.clone()));
+            AppendOutcome::Stored
         } else if let Some(v) = tx.get(Ks::Docs, &key)? {
             let (raw, ack) = codec::document_raw_ack(&d.key(), &v)?;
             AppendOutcome::Duplicate { identical: raw == d.raw, ack }
@@ -409,9 +487,12 @@ fn stage_append(
             AppendOutcome::Stored
         };
         if outcome == AppendOutcome::Stored && !activities.contains_key(&d.rnm) {
-            let act = match tx.get(Ks::Activity, &keys::rnm(&d.rnm))? {
-                Some(v) => codec::from_json("activity", &v)?,
-                None => RegisterActivity::default(),
+            let act = match known.activity.get(&d.rnm) {
+                Some(a) => a.clone(),
+                None => match tx.get(Ks::Activity, &keys::rnm(&d.rnm))? {
+                    Some(v) => codec::from_json("activity", &v)?,
+                    None => RegisterActivity::default(),
+                },
             };
             activities.insert(d.rnm.clone(), act);
         }
