@@ -15,6 +15,9 @@ pub enum Transport {
 }
 
 impl Transport {
+    /// Every transport.
+    pub const ALL: [Transport; 3] = [Transport::Tcp, Transport::Tls, Transport::Quic];
+
     /// Label value.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -62,6 +65,28 @@ pub enum CloseReason {
 }
 
 impl CloseReason {
+    /// Every reason (refusals included), for creating the metric series up front.
+    pub const ALL: [CloseReason; 18] = [
+        Self::ClientClosed,
+        Self::Probe,
+        Self::IdleTimeout,
+        Self::FrameTimeout,
+        Self::Truncated,
+        Self::WriteTimeout,
+        Self::IoError,
+        Self::Protocol,
+        Self::Refused(Refusal::UnknownFn),
+        Self::Refused(Refusal::Suspended),
+        Self::Refused(Refusal::TariffExpired),
+        Self::Refused(Refusal::FnReplaced),
+        Self::StorageError,
+        Self::StorageTimeout,
+        Self::Shutdown,
+        Self::HandshakeTimeout,
+        Self::HandshakeFailed,
+        Self::Shed,
+    ];
+
     /// Label value.
     pub fn as_str(self) -> &'static str {
         match self {

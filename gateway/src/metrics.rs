@@ -49,19 +49,13 @@ pub struct MetricDef {
 }
 
 /// Latency buckets from 100 µs to 10 s.
-pub const LATENCY_BUCKETS: &[f64] = &[
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-    5.0, 10.0,
-];
+pub const LATENCY_BUCKETS: &[f64] =
+    &[0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 /// Documents per group commit.
-pub const BATCH_BUCKETS: &[f64] = &[
-    1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 4096.0,
-];
+pub const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 4096.0];
 
 /// Delays of background work (FNS delivery after receipt, alert evaluation): 10 ms to a day.
-pub const DELAY_BUCKETS: &[f64] = &[
-    0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 21600.0, 86400.0,
-];
+pub const DELAY_BUCKETS: &[f64] = &[0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 21600.0, 86400.0];
 
 macro_rules! metric_names {
     ($($(#[$m:meta])* $id:ident = $name:literal;)*) => {
@@ -167,66 +161,18 @@ const fn def(
     labels: &'static [&'static str],
     buckets: &'static [f64],
 ) -> MetricDef {
-    MetricDef {
-        name,
-        kind,
-        help,
-        labels,
-        buckets,
-    }
+    MetricDef { name, kind, help, labels, buckets }
 }
 
 /// Every metric of the process.
 pub static CATALOGUE: &[MetricDef] = &[
-    def(
-        CONNECTIONS_OPEN,
-        Gauge,
-        "Open register connections.",
-        &["transport"],
-        &[],
-    ),
-    def(
-        CONNECTIONS_ACCEPTED,
-        Counter,
-        "Register connections accepted.",
-        &["transport"],
-        &[],
-    ),
-    def(
-        CONNECTIONS_CLOSED,
-        Counter,
-        "Register connections closed, by reason.",
-        &["transport", "reason"],
-        &[],
-    ),
-    def(
-        HANDSHAKES,
-        Counter,
-        "TLS/QUIC handshakes, by result (ok, timeout, failed).",
-        &["transport", "result"],
-        &[],
-    ),
-    def(
-        HANDSHAKE_SECONDS,
-        Histogram,
-        "Duration of successful TLS/QUIC handshakes.",
-        &["transport"],
-        LATENCY_BUCKETS,
-    ),
-    def(
-        PINGS,
-        Counter,
-        "Header-only messages (pings) answered.",
-        &["transport"],
-        &[],
-    ),
-    def(
-        DOCUMENTS_RECEIVED,
-        Counter,
-        "Intact documents received, by document type.",
-        &["doc_type"],
-        &[],
-    ),
+    def(CONNECTIONS_OPEN, Gauge, "Open register connections.", &["transport"], &[]),
+    def(CONNECTIONS_ACCEPTED, Counter, "Register connections accepted.", &["transport"], &[]),
+    def(CONNECTIONS_CLOSED, Counter, "Register connections closed, by reason.", &["transport", "reason"], &[]),
+    def(HANDSHAKES, Counter, "TLS/QUIC handshakes, by result (ok, timeout, failed).", &["transport", "result"], &[]),
+    def(HANDSHAKE_SECONDS, Histogram, "Duration of successful TLS/QUIC handshakes.", &["transport"], LATENCY_BUCKETS),
+    def(PINGS, Counter, "Header-only messages (pings) answered.", &["transport"], &[]),
+    def(DOCUMENTS_RECEIVED, Counter, "Intact documents received, by document type.", &["doc_type"], &[]),
     def(
         DOCUMENTS_ACKED,
         Counter,
@@ -248,20 +194,8 @@ pub static CATALOGUE: &[MetricDef] = &[
         &["kind"],
         &[],
     ),
-    def(
-        PROTOCOL_ERRORS,
-        Counter,
-        "Malformed messages that closed the connection, by error code.",
-        &["code"],
-        &[],
-    ),
-    def(
-        FLK_ERRORS,
-        Counter,
-        "Documents stored and answered with code 11 or 14, by error code.",
-        &["code"],
-        &[],
-    ),
+    def(PROTOCOL_ERRORS, Counter, "Malformed messages that closed the connection, by error code.", &["code"], &[]),
+    def(FLK_ERRORS, Counter, "Documents stored and answered with code 11 or 14, by error code.", &["code"], &[]),
     def(
         ACK_LATENCY,
         Histogram,
@@ -276,55 +210,13 @@ pub static CATALOGUE: &[MetricDef] = &[
         &["code"],
         &[],
     ),
-    def(
-        INFLIGHT_DOCUMENTS,
-        Gauge,
-        "Documents waiting for their durable write.",
-        &[],
-        &[],
-    ),
-    def(
-        BUFFERED_BYTES,
-        Gauge,
-        "Bytes of message buffers held by connections.",
-        &[],
-        &[],
-    ),
-    def(
-        BYTES_RECEIVED,
-        Counter,
-        "Bytes of messages read from registers.",
-        &["transport"],
-        &[],
-    ),
-    def(
-        BYTES_SENT,
-        Counter,
-        "Bytes of replies written to registers.",
-        &["transport"],
-        &[],
-    ),
-    def(
-        UNKNOWN_FN_ATTEMPTS,
-        Counter,
-        "Messages refused because their FN belongs to no register.",
-        &[],
-        &[],
-    ),
-    def(
-        REGISTRY_FNS,
-        Gauge,
-        "FNs in the in-memory register index.",
-        &[],
-        &[],
-    ),
-    def(
-        REGISTRY_REFRESHES,
-        Counter,
-        "Refreshes of the register index from storage, by result.",
-        &["result"],
-        &[],
-    ),
+    def(INFLIGHT_DOCUMENTS, Gauge, "Documents waiting for their durable write.", &[], &[]),
+    def(BUFFERED_BYTES, Gauge, "Bytes of message buffers held by connections.", &[], &[]),
+    def(BYTES_RECEIVED, Counter, "Bytes of messages read from registers.", &["transport"], &[]),
+    def(BYTES_SENT, Counter, "Bytes of replies written to registers.", &["transport"], &[]),
+    def(UNKNOWN_FN_ATTEMPTS, Counter, "Messages refused because their FN belongs to no register.", &[], &[]),
+    def(REGISTRY_FNS, Gauge, "FNs in the in-memory register index.", &[], &[]),
+    def(REGISTRY_REFRESHES, Counter, "Refreshes of the register index from storage, by result.", &["result"], &[]),
     def(
         ADMIN_REQUESTS,
         Counter,
@@ -339,27 +231,9 @@ pub static CATALOGUE: &[MetricDef] = &[
         &["route"],
         LATENCY_BUCKETS,
     ),
-    def(
-        READY,
-        Gauge,
-        "1 when the gateway is ready to serve, 0 while starting, draining or poisoned.",
-        &[],
-        &[],
-    ),
-    def(
-        FNS_BACKLOG,
-        Gauge,
-        "Documents stored but not yet delivered to the FNS (the outbox), whole store.",
-        &[],
-        &[],
-    ),
-    def(
-        FNS_OLDEST_AGE,
-        Gauge,
-        "Age of the oldest document not yet delivered to the FNS (0 when none).",
-        &[],
-        &[],
-    ),
+    def(READY, Gauge, "1 when the gateway is ready to serve, 0 while starting, draining or poisoned.", &[], &[]),
+    def(FNS_BACKLOG, Gauge, "Documents stored but not yet delivered to the FNS (the outbox), whole store.", &[], &[]),
+    def(FNS_OLDEST_AGE, Gauge, "Age of the oldest document not yet delivered to the FNS (0 when none).", &[], &[]),
     def(
         FNS_DELIVERIES,
         Counter,
@@ -381,13 +255,7 @@ pub static CATALOGUE: &[MetricDef] = &[
         &[],
         DELAY_BUCKETS,
     ),
-    def(
-        FNS_PARTITIONS,
-        Gauge,
-        "FNS delivery partitions whose lease this node holds.",
-        &[],
-        &[],
-    ),
+    def(FNS_PARTITIONS, Gauge, "FNS delivery partitions whose lease this node holds.", &[], &[]),
     def(
         RESEND_DOCUMENTS,
         Counter,
@@ -395,20 +263,8 @@ pub static CATALOGUE: &[MetricDef] = &[
         &["result"],
         &[],
     ),
-    def(
-        RESEND_JOBS,
-        Counter,
-        "Resend jobs finished, by final state (completed, cancelled, failed).",
-        &["state"],
-        &[],
-    ),
-    def(
-        ALERTS_FIRING,
-        Gauge,
-        "Firing alerts (register count), by rule and severity.",
-        &["rule", "severity"],
-        &[],
-    ),
+    def(RESEND_JOBS, Counter, "Resend jobs finished, by final state (completed, cancelled, failed).", &["state"], &[]),
+    def(ALERTS_FIRING, Gauge, "Firing alerts (register count), by rule and severity.", &["rule", "severity"], &[]),
     def(
         ALERT_TRANSITIONS,
         Counter,
@@ -423,13 +279,7 @@ pub static CATALOGUE: &[MetricDef] = &[
         &["result"],
         &[],
     ),
-    def(
-        ALERT_EVALUATIONS,
-        Counter,
-        "Evaluations of the alert rules, by result (ok, error).",
-        &["result"],
-        &[],
-    ),
+    def(ALERT_EVALUATIONS, Counter, "Evaluations of the alert rules, by result (ok, error).", &["result"], &[]),
     def(
         ALERT_EVALUATION_SECONDS,
         Histogram,
@@ -437,13 +287,7 @@ pub static CATALOGUE: &[MetricDef] = &[
         &[],
         DELAY_BUCKETS,
     ),
-    def(
-        BUILD_INFO,
-        Gauge,
-        "Always 1; the version is a label.",
-        &["version"],
-        &[],
-    ),
+    def(BUILD_INFO, Gauge, "Always 1; the version is a label.", &["version"], &[]),
     def(
         storage::metrics::COMMIT_BATCH_DOCUMENTS,
         Histogram,
@@ -458,27 +302,9 @@ pub static CATALOGUE: &[MetricDef] = &[
         &[],
         LATENCY_BUCKETS,
     ),
-    def(
-        storage::metrics::COMMIT_QUEUE_DEPTH,
-        Gauge,
-        "Append requests waiting for the group-commit writer.",
-        &[],
-        &[],
-    ),
-    def(
-        storage::metrics::COMMIT_ERRORS_TOTAL,
-        Counter,
-        "Failed group commits, by error code.",
-        &["error"],
-        &[],
-    ),
-    def(
-        storage::metrics::POISONED,
-        Gauge,
-        "1 while the store is poisoned by a durability failure.",
-        &[],
-        &[],
-    ),
+    def(storage::metrics::COMMIT_QUEUE_DEPTH, Gauge, "Append requests waiting for the group-commit writer.", &[], &[]),
+    def(storage::metrics::COMMIT_ERRORS_TOTAL, Counter, "Failed group commits, by error code.", &["error"], &[]),
+    def(storage::metrics::POISONED, Gauge, "1 while the store is poisoned by a durability failure.", &[], &[]),
     def(
         storage::metrics::OPERATION_SECONDS,
         Histogram,
@@ -486,35 +312,11 @@ pub static CATALOGUE: &[MetricDef] = &[
         &["op"],
         LATENCY_BUCKETS,
     ),
-    def(
-        PROCESS_CPU,
-        Counter,
-        "CPU time consumed by the process (user + system).",
-        &[],
-        &[],
-    ),
-    def(
-        PROCESS_RSS,
-        Gauge,
-        "Resident memory of the process.",
-        &[],
-        &[],
-    ),
+    def(PROCESS_CPU, Counter, "CPU time consumed by the process (user + system).", &[], &[]),
+    def(PROCESS_RSS, Gauge, "Resident memory of the process.", &[], &[]),
     def(PROCESS_OPEN_FDS, Gauge, "Open file descriptors.", &[], &[]),
-    def(
-        PROCESS_MAX_FDS,
-        Gauge,
-        "The process limit on open file descriptors.",
-        &[],
-        &[],
-    ),
-    def(
-        PROCESS_START,
-        Gauge,
-        "Start time of the process, Unix seconds.",
-        &[],
-        &[],
-    ),
+    def(PROCESS_MAX_FDS, Gauge, "The process limit on open file descriptors.", &[], &[]),
+    def(PROCESS_START, Gauge, "Start time of the process, Unix seconds.", &[], &[]),
 ];
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -536,9 +338,7 @@ pub fn install() -> PrometheusHandle {
             let recorder = builder.build_recorder();
             let handle = recorder.handle();
             if metrics::set_global_recorder(recorder).is_err() {
-                tracing::warn!(
-                    "a metrics recorder was already installed; gateway metrics go to it"
-                );
+                tracing::warn!("a metrics recorder was already installed; gateway metrics go to it");
             }
             for m in CATALOGUE {
                 match m.kind {
@@ -548,9 +348,47 @@ pub fn install() -> PrometheusHandle {
                 }
             }
             metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+            prime_series();
             handle
         })
         .clone()
+}
+
+/// Creates the series of the ingest counters at zero for every value of their bounded
+/// labels, so that the first event of a kind shows in `rate()` and `increase()` (a series
+/// that appears with value 1 has no earlier sample to subtract from).
+fn prime_series() {
+    use crate::close::{CloseReason, Transport};
+    use crate::registry::Refusal;
+    for t in Transport::ALL {
+        let t = t.as_str();
+        metrics::counter!(CONNECTIONS_ACCEPTED, "transport" => t).increment(0);
+        metrics::gauge!(CONNECTIONS_OPEN, "transport" => t).increment(0.0);
+        metrics::counter!(BYTES_RECEIVED, "transport" => t).increment(0);
+        metrics::counter!(BYTES_SENT, "transport" => t).increment(0);
+        metrics::counter!(PINGS, "transport" => t).increment(0);
+        for r in CloseReason::ALL {
+            metrics::counter!(CONNECTIONS_CLOSED, "transport" => t, "reason" => r.as_str()).increment(0);
+        }
+    }
+    for t in [Transport::Tls, Transport::Quic] {
+        for result in ["ok", "timeout", "failed"] {
+            metrics::counter!(HANDSHAKES, "transport" => t.as_str(), "result" => result).increment(0);
+        }
+    }
+    for doc_type in [1, 2, 3, 4, 5, 6, 11, 21, 31, 41, 0] {
+        let d = doc_type_label(doc_type);
+        metrics::counter!(DOCUMENTS_RECEIVED, "doc_type" => d).increment(0);
+        for code in ["0", "11", "14"] {
+            metrics::counter!(DOCUMENTS_ACKED, "doc_type" => d, "code" => code).increment(0);
+        }
+    }
+    for r in Refusal::ALL {
+        metrics::counter!(DOCUMENTS_REFUSED, "reason" => r.as_str()).increment(0);
+    }
+    for kind in ["identical", "conflict"] {
+        metrics::counter!(DUPLICATES, "kind" => kind).increment(0);
+    }
 }
 
 /// A bounded label for a document type.
@@ -576,18 +414,8 @@ pub fn render_markdown() -> String {
         "# Metrics\n\nGenerated from `gateway/src/metrics.rs` (`cargo run -p gateway -- metrics-doc > docs/metrics.md`); a test fails when this file and the code disagree.\n\nNo metric carries a register, FN or INN label.\n\n| name | type | labels | help |\n|---|---|---|---|\n",
     );
     for m in CATALOGUE {
-        let labels = if m.labels.is_empty() {
-            "—".to_owned()
-        } else {
-            m.labels.join(", ")
-        };
-        out.push_str(&format!(
-            "| `{}` | {} | {} | {} |\n",
-            m.name,
-            m.kind.as_str(),
-            labels,
-            m.help
-        ));
+        let labels = if m.labels.is_empty() { "—".to_owned() } else { m.labels.join(", ") };
+        out.push_str(&format!("| `{}` | {} | {} | {} |\n", m.name, m.kind.as_str(), labels, m.help));
     }
     out.push_str("\nHistogram buckets (seconds): latency histograms use ");
     out.push_str(&format!("{:?}", LATENCY_BUCKETS));

@@ -47,6 +47,9 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// Every refusal.
+    pub const ALL: [Refusal; 4] = [Refusal::UnknownFn, Refusal::Suspended, Refusal::TariffExpired, Refusal::FnReplaced];
+
     /// Bounded label.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -79,11 +82,7 @@ pub struct Registry {
 impl Registry {
     /// An empty index.
     pub fn new(rules: Rules) -> Self {
-        Self {
-            by_fn: DashMap::new(),
-            rules,
-            watermark: Default::default(),
-        }
+        Self { by_fn: DashMap::new(), rules, watermark: Default::default() }
     }
 
     /// Loads every register from storage.
@@ -91,9 +90,7 @@ impl Registry {
         let reg = Self::new(rules);
         let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
         loop {
-            let p = store
-                .list_registers(&RegisterFilter::default(), page.clone())
-                .await?;
+            let p = store.list_registers(&RegisterFilter::default(), page.clone()).await?;
             for r in &p.items {
                 reg.apply(r);
             }
@@ -108,8 +105,7 @@ impl Registry {
 
     /// Applies a register's current state to the index (admin change or refresh).
     pub fn apply(&self, r: &Register) {
-        self.watermark
-            .fetch_max(r.updated_at.millis(), Ordering::Relaxed);
+        self.watermark.fetch_max(r.updated_at.millis(), Ordering::Relaxed);
         let put = |fn_number: FnNumber, replaced_at: Option<Timestamp>| {
             let entry = FnEntry {
                 rnm: r.rnm.clone(),
@@ -141,11 +137,7 @@ impl Registry {
     /// Picks up registers changed since the last refresh (changes made by other nodes).
     pub async fn refresh(&self, store: &dyn Store) -> Result<usize, storage::StoreError> {
         // overlap a little: clocks of nodes differ
-        let since = Timestamp(
-            self.watermark
-                .load(Ordering::Relaxed)
-                .saturating_sub(60_000),
-        );
+        let since = Timestamp(self.watermark.load(Ordering::Relaxed).saturating_sub(60_000));
         let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
         let mut n = 0;
         loop {
@@ -164,12 +156,7 @@ impl Registry {
 
     /// Decides whether a document of `fn_number`, made at `doc_time` (tag 1012, if
     /// readable), is accepted now.
-    pub fn check(
-        &self,
-        fn_number: &FnNumber,
-        doc_time: Option<Timestamp>,
-        now: Timestamp,
-    ) -> Result<Rnm, Refusal> {
+    pub fn check(&self, fn_number: &FnNumber, doc_time: Option<Timestamp>, now: Timestamp) -> Result<Rnm, Refusal> {
         let Some(e) = self.by_fn.get(fn_number) else {
             return Err(Refusal::UnknownFn);
         };
