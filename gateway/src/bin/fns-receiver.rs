@@ -17,7 +17,11 @@ use gateway::fns::receiver::{Receiver, ReceiverOptions};
 /// Routes: POST /documents (or /), POST /alerts (webhook sink), GET /stats,
 /// GET /documents/{fn}/{fd}, GET /documents?limit=N, GET /alerts, GET /healthz.
 #[derive(Debug, Parser)]
-#[command(version, about, long_about = None)]
+#[command(
+    version,
+    about = "Local FNS receiver: accepts the documents the gateway forwards, deduplicates them by idempotency key, counts them (GET /stats). For tests and demos.",
+    long_about = None
+)]
 struct Cli {
     /// Address to listen on (port 0 picks a free port; the bound address is printed).
     #[arg(long, default_value = "127.0.0.1:9500")]
