@@ -28,13 +28,7 @@ impl Backlog {
     }
 
     /// Records one refused attempt.
-    pub fn record(
-        &self,
-        fn_number: FnNumber,
-        at: Timestamp,
-        claimed_rnm: Option<String>,
-        peer: Option<SocketAddr>,
-    ) {
+    pub fn record(&self, fn_number: FnNumber, at: Timestamp, claimed_rnm: Option<String>, peer: Option<SocketAddr>) {
         if let Some(mut s) = self.pending.get_mut(&fn_number) {
             s.attempts += 1;
             s.at = at;
@@ -45,9 +39,7 @@ impl Backlog {
             return;
         }
         if self.pending.len() >= MAX_PENDING {
-            tracing::warn!(
-                "onboarding backlog buffer full; an unknown FN attempt was not recorded"
-            );
+            tracing::warn!("onboarding backlog buffer full; an unknown FN attempt was not recorded");
             return;
         }
         self.pending.insert(
@@ -66,9 +58,7 @@ impl Backlog {
     /// Takes everything pending.
     pub fn drain(&self) -> Vec<UnknownFnSighting> {
         let keys: Vec<FnNumber> = self.pending.iter().map(|e| *e.key()).collect();
-        keys.into_iter()
-            .filter_map(|k| self.pending.remove(&k).map(|(_, v)| v))
-            .collect()
+        keys.into_iter().filter_map(|k| self.pending.remove(&k).map(|(_, v)| v)).collect()
     }
 
     /// Writes pending sightings to storage (put back on failure).

@@ -28,20 +28,14 @@ pub struct Readiness {
 
 impl std::fmt::Debug for Readiness {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Readiness")
-            .field("started", &self.started)
-            .finish_non_exhaustive()
+        f.debug_struct("Readiness").field("started", &self.started).finish_non_exhaustive()
     }
 }
 
 impl Readiness {
     /// Not ready until [`Readiness::set_started`].
     pub fn new(store: Arc<dyn Store>, shutdown: Shutdown) -> Self {
-        Self {
-            started: AtomicBool::new(false),
-            store,
-            shutdown,
-        }
+        Self { started: AtomicBool::new(false), store, shutdown }
     }
 
     /// Listeners are up.
@@ -51,26 +45,14 @@ impl Readiness {
 
     /// The checks, each `Ok` or a reason.
     pub fn checks(&self) -> Vec<(&'static str, Result<(), String>)> {
-        let started = if self.started.load(Ordering::SeqCst) {
-            Ok(())
-        } else {
-            Err("starting".into())
-        };
-        let draining = if self.shutdown.is_triggered() {
-            Err("draining for shutdown".into())
-        } else {
-            Ok(())
-        };
+        let started = if self.started.load(Ordering::SeqCst) { Ok(()) } else { Err("starting".into()) };
+        let draining = if self.shutdown.is_triggered() { Err("draining for shutdown".into()) } else { Ok(()) };
         let storage = match self.store.health() {
             Health::Ok => Ok(()),
             Health::Poisoned(r) => Err(format!("storage poisoned: {r}")),
             Health::Degraded(r) => Err(format!("storage degraded: {r}")),
         };
-        vec![
-            ("started", started),
-            ("not_draining", draining),
-            ("storage", storage),
-        ]
+        vec![("started", started), ("not_draining", draining), ("storage", storage)]
     }
 
     /// All checks pass.
@@ -91,22 +73,13 @@ pub fn router(readiness: Arc<Readiness>, prometheus: PrometheusHandle) -> Router
         .route("/metrics", get(metrics_text))
         .route("/livez", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
-        .with_state(HealthState {
-            readiness,
-            prometheus,
-        })
+        .with_state(HealthState { readiness, prometheus })
 }
 
 async fn metrics_text(State(s): State<HealthState>) -> impl IntoResponse {
     crate::process::update_metrics();
     metrics::gauge!(m::READY).set(if s.readiness.is_ready() { 1.0 } else { 0.0 });
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4",
-        )],
-        s.prometheus.render(),
-    )
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], s.prometheus.render())
 }
 
 async fn readyz(
@@ -130,12 +103,5 @@ async fn readyz(
         let reasons: Vec<String> = checks.into_iter().filter_map(|(_, r)| r.err()).collect();
         format!("not ready: {}\n", reasons.join("; "))
     };
-    (
-        if ok {
-            StatusCode::OK
-        } else {
-            StatusCode::SERVICE_UNAVAILABLE
-        },
-        body,
-    )
+    (if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, body)
 }

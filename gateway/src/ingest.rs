@@ -52,9 +52,7 @@ pub struct Ingest {
 
 impl std::fmt::Debug for Ingest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ingest")
-            .field("backend", &self.store.backend())
-            .finish_non_exhaustive()
+        f.debug_struct("Ingest").field("backend", &self.store.backend()).finish_non_exhaustive()
     }
 }
 
@@ -102,12 +100,7 @@ impl Ingest {
     }
 
     /// Handles one message with a body.
-    pub async fn handle(
-        &self,
-        msg: &Message,
-        transport: Transport,
-        peer: Option<SocketAddr>,
-    ) -> Answer {
+    pub async fn handle(&self, msg: &Message, transport: Transport, peer: Option<SocketAddr>) -> Answer {
         let started = Instant::now();
         let insp = match ffd::inspect(msg, &self.limits) {
             Ok(i) => i,
@@ -125,9 +118,7 @@ impl Ingest {
             metrics::counter!(m::DOCUMENTS_REFUSED, "reason" => "opaque_refused").increment(1);
             return Answer::Close(CloseReason::Protocol);
         }
-        let doc_time = summary
-            .and_then(|s| s.doc_time)
-            .map(|t| Timestamp::from_unix_secs(i64::from(t)));
+        let doc_time = summary.and_then(|s| s.doc_time).map(|t| Timestamp::from_unix_secs(i64::from(t)));
         let now = Timestamp::now();
         let rnm = match self.registry.check(&header.fn_number, doc_time, now) {
             Ok(rnm) => rnm,
@@ -135,9 +126,7 @@ impl Ingest {
                 metrics::counter!(m::DOCUMENTS_REFUSED, "reason" => refusal.as_str()).increment(1);
                 if refusal == Refusal::UnknownFn {
                     metrics::counter!(m::UNKNOWN_FN_ATTEMPTS).increment(1);
-                    let claimed = summary
-                        .and_then(|s| s.rnm)
-                        .map(|r| String::from_utf8_lossy(&r).trim().to_owned());
+                    let claimed = summary.and_then(|s| s.rnm).map(|r| String::from_utf8_lossy(&r).trim().to_owned());
                     self.backlog.record(header.fn_number, now, claimed, peer);
                 }
                 return Answer::Close(CloseReason::Refused(refusal));
@@ -167,10 +156,7 @@ impl Ingest {
             response_code: code.value(),
             flk_error,
             opaque: summary.is_none(),
-            telemetry: summary
-                .map(|s| s.telemetry)
-                .filter(|t| t.is_reported())
-                .map(TelemetryRecord::from),
+            telemetry: summary.map(|s| s.telemetry).filter(|t| t.is_reported()).map(TelemetryRecord::from),
             raw: insp.container.bytes().clone(),
             ack: ack.clone(),
         };
@@ -182,12 +168,9 @@ impl Ingest {
                 return Answer::Close(CloseReason::Shutdown);
             };
             metrics::gauge!(m::INFLIGHT_DOCUMENTS).increment(1.0);
-            let r = tokio::time::timeout(
-                self.ack_timeout,
-                self.store
-                    .append_documents(vec![record], Durability::Durable),
-            )
-            .await;
+            let r =
+                tokio::time::timeout(self.ack_timeout, self.store.append_documents(vec![record], Durability::Durable))
+                    .await;
             metrics::gauge!(m::INFLIGHT_DOCUMENTS).decrement(1.0);
             r
         };
@@ -206,9 +189,7 @@ impl Ingest {
         };
         if committed.durability != Durability::Durable {
             metrics::counter!(m::STORAGE_ERRORS, "code" => "not_durable").increment(1);
-            tracing::error!(
-                "store reported a non-durable commit for an acknowledged path; not acknowledged"
-            );
+            tracing::error!("store reported a non-durable commit for an acknowledged path; not acknowledged");
             return Answer::Close(CloseReason::StorageError);
         }
         let reply_ack = match committed.outcomes.into_iter().next() {
@@ -234,8 +215,7 @@ impl Ingest {
             }
         };
         let reply = wrap_reply(msg.header(), &reply_ack);
-        metrics::histogram!(m::ACK_LATENCY, "transport" => transport.as_str())
-            .record(started.elapsed().as_secs_f64());
+        metrics::histogram!(m::ACK_LATENCY, "transport" => transport.as_str()).record(started.elapsed().as_secs_f64());
         Answer::Reply(reply)
     }
 }

@@ -47,10 +47,7 @@ fn shed(t: Transport) {
 
 async fn accept_backoff(e: &std::io::Error) {
     // out of descriptors: back off instead of spinning; anything else is per-connection
-    if matches!(
-        e.raw_os_error(),
-        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
-    ) {
+    if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)) {
         tracing::warn!(error = %e, "accept failed for lack of resources; backing off");
         tokio::time::sleep(Duration::from_millis(50)).await;
     } else {
@@ -64,12 +61,7 @@ async fn finish<C: Conn>(io: &mut C) {
 }
 
 /// Serves plain TCP.
-pub async fn run_tcp(
-    listener: TcpListener,
-    ctx: SessionCtx,
-    slots: Arc<Semaphore>,
-    tracker: TaskTracker,
-) {
+pub async fn run_tcp(listener: TcpListener, ctx: SessionCtx, slots: Arc<Semaphore>, tracker: TaskTracker) {
     loop {
         let accepted = tokio::select! {
             () = ctx.shutdown.triggered() => return,
@@ -132,12 +124,8 @@ pub async fn run_tls(
             let _ = stream.set_nodelay(true);
             opened(Transport::Tls);
             let started = Instant::now();
-            let reason = match tokio::time::timeout(handshake_timeout, acceptor.accept(stream))
-                .await
-            {
-                Err(_) => {
-                    handshake_result(Transport::Tls, "timeout", CloseReason::HandshakeTimeout)
-                }
+            let reason = match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                Err(_) => handshake_result(Transport::Tls, "timeout", CloseReason::HandshakeTimeout),
                 Ok(Err(e)) => {
                     tracing::debug!(error = %e, %peer, "TLS handshake failed");
                     handshake_result(Transport::Tls, "failed", CloseReason::HandshakeFailed)
@@ -161,8 +149,7 @@ fn handshake_result(t: Transport, result: &'static str, reason: CloseReason) -> 
 
 fn handshake_ok(t: Transport, started: Instant) {
     metrics::counter!(m::HANDSHAKES, "transport" => t.as_str(), "result" => "ok").increment(1);
-    metrics::histogram!(m::HANDSHAKE_SECONDS, "transport" => t.as_str())
-        .record(started.elapsed().as_secs_f64());
+    metrics::histogram!(m::HANDSHAKE_SECONDS, "transport" => t.as_str()).record(started.elapsed().as_secs_f64());
 }
 
 /// One QUIC bidirectional stream as a connection-like object (one exchange per stream).
@@ -172,21 +159,13 @@ pub struct QuicStream {
 }
 
 impl AsyncRead for QuicStream {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.recv).poll_read(cx, buf)
     }
 }
 
 impl AsyncWrite for QuicStream {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
         AsyncWrite::poll_write(Pin::new(&mut self.send), cx, buf).map_err(std::io::Error::from)
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -236,17 +215,12 @@ pub async fn run_quic(
                 Ok(c) => c,
                 Err(e) => {
                     tracing::debug!(error = %e, "QUIC accept failed");
-                    closed(
-                        Transport::Quic,
-                        handshake_result(Transport::Quic, "failed", CloseReason::HandshakeFailed),
-                    );
+                    closed(Transport::Quic, handshake_result(Transport::Quic, "failed", CloseReason::HandshakeFailed));
                     return;
                 }
             };
             let reason = match tokio::time::timeout(handshake_timeout, connecting).await {
-                Err(_) => {
-                    handshake_result(Transport::Quic, "timeout", CloseReason::HandshakeTimeout)
-                }
+                Err(_) => handshake_result(Transport::Quic, "timeout", CloseReason::HandshakeTimeout),
                 Ok(Err(e)) => {
                     tracing::debug!(error = %e, "QUIC handshake failed");
                     handshake_result(Transport::Quic, "failed", CloseReason::HandshakeFailed)
@@ -303,9 +277,7 @@ fn quic_close_reason(e: &quinn::ConnectionError) -> CloseReason {
     use quinn::ConnectionError as E;
     match e {
         E::TimedOut => CloseReason::IdleTimeout,
-        E::ApplicationClosed(_) | E::ConnectionClosed(_) | E::LocallyClosed | E::Reset => {
-            CloseReason::ClientClosed
-        }
+        E::ApplicationClosed(_) | E::ConnectionClosed(_) | E::LocallyClosed | E::Reset => CloseReason::ClientClosed,
         _ => CloseReason::IoError,
     }
 }

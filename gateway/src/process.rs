@@ -6,18 +6,11 @@ use crate::metrics as m;
 
 /// Soft and hard RLIMIT_NOFILE.
 pub fn fd_limit() -> (u64, u64) {
-    let mut r = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
+    let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY-free: getrlimit only writes into the struct we pass.
     #[allow(unsafe_code)]
     let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) };
-    if rc == 0 {
-        (r.rlim_cur, r.rlim_max)
-    } else {
-        (0, 0)
-    }
+    if rc == 0 { (r.rlim_cur, r.rlim_max) } else { (0, 0) }
 }
 
 /// Descriptors kept for storage files, listeners, the admin plane and outgoing HTTP.
@@ -54,11 +47,7 @@ pub fn update_metrics() {
         // fields after the parenthesised command name; utime=14, stime=15, starttime=22
         if let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) {
             let f: Vec<&str> = rest.split_whitespace().collect();
-            let num = |i: usize| {
-                f.get(i - 3)
-                    .and_then(|v| v.parse::<f64>().ok())
-                    .unwrap_or(0.0)
-            };
+            let num = |i: usize| f.get(i - 3).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
             let ticks = clock_ticks();
             metrics::counter!(m::PROCESS_CPU).absolute(((num(14) + num(15)) / ticks) as u64);
             if let Some(boot) = boot_time() {
@@ -77,7 +66,5 @@ pub fn update_metrics() {
 
 fn boot_time() -> Option<f64> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    stat.lines()
-        .find_map(|l| l.strip_prefix("btime "))
-        .and_then(|v| v.trim().parse().ok())
+    stat.lines().find_map(|l| l.strip_prefix("btime ")).and_then(|v| v.trim().parse().ok())
 }

@@ -14,11 +14,7 @@ use crate::config::Config;
 use crate::tls::TlsMaterial;
 
 /// Binds the QUIC endpoint.
-pub fn endpoint(
-    cfg: &Config,
-    material: &TlsMaterial,
-    addr: SocketAddr,
-) -> anyhow::Result<quinn::Endpoint> {
+pub fn endpoint(cfg: &Config, material: &TlsMaterial, addr: SocketAddr) -> anyhow::Result<quinn::Endpoint> {
     let tls = crate::tls::server_config(cfg, material, true)?;
     let crypto = QuicServerConfig::try_from(tls).context("TLS configuration unusable for QUIC")?;
     let mut transport = TransportConfig::default();
@@ -29,8 +25,7 @@ pub fn endpoint(
         .receive_window(VarInt::from_u32(cfg.quic.connection_window))
         .send_window(u64::from(cfg.quic.connection_window))
         .max_idle_timeout(Some(
-            IdleTimeout::try_from(cfg.limits.idle_timeout)
-                .context("limits.idle_timeout too large for QUIC")?,
+            IdleTimeout::try_from(cfg.limits.idle_timeout).context("limits.idle_timeout too large for QUIC")?,
         ))
         .keep_alive_interval(None)
         .datagram_receive_buffer_size(None);
@@ -48,11 +43,6 @@ pub fn endpoint(
         std::net::UdpSocket::from(s)
     };
     let runtime = quinn::default_runtime().context("no async runtime for QUIC")?;
-    let endpoint = quinn::Endpoint::new(
-        quinn::EndpointConfig::default(),
-        Some(server),
-        socket,
-        runtime,
-    )?;
+    let endpoint = quinn::Endpoint::new(quinn::EndpointConfig::default(), Some(server), socket, runtime)?;
     Ok(endpoint)
 }

@@ -47,11 +47,7 @@ pub struct Running {
 
 impl std::fmt::Debug for Running {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Running")
-            .field("tcp", &self.tcp)
-            .field("tls", &self.tls)
-            .field("quic", &self.quic)
-            .finish()
+        f.debug_struct("Running").field("tcp", &self.tcp).field("tls", &self.tls).field("quic", &self.quic).finish()
     }
 }
 
@@ -105,10 +101,8 @@ pub fn scylla_config(cfg: &Config) -> anyhow::Result<storage::scylla::ScyllaConf
 
 /// Starts a gateway with a validated configuration.
 pub async fn start(cfg: Config) -> anyhow::Result<Running> {
-    cfg.validate()
-        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
-    std::fs::create_dir_all(&cfg.data_dir)
-        .with_context(|| format!("creating data_dir {}", cfg.data_dir.display()))?;
+    cfg.validate().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("creating data_dir {}", cfg.data_dir.display()))?;
     let prometheus = crate::metrics::install();
     let store = open_store(&cfg).await?;
     start_with_store(cfg, store, prometheus).await
@@ -120,26 +114,14 @@ pub async fn start_with_store(
     store: Arc<dyn Store>,
     prometheus: metrics_exporter_prometheus::PrometheusHandle,
 ) -> anyhow::Result<Running> {
-    cfg.validate()
-        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
-    std::fs::create_dir_all(&cfg.data_dir)
-        .with_context(|| format!("creating data_dir {}", cfg.data_dir.display()))?;
+    cfg.validate().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("creating data_dir {}", cfg.data_dir.display()))?;
     let cfg = Arc::new(cfg);
     let shutdown = Shutdown::new(cfg.shutdown.drain_period);
-    let rules = Rules {
-        tariff_grace: cfg.ingest.tariff_grace,
-        replaced_fn_tolerance: cfg.ingest.replaced_fn_tolerance,
-    };
-    let registry = Arc::new(
-        Registry::load(store.as_ref(), rules)
-            .await
-            .context("loading registers")?,
-    );
-    tracing::info!(
-        fns = registry.len(),
-        backend = store.backend(),
-        "register index loaded"
-    );
+    let rules =
+        Rules { tariff_grace: cfg.ingest.tariff_grace, replaced_fn_tolerance: cfg.ingest.replaced_fn_tolerance };
+    let registry = Arc::new(Registry::load(store.as_ref(), rules).await.context("loading registers")?);
+    tracing::info!(fns = registry.len(), backend = store.backend(), "register index loaded");
     let signer = crate::signer::build(&cfg)?;
     let backlog = Arc::new(Backlog::new());
     let ingest = Arc::new(Ingest::new(IngestParts {
@@ -175,17 +157,9 @@ pub async fn start_with_store(
 
     let (soft, hard) = crate::process::fd_limit();
     let capacity = crate::process::connection_capacity();
-    let max_connections = if cfg.limits.max_connections == 0 {
-        capacity
-    } else {
-        cfg.limits.max_connections
-    };
+    let max_connections = if cfg.limits.max_connections == 0 { capacity } else { cfg.limits.max_connections };
     if max_connections > capacity {
-        tracing::warn!(
-            max_connections,
-            capacity,
-            "limits.max_connections exceeds what the file limit allows"
-        );
+        tracing::warn!(max_connections, capacity, "limits.max_connections exceeds what the file limit allows");
     }
     tracing::info!(
         soft_limit = soft,
@@ -210,36 +184,23 @@ pub async fn start_with_store(
         None => None,
     };
     let need_tls = cfg.listen.tls.0.is_some() || cfg.listen.quic.0.is_some();
-    let material = if need_tls {
-        Some(crate::tls::load(&cfg)?)
-    } else {
-        None
-    };
+    let material = if need_tls { Some(crate::tls::load(&cfg)?) } else { None };
     let dev_cert = material.as_ref().and_then(|m| m.dev_cert.clone());
     if let Some(p) = &dev_cert {
         tracing::info!(path = %p.display(), "using a self-signed development certificate (trust it with `loadgen --ca`)");
     }
     let quic_endpoint = match (cfg.listen.quic.0, &material) {
-        (Some(a), Some(m)) => Some(
-            crate::quic::endpoint(&cfg, m, a)
-                .with_context(|| format!("binding listen.quic {a}"))?,
-        ),
+        (Some(a), Some(m)) => {
+            Some(crate::quic::endpoint(&cfg, m, a).with_context(|| format!("binding listen.quic {a}"))?)
+        }
         _ => None,
     };
     let admin_listener = match cfg.listen.admin.0 {
-        Some(a) => Some(
-            tokio::net::TcpListener::bind(a)
-                .await
-                .with_context(|| format!("binding listen.admin {a}"))?,
-        ),
+        Some(a) => Some(tokio::net::TcpListener::bind(a).await.with_context(|| format!("binding listen.admin {a}"))?),
         None => None,
     };
     let metrics_listener = match cfg.listen.metrics.0 {
-        Some(a) => Some(
-            tokio::net::TcpListener::bind(a)
-                .await
-                .with_context(|| format!("binding listen.metrics {a}"))?,
-        ),
+        Some(a) => Some(tokio::net::TcpListener::bind(a).await.with_context(|| format!("binding listen.metrics {a}"))?),
         None => None,
     };
 
@@ -253,12 +214,7 @@ pub async fn start_with_store(
     );
 
     if let Some(l) = tcp {
-        background.spawn(listeners::run_tcp(
-            l,
-            ctx.clone(),
-            slots.clone(),
-            connections.clone(),
-        ));
+        background.spawn(listeners::run_tcp(l, ctx.clone(), slots.clone(), connections.clone()));
     }
     if let (Some(l), Some(m)) = (tls_listener, &material) {
         let acceptor = tokio_rustls::TlsAcceptor::from(crate::tls::server_config(&cfg, m, false)?);
@@ -286,9 +242,7 @@ pub async fn start_with_store(
         let app = health::router(readiness.clone(), prometheus);
         let stop = background_stop.clone();
         background.spawn(async move {
-            let _ = axum::serve(l, app)
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await;
+            let _ = axum::serve(l, app).with_graceful_shutdown(async move { stop.cancelled().await }).await;
         });
     }
     if let Some(l) = admin_listener {
@@ -312,12 +266,7 @@ pub async fn start_with_store(
     crate::alerts::spawn(&shared, &background, &background_stop)?;
     crate::resend::spawn(&shared, &background, &background_stop)?;
     // ---- end of issue 6 block
-    background.spawn(backlog::flush_loop(
-        backlog,
-        store.clone(),
-        Duration::from_secs(2),
-        background_stop.clone(),
-    ));
+    background.spawn(backlog::flush_loop(backlog, store.clone(), Duration::from_secs(2), background_stop.clone()));
 
     // poisoned storage: stop acknowledging (every write already fails), fail readiness,
     // and exit so a supervisor restarts the process
@@ -376,13 +325,7 @@ pub async fn start_with_store(
 /// it actually bound (useful with port 0: tests, scripts, loadgen).
 pub const ADDRS_FILE: &str = "gateway.addrs.json";
 
-type Addrs = (
-    Option<SocketAddr>,
-    Option<SocketAddr>,
-    Option<SocketAddr>,
-    Option<SocketAddr>,
-    Option<SocketAddr>,
-);
+type Addrs = (Option<SocketAddr>, Option<SocketAddr>, Option<SocketAddr>, Option<SocketAddr>, Option<SocketAddr>);
 
 fn write_addrs_file(data_dir: &std::path::Path, a: &Addrs) -> anyhow::Result<()> {
     let json = serde_json::json!({
@@ -391,8 +334,7 @@ fn write_addrs_file(data_dir: &std::path::Path, a: &Addrs) -> anyhow::Result<()>
     });
     let path = data_dir.join(ADDRS_FILE);
     let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(&json)?)
-        .with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::write(&tmp, serde_json::to_vec_pretty(&json)?).with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }
@@ -420,13 +362,8 @@ impl Running {
         tracing::info!(drain = ?shutdown.drain(), open = self.connections.len(), "draining connections");
         self.connections.close();
         let cfg = &self.shared.config;
-        let budget = shutdown.drain()
-            + cfg.limits.ack_timeout.min(Duration::from_secs(30))
-            + Duration::from_secs(2);
-        if tokio::time::timeout(budget, self.connections.wait())
-            .await
-            .is_err()
-        {
+        let budget = shutdown.drain() + cfg.limits.ack_timeout.min(Duration::from_secs(30)) + Duration::from_secs(2);
+        if tokio::time::timeout(budget, self.connections.wait()).await.is_err() {
             tracing::warn!(
                 left = self.connections.len(),
                 "connections still open after the drain budget; closing them"

@@ -129,8 +129,7 @@ pub async fn serve<C: Conn>(
             // size the buffer: a first chunk, then exactly the declared frame (whose size
             // check_frame has already bounded), taken from the global budget
             if buf.len() >= ffd::session::SESSION_HEADER_LEN && budget.is_none() {
-                let total = ffd::session::SESSION_HEADER_LEN
-                    + usize::from(u16::from_le_bytes([buf[24], buf[25]]));
+                let total = ffd::session::SESSION_HEADER_LEN + usize::from(u16::from_le_bytes([buf[24], buf[25]]));
                 let permits = u32::try_from(total).unwrap_or(u32::MAX);
                 match ctx.buffers.clone().acquire_many_owned(permits).await {
                     Ok(p) => budget = Some(p),
@@ -169,8 +168,7 @@ pub async fn serve<C: Conn>(
                     return release(budget, reason);
                 }
                 Ok(n) => {
-                    metrics::counter!(m::BYTES_RECEIVED, "transport" => transport.as_str())
-                        .increment(n as u64);
+                    metrics::counter!(m::BYTES_RECEIVED, "transport" => transport.as_str()).increment(n as u64);
                     if deadline.is_none() {
                         deadline = Some(tokio::time::Instant::now() + cfg.frame_timeout);
                     }
@@ -210,8 +208,7 @@ pub async fn serve<C: Conn>(
         .await
         {
             Ok(Ok(())) => {
-                metrics::counter!(m::BYTES_SENT, "transport" => transport.as_str())
-                    .increment(reply.len() as u64);
+                metrics::counter!(m::BYTES_SENT, "transport" => transport.as_str()).increment(reply.len() as u64);
             }
             Ok(Err(_)) => return CloseReason::IoError,
             Err(_) => return CloseReason::WriteTimeout,

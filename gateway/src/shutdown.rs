@@ -24,13 +24,7 @@ struct Inner {
 impl Shutdown {
     /// A signal with a drain period.
     pub fn new(drain: Duration) -> Self {
-        Self {
-            token: CancellationToken::new(),
-            inner: Arc::new(Inner {
-                started: OnceLock::new(),
-                drain,
-            }),
-        }
+        Self { token: CancellationToken::new(), inner: Arc::new(Inner { started: OnceLock::new(), drain }) }
     }
 
     /// Fires the signal (idempotent).
@@ -62,22 +56,13 @@ impl Shutdown {
     /// A connection's random moment within the drain period.
     pub fn random_offset(&self) -> Duration {
         let ms = u64::try_from(self.inner.drain.as_millis()).unwrap_or(u64::MAX);
-        if ms == 0 {
-            Duration::ZERO
-        } else {
-            Duration::from_millis(rand::rng().random_range(0..ms))
-        }
+        if ms == 0 { Duration::ZERO } else { Duration::from_millis(rand::rng().random_range(0..ms)) }
     }
 
     /// Resolves at `offset` after the signal fired.
     pub async fn close_at(&self, offset: Duration) {
         self.token.cancelled().await;
-        let start = self
-            .inner
-            .started
-            .get()
-            .copied()
-            .unwrap_or_else(tokio::time::Instant::now);
+        let start = self.inner.started.get().copied().unwrap_or_else(tokio::time::Instant::now);
         tokio::time::sleep_until(start + offset).await;
     }
 }

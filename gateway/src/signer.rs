@@ -16,10 +16,8 @@ pub fn build(cfg: &Config) -> anyhow::Result<Arc<dyn AckSigner>> {
         None => {
             let path = cfg.data_dir.join("signer.key");
             if path.exists() {
-                let text = std::fs::read_to_string(&path)
-                    .with_context(|| format!("reading {}", path.display()))?;
-                hex::decode(text.trim())
-                    .with_context(|| format!("{} is not hex", path.display()))?
+                let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+                hex::decode(text.trim()).with_context(|| format!("{} is not hex", path.display()))?
             } else {
                 let key: [u8; 32] = rand::random();
                 crate::tls::write_private(&path, hex::encode(key).as_bytes())?;

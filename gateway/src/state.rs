@@ -28,8 +28,6 @@ pub struct Shared {
 
 impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared")
-            .field("node_id", &self.node_id)
-            .finish_non_exhaustive()
+        f.debug_struct("Shared").field("node_id", &self.node_id).finish_non_exhaustive()
     }
 }

@@ -41,37 +41,22 @@ pub fn load(cfg: &Config) -> anyhow::Result<TlsMaterial> {
         if certs.is_empty() {
             bail!("tls.cert {} holds no certificate", cert.display());
         }
-        let key = PrivateKeyDer::from_pem_file(key)
-            .with_context(|| format!("reading tls.key {}", key.display()))?;
-        return Ok(TlsMaterial {
-            certs,
-            key,
-            dev_cert: None,
-        });
+        let key = PrivateKeyDer::from_pem_file(key).with_context(|| format!("reading tls.key {}", key.display()))?;
+        return Ok(TlsMaterial { certs, key, dev_cert: None });
     }
     let cert_path = dev_cert_path(&cfg.data_dir);
     let key_path = cert_path.with_file_name("dev-key.pem");
     if !cert_path.exists() || !key_path.exists() {
         let dir = cert_path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let names = vec![
-            "localhost".to_owned(),
-            "127.0.0.1".to_owned(),
-            "::1".to_owned(),
-        ];
-        let ck = rcgen::generate_simple_self_signed(names)
-            .context("generating the development certificate")?;
+        let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+        let ck = rcgen::generate_simple_self_signed(names).context("generating the development certificate")?;
         write_private(&key_path, ck.signing_key.serialize_pem().as_bytes())?;
-        std::fs::write(&cert_path, ck.cert.pem())
-            .with_context(|| format!("writing {}", cert_path.display()))?;
+        std::fs::write(&cert_path, ck.cert.pem()).with_context(|| format!("writing {}", cert_path.display()))?;
     }
     let certs = CertificateDer::pem_file_iter(&cert_path)?.collect::<Result<Vec<_>, _>>()?;
     let key = PrivateKeyDer::from_pem_file(&key_path)?;
-    Ok(TlsMaterial {
-        certs,
-        key,
-        dev_cert: Some(cert_path),
-    })
+    Ok(TlsMaterial { certs, key, dev_cert: Some(cert_path) })
 }
 
 /// Writes a file readable by its owner only.
@@ -85,10 +70,8 @@ pub fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
         .mode(0o600)
         .open(path)
         .with_context(|| format!("creating {}", path.display()))?;
-    f.write_all(contents)
-        .with_context(|| format!("writing {}", path.display()))?;
-    f.sync_all()
-        .with_context(|| format!("syncing {}", path.display()))?;
+    f.write_all(contents).with_context(|| format!("writing {}", path.display()))?;
+    f.sync_all().with_context(|| format!("syncing {}", path.display()))?;
     Ok(())
 }
 
@@ -97,41 +80,25 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 }
 
 /// The rustls server configuration. `quic` restricts it to TLS 1.3 and requires ALPN.
-pub fn server_config(
-    cfg: &Config,
-    m: &TlsMaterial,
-    quic: bool,
-) -> anyhow::Result<Arc<rustls::ServerConfig>> {
-    let versions: &[&rustls::SupportedProtocolVersion] = if quic {
-        &[&rustls::version::TLS13]
-    } else {
-        rustls::DEFAULT_VERSIONS
-    };
-    let builder =
-        rustls::ServerConfig::builder_with_provider(provider()).with_protocol_versions(versions)?;
+pub fn server_config(cfg: &Config, m: &TlsMaterial, quic: bool) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+    let versions: &[&rustls::SupportedProtocolVersion] =
+        if quic { &[&rustls::version::TLS13] } else { rustls::DEFAULT_VERSIONS };
+    let builder = rustls::ServerConfig::builder_with_provider(provider()).with_protocol_versions(versions)?;
     let builder = match (cfg.tls.client_auth, &cfg.tls.client_ca) {
         (ClientAuth::None, _) | (_, None) => builder.with_no_client_auth(),
         (policy, Some(ca)) => {
             let mut roots = rustls::RootCertStore::empty();
-            for cert in CertificateDer::pem_file_iter(ca)
-                .with_context(|| format!("reading tls.client_ca {}", ca.display()))?
+            for cert in
+                CertificateDer::pem_file_iter(ca).with_context(|| format!("reading tls.client_ca {}", ca.display()))?
             {
                 roots.add(cert?).context("adding a client CA")?;
             }
             let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider());
-            let verifier = if policy == ClientAuth::Optional {
-                verifier.allow_unauthenticated()
-            } else {
-                verifier
-            };
-            builder.with_client_cert_verifier(
-                verifier.build().context("building the client verifier")?,
-            )
+            let verifier = if policy == ClientAuth::Optional { verifier.allow_unauthenticated() } else { verifier };
+            builder.with_client_cert_verifier(verifier.build().context("building the client verifier")?)
         }
     };
-    let mut sc = builder
-        .with_single_cert(m.certs.clone(), m.key.clone_key())
-        .context("loading the certificate")?;
+    let mut sc = builder.with_single_cert(m.certs.clone(), m.key.clone_key()).context("loading the certificate")?;
     sc.alpn_protocols = vec![ALPN.to_vec()];
     // resumption: stateless tickets (no per-session memory on the server)
     sc.ticketer = rustls::crypto::ring::Ticketer::new().context("creating the ticketer")?;

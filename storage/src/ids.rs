@@ -40,18 +40,9 @@ pub enum IdError {
     Time(String),
 }
 
-fn digits(
-    field: &'static str,
-    s: &str,
-    lens: &[usize],
-    expected: &'static str,
-) -> Result<(), IdError> {
+fn digits(field: &'static str, s: &str, lens: &[usize], expected: &'static str) -> Result<(), IdError> {
     if !lens.contains(&s.len()) {
-        return Err(IdError::Length {
-            field,
-            expected,
-            got: s.chars().count(),
-        });
+        return Err(IdError::Length { field, expected, got: s.chars().count() });
     }
     if !s.bytes().all(|b| b.is_ascii_digit()) {
         return Err(IdError::NotDigits { field });
@@ -74,10 +65,7 @@ impl Inn {
         let expected: Vec<u32> = if d.len() == 10 {
             vec![check(&[2, 4, 10, 3, 5, 9, 4, 6, 8])]
         } else {
-            vec![
-                check(&[7, 2, 4, 10, 3, 5, 9, 4, 6, 8]),
-                check(&[3, 7, 2, 4, 10, 3, 5, 9, 4, 6, 8]),
-            ]
+            vec![check(&[7, 2, 4, 10, 3, 5, 9, 4, 6, 8]), check(&[3, 7, 2, 4, 10, 3, 5, 9, 4, 6, 8])]
         };
         let got = &d[d.len() - expected.len()..];
         if got != expected.as_slice() {
@@ -135,11 +123,7 @@ impl Rnm {
 
     /// The check code for a sequence number, owner INN and KKT serial.
     pub fn check_code(sequence: &str, inn: &Inn, kkt_serial: &str) -> String {
-        let input = format!(
-            "{sequence:0>10}{:0>12}{:0>20}",
-            inn.as_str(),
-            kkt_serial.trim()
-        );
+        let input = format!("{sequence:0>10}{:0>12}{:0>20}", inn.as_str(), kkt_serial.trim());
         format!("{:06}", ffd::crc::crc16(input.as_bytes()))
     }
 
@@ -156,11 +140,7 @@ impl Rnm {
         if self.0[10..] == expected {
             Ok(())
         } else {
-            Err(IdError::Checksum {
-                field: "RNM",
-                value: self.0.clone(),
-                expected,
-            })
+            Err(IdError::Checksum { field: "RNM", value: self.0.clone(), expected })
         }
     }
 
@@ -197,9 +177,7 @@ pub struct Timestamp(pub i64);
 impl Timestamp {
     /// The current time.
     pub fn now() -> Self {
-        let d = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
+        let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         Self(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
     }
 
@@ -220,36 +198,24 @@ impl Timestamp {
 
     /// This time plus a duration.
     pub fn plus(self, d: std::time::Duration) -> Self {
-        Self(
-            self.0
-                .saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
-        )
+        Self(self.0.saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)))
     }
 
     /// This time minus a duration.
     pub fn minus(self, d: std::time::Duration) -> Self {
-        Self(
-            self.0
-                .saturating_sub(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
-        )
+        Self(self.0.saturating_sub(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)))
     }
 
     /// Time elapsed from `earlier` to `self` (zero if negative).
     pub fn since(self, earlier: Timestamp) -> std::time::Duration {
-        std::time::Duration::from_millis(
-            u64::try_from(self.0.saturating_sub(earlier.0)).unwrap_or(0),
-        )
+        std::time::Duration::from_millis(u64::try_from(self.0.saturating_sub(earlier.0)).unwrap_or(0))
     }
 
     /// Parses RFC 3339.
     pub fn parse_rfc3339(s: &str) -> Result<Self, IdError> {
-        let t =
-            time::OffsetDateTime::parse(s.trim(), &time::format_description::well_known::Rfc3339)
-                .map_err(|_| IdError::Time(s.to_owned()))?;
-        Ok(Self(
-            i64::try_from(t.unix_timestamp_nanos() / 1_000_000)
-                .map_err(|_| IdError::Time(s.to_owned()))?,
-        ))
+        let t = time::OffsetDateTime::parse(s.trim(), &time::format_description::well_known::Rfc3339)
+            .map_err(|_| IdError::Time(s.to_owned()))?;
+        Ok(Self(i64::try_from(t.unix_timestamp_nanos() / 1_000_000).map_err(|_| IdError::Time(s.to_owned()))?))
     }
 
     /// RFC 3339 in UTC with millisecond precision.
@@ -257,10 +223,7 @@ impl Timestamp {
         let nanos = i128::from(self.0) * 1_000_000;
         time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
             .ok()
-            .and_then(|t| {
-                t.format(&time::format_description::well_known::Rfc3339)
-                    .ok()
-            })
+            .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
             .unwrap_or_else(|| self.0.to_string())
     }
 }
@@ -301,30 +264,18 @@ mod tests {
         assert!(Inn::parse("7702203276").is_ok());
         assert!(Inn::parse("7704358518").is_ok());
         assert!(Inn::parse("7704211201").is_ok());
-        assert!(
-            Inn::parse("771234567890").is_err(),
-            "synthetic cashier INN of S1 fails its checksum"
-        );
+        assert!(Inn::parse("771234567890").is_err(), "synthetic cashier INN of S1 fails its checksum");
         assert!(Inn::parse("500100732259").is_ok());
         let e = Inn::parse("7702203277").expect_err("bad control digit");
-        assert!(
-            e.to_string().contains("INN 7702203277 fails its checksum"),
-            "{e}"
-        );
+        assert!(e.to_string().contains("INN 7702203277 fails its checksum"), "{e}");
         assert!(matches!(Inn::parse("77022"), Err(IdError::Length { .. })));
-        assert!(matches!(
-            Inn::parse("77022032a6"),
-            Err(IdError::NotDigits { .. })
-        ));
+        assert!(matches!(Inn::parse("77022032a6"), Err(IdError::NotDigits { .. })));
     }
 
     #[test]
     fn rnm_check_code_of_reference_samples() {
         let inn = Inn::parse("7702203276").expect("inn");
-        assert_eq!(
-            Rnm::check_code("0000000005", &inn, "000000000002"),
-            "008570"
-        );
+        assert_eq!(Rnm::check_code("0000000005", &inn, "000000000002"), "008570");
         let rnm = Rnm::parse("0000000005008570").expect("rnm");
         assert!(rnm.verify(&inn, "000000000002").is_ok());
         assert!(rnm.verify(&inn, "000000000003").is_err());

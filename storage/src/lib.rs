@@ -26,7 +26,6 @@ pub mod scylla;
 pub use error::StoreError;
 pub use ids::{IdError, Inn, Rnm, Timestamp};
 pub use store::{
-    AlertFilter, AlertStore, AuditFilter, AuditStore, Committed, DeliveryStore, DocumentStore,
-    Durability, Health, JobStore, Page, PageRequest, RegisterFilter, RegisterStore, Store,
-    TariffStore,
+    AlertFilter, AlertStore, AuditFilter, AuditStore, Committed, DeliveryStore, DocumentStore, Durability, Health,
+    JobStore, Page, PageRequest, RegisterFilter, RegisterStore, Store, TariffStore,
 };

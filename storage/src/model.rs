@@ -103,24 +103,15 @@ impl Register {
     /// INN and serial, a 16-digit FN, non-empty bounded name.
     pub fn validate(&self) -> Result<(), ValidationError> {
         if self.kkt_serial.trim().is_empty() || self.kkt_serial.len() > 20 {
-            return Err(ValidationError::Field {
-                field: "kkt_serial",
-                rule: "must be 1 to 20 characters".into(),
-            });
+            return Err(ValidationError::Field { field: "kkt_serial", rule: "must be 1 to 20 characters".into() });
         }
         self.rnm.verify(&self.owner_inn, &self.kkt_serial)?;
         FnNumber::parse_strict(&self.fn_number.to_string())?;
         if self.name.trim().is_empty() || self.name.len() > 256 {
-            return Err(ValidationError::Field {
-                field: "name",
-                rule: "must be 1 to 256 characters".into(),
-            });
+            return Err(ValidationError::Field { field: "name", rule: "must be 1 to 256 characters".into() });
         }
         if self.address.len() > 256 {
-            return Err(ValidationError::Field {
-                field: "address",
-                rule: "must be at most 256 characters".into(),
-            });
+            return Err(ValidationError::Field { field: "address", rule: "must be at most 256 characters".into() });
         }
         Ok(())
     }
@@ -233,9 +224,7 @@ impl From<ffd::Telemetry> for TelemetryRecord {
     fn from(t: ffd::Telemetry) -> Self {
         Self {
             unsent_documents: t.unsent_documents,
-            first_unsent_time: t
-                .first_unsent_time
-                .map(|s| Timestamp::from_unix_secs(i64::from(s))),
+            first_unsent_time: t.first_unsent_time.map(|s| Timestamp::from_unix_secs(i64::from(s))),
             first_unsent_fd: t.first_unsent_fd,
             warnings: t.warnings.0,
             key_resource_days: t.key_resource_days,
@@ -309,10 +298,7 @@ impl TariffPlan {
     pub fn validate(&self) -> Result<(), ValidationError> {
         let ok = !self.name.is_empty()
             && self.name.len() <= 64
-            && self
-                .name
-                .chars()
-                .all(|c| c.is_alphanumeric() || "-_.".contains(c));
+            && self.name.chars().all(|c| c.is_alphanumeric() || "-_.".contains(c));
         if !ok {
             return Err(ValidationError::Field {
                 field: "name",
@@ -320,10 +306,7 @@ impl TariffPlan {
             });
         }
         if self.period_days == 0 || self.period_days > 3660 {
-            return Err(ValidationError::Field {
-                field: "period_days",
-                rule: "must be between 1 and 3660".into(),
-            });
+            return Err(ValidationError::Field { field: "period_days", rule: "must be between 1 and 3660".into() });
         }
         Ok(())
     }
@@ -381,10 +364,7 @@ pub struct DocumentRecord {
 impl DocumentRecord {
     /// Its key.
     pub fn key(&self) -> DocumentKey {
-        DocumentKey {
-            fn_number: self.fn_number,
-            fd: self.fd,
-        }
+        DocumentKey { fn_number: self.fn_number, fd: self.fd }
     }
 }
 
@@ -735,8 +715,6 @@ pub mod hex_bytes {
     /// Parses a hex string.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Bytes, D::Error> {
         let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        hex::decode(s.as_bytes())
-            .map(Bytes::from)
-            .map_err(serde::de::Error::custom)
+        hex::decode(s.as_bytes()).map(Bytes::from).map_err(serde::de::Error::custom)
     }
 }

@@ -22,9 +22,9 @@ use uuid::Uuid;
 use crate::error::StoreError;
 use crate::ids::{Inn, Rnm, Timestamp};
 use crate::model::{
-    AlertNotification, AlertRule, AlertState, AlertStatus, AppendOutcome, AuditEntry, BacklogStats,
-    Delivery, DocumentKey, DocumentRecord, JobState, Register, RegisterActivity, RegisterStatus,
-    ResendJob, TariffPlan, UnknownFn, UnknownFnSighting,
+    AlertNotification, AlertRule, AlertState, AlertStatus, AppendOutcome, AuditEntry, BacklogStats, Delivery,
+    DocumentKey, DocumentRecord, JobState, Register, RegisterActivity, RegisterStatus, ResendJob, TariffPlan,
+    UnknownFn, UnknownFnSighting,
 };
 
 /// How durable a write is.
@@ -63,10 +63,7 @@ impl PageRequest {
 
     /// First page of `limit` items.
     pub fn first(limit: u32) -> Self {
-        Self {
-            limit,
-            cursor: None,
-        }
+        Self { limit, cursor: None }
     }
 
     /// The limit, capped, at least 1.
@@ -104,17 +101,9 @@ impl RegisterFilter {
     pub fn matches(&self, r: &Register) -> bool {
         self.status.is_none_or(|s| r.status == s)
             && self.owner_inn.as_ref().is_none_or(|i| &r.owner_inn == i)
-            && self
-                .group
-                .as_ref()
-                .is_none_or(|g| r.group.as_ref() == Some(g))
-            && self
-                .tariff
-                .as_ref()
-                .is_none_or(|t| r.tariff.as_ref() == Some(t))
-            && self
-                .paid_until_before
-                .is_none_or(|t| r.paid_until.is_some_and(|p| p < t))
+            && self.group.as_ref().is_none_or(|g| r.group.as_ref() == Some(g))
+            && self.tariff.as_ref().is_none_or(|t| r.tariff.as_ref() == Some(t))
+            && self.paid_until_before.is_none_or(|t| r.paid_until.is_some_and(|p| p < t))
     }
 }
 
@@ -211,31 +200,19 @@ pub trait RegisterStore: Send + Sync {
     async fn register_by_fn(&self, fn_number: &FnNumber) -> Result<Option<Register>, StoreError>;
 
     /// Registers in RNM order, filtered.
-    async fn list_registers(
-        &self,
-        filter: &RegisterFilter,
-        page: PageRequest,
-    ) -> Result<Page<Register>, StoreError>;
+    async fn list_registers(&self, filter: &RegisterFilter, page: PageRequest) -> Result<Page<Register>, StoreError>;
 
     /// Registers changed at or after `since` (for other nodes' caches).
-    async fn registers_updated_since(
-        &self,
-        since: Timestamp,
-        page: PageRequest,
-    ) -> Result<Page<Register>, StoreError>;
+    async fn registers_updated_since(&self, since: Timestamp, page: PageRequest) -> Result<Page<Register>, StoreError>;
 
     /// What ingestion recorded about a register.
     async fn get_activity(&self, rnm: &Rnm) -> Result<Option<RegisterActivity>, StoreError>;
 
     /// Activity of many registers at once (missing ones are absent from the result).
-    async fn get_activities(
-        &self,
-        rnms: &[Rnm],
-    ) -> Result<Vec<(Rnm, RegisterActivity)>, StoreError>;
+    async fn get_activities(&self, rnms: &[Rnm]) -> Result<Vec<(Rnm, RegisterActivity)>, StoreError>;
 
     /// Records refused attempts of unknown FNs (aggregated).
-    async fn record_unknown_fns(&self, sightings: Vec<UnknownFnSighting>)
-    -> Result<(), StoreError>;
+    async fn record_unknown_fns(&self, sightings: Vec<UnknownFnSighting>) -> Result<(), StoreError>;
 
     /// The onboarding backlog, most recent first is not required: FN order.
     async fn list_unknown_fns(&self, page: PageRequest) -> Result<Page<UnknownFn>, StoreError>;
@@ -261,11 +238,7 @@ pub trait AuditStore: Send + Sync {
     /// Appends durably (an admin call is refused if its audit record cannot be written).
     async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
     /// Newest first.
-    async fn list_audit(
-        &self,
-        filter: &AuditFilter,
-        page: PageRequest,
-    ) -> Result<Page<AuditEntry>, StoreError>;
+    async fn list_audit(&self, filter: &AuditFilter, page: PageRequest) -> Result<Page<AuditEntry>, StoreError>;
 }
 
 /// Alert rules, alert states and webhook notifications.
@@ -282,36 +255,20 @@ pub trait AlertStore: Send + Sync {
     /// Writes alert states.
     async fn put_alert_states(&self, states: Vec<AlertState>) -> Result<(), StoreError>;
     /// Alert states, filtered, ordered by (rule, register).
-    async fn list_alert_states(
-        &self,
-        filter: &AlertFilter,
-        page: PageRequest,
-    ) -> Result<Page<AlertState>, StoreError>;
+    async fn list_alert_states(&self, filter: &AlertFilter, page: PageRequest) -> Result<Page<AlertState>, StoreError>;
     /// Creates or updates notifications.
     async fn put_notifications(&self, notes: Vec<AlertNotification>) -> Result<(), StoreError>;
     /// Notifications not yet delivered nor abandoned whose next attempt is due.
-    async fn due_notifications(
-        &self,
-        now: Timestamp,
-        limit: u32,
-    ) -> Result<Vec<AlertNotification>, StoreError>;
+    async fn due_notifications(&self, now: Timestamp, limit: u32) -> Result<Vec<AlertNotification>, StoreError>;
     /// Recent notifications, newest first.
-    async fn list_notifications(
-        &self,
-        page: PageRequest,
-    ) -> Result<Page<AlertNotification>, StoreError>;
+    async fn list_notifications(&self, page: PageRequest) -> Result<Page<AlertNotification>, StoreError>;
 }
 
 /// FNS delivery: the outbox, delivery states and the leases that share the work.
 #[async_trait]
 pub trait DeliveryStore: Send + Sync {
     /// Pending deliveries of a partition whose next attempt is due, oldest first.
-    async fn due_deliveries(
-        &self,
-        partition: u16,
-        now: Timestamp,
-        limit: u32,
-    ) -> Result<Vec<Delivery>, StoreError>;
+    async fn due_deliveries(&self, partition: u16, now: Timestamp, limit: u32) -> Result<Vec<Delivery>, StoreError>;
     /// Marks documents delivered (removing them from the outbox).
     async fn mark_delivered(&self, keys: &[DocumentKey], at: Timestamp) -> Result<(), StoreError>;
     /// Records a failed attempt and when to try again.
@@ -339,11 +296,7 @@ pub trait JobStore: Send + Sync {
     /// One job.
     async fn get_job(&self, id: &Uuid) -> Result<Option<ResendJob>, StoreError>;
     /// Jobs, newest first, optionally only in some states.
-    async fn list_jobs(
-        &self,
-        states: &[JobState],
-        page: PageRequest,
-    ) -> Result<Page<ResendJob>, StoreError>;
+    async fn list_jobs(&self, states: &[JobState], page: PageRequest) -> Result<Page<ResendJob>, StoreError>;
 }
 
 /// Everything.

@@ -11,9 +11,7 @@ use ffd::FnNumber;
 use storage::conformance::Harness;
 use storage::embedded::{EmbeddedOptions, EmbeddedStore};
 use storage::model::{AppendOutcome, DocumentRecord};
-use storage::{
-    DocumentStore, Durability, Health, RegisterStore, Rnm, Store, StoreError, Timestamp,
-};
+use storage::{DocumentStore, Durability, Health, RegisterStore, Rnm, Store, StoreError, Timestamp};
 
 /// A temp directory and the store currently open on it.
 type Slot = (tempfile::TempDir, Option<Arc<dyn Store>>);
@@ -37,13 +35,9 @@ impl Embedded {
 impl Harness for Embedded {
     async fn fresh(&self) -> Arc<dyn Store> {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store: Arc<dyn Store> = Arc::new(
-            EmbeddedStore::open(dir.path(), EmbeddedOptions::default()).expect("open store"),
-        );
-        self.dirs
-            .lock()
-            .expect("harness lock")
-            .push((dir, Some(store.clone())));
+        let store: Arc<dyn Store> =
+            Arc::new(EmbeddedStore::open(dir.path(), EmbeddedOptions::default()).expect("open store"));
+        self.dirs.lock().expect("harness lock").push((dir, Some(store.clone())));
         store
     }
 
@@ -99,47 +93,27 @@ fn document(fd: u32) -> DocumentRecord {
 #[tokio::test]
 async fn failed_sync_poisons_the_store() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let opts = EmbeddedOptions {
-        fail_sync_at: Some(3),
-        ..Default::default()
-    };
+    let opts = EmbeddedOptions { fail_sync_at: Some(3), ..Default::default() };
     let s = EmbeddedStore::open(dir.path(), opts).expect("open");
     for fd in 1..=2 {
-        let c = s
-            .append_documents(vec![document(fd)], Durability::Durable)
-            .await
-            .expect("healthy appends");
+        let c = s.append_documents(vec![document(fd)], Durability::Durable).await.expect("healthy appends");
         assert_eq!(c.durability, Durability::Durable);
     }
     assert_eq!(s.health(), Health::Ok);
-    let failed = s
-        .append_documents(vec![document(3)], Durability::Durable)
-        .await;
+    let failed = s.append_documents(vec![document(3)], Durability::Durable).await;
     assert!(
         matches!(failed, Err(StoreError::Io(_))),
         "the failing sync is reported as an error, never as durable: {failed:?}"
     );
     assert!(matches!(s.health(), Health::Poisoned(r) if r.contains("injected")));
-    let later = s
-        .append_documents(vec![document(4)], Durability::Durable)
-        .await;
+    let later = s.append_documents(vec![document(4)], Durability::Durable).await;
     assert!(matches!(later, Err(StoreError::Poisoned(_))), "{later:?}");
-    let later = s
-        .append_documents(vec![document(1)], Durability::Buffered)
-        .await;
-    assert!(
-        matches!(later, Err(StoreError::Poisoned(_))),
-        "even duplicates: {later:?}"
-    );
+    let later = s.append_documents(vec![document(1)], Durability::Buffered).await;
+    assert!(matches!(later, Err(StoreError::Poisoned(_))), "even duplicates: {later:?}");
     let admin = s.remove_unknown_fn(&document(1).fn_number).await;
     assert!(matches!(admin, Err(StoreError::Poisoned(_))), "{admin:?}");
     // Reads still work (the admin API can still show what is stored).
-    assert!(
-        s.get_document(&document(1).key())
-            .await
-            .expect("read")
-            .is_some()
-    );
+    assert!(s.get_document(&document(1).key()).await.expect("read").is_some());
     s.close().await.expect("close");
     drop(s);
 
@@ -154,18 +128,8 @@ async fn failed_sync_poisons_the_store() {
     }
     // Document 3 reached the OS before the failed sync: its state is unknown, either
     // absent or intact. A retry is safe either way.
-    let c = s
-        .append_documents(vec![document(3)], Durability::Durable)
-        .await
-        .expect("retry");
-    assert!(matches!(
-        c.outcomes[0],
-        AppendOutcome::Stored
-            | AppendOutcome::Duplicate {
-                identical: true,
-                ..
-            }
-    ));
+    let c = s.append_documents(vec![document(3)], Durability::Durable).await.expect("retry");
+    assert!(matches!(c.outcomes[0], AppendOutcome::Stored | AppendOutcome::Duplicate { identical: true, .. }));
     s.close().await.expect("close");
 }
 
@@ -177,9 +141,7 @@ async fn second_open_of_a_directory_is_refused() {
     let second = EmbeddedStore::open(dir.path(), EmbeddedOptions::default());
     assert!(second.is_err(), "a second open must fail");
     s.close().await.expect("close");
-    let after = s
-        .append_documents(vec![document(1)], Durability::Durable)
-        .await;
+    let after = s.append_documents(vec![document(1)], Durability::Durable).await;
     assert!(matches!(after, Err(StoreError::Closed)), "{after:?}");
     drop(s);
     EmbeddedStore::open(dir.path(), EmbeddedOptions::default()).expect("open after close");
@@ -190,19 +152,13 @@ async fn second_open_of_a_directory_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bounded_queue_backpressure_and_grouping() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let opts = EmbeddedOptions {
-        queue_capacity: 2,
-        max_batch_documents: 64,
-        ..Default::default()
-    };
+    let opts = EmbeddedOptions { queue_capacity: 2, max_batch_documents: 64, ..Default::default() };
     let s = Arc::new(EmbeddedStore::open(dir.path(), opts).expect("open"));
     let mut tasks = Vec::new();
     for fd in 1..=200u32 {
         let s = s.clone();
         tasks.push(tokio::spawn(async move {
-            s.append_documents(vec![document(fd)], Durability::Durable)
-                .await
-                .expect("append")
+            s.append_documents(vec![document(fd)], Durability::Durable).await.expect("append")
         }));
     }
     for t in tasks {
@@ -210,14 +166,8 @@ async fn bounded_queue_backpressure_and_grouping() {
         assert_eq!(c.outcomes, vec![AppendOutcome::Stored]);
         assert_eq!(c.durability, Durability::Durable);
     }
-    let all = s
-        .documents_by_fn(
-            &document(1).fn_number,
-            0..=u32::MAX,
-            storage::PageRequest::first(1000),
-        )
-        .await
-        .expect("list");
+    let all =
+        s.documents_by_fn(&document(1).fn_number, 0..=u32::MAX, storage::PageRequest::first(1000)).await.expect("list");
     assert_eq!(all.items.len(), 200);
     s.close().await.expect("close");
 }

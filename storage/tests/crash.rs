@@ -90,11 +90,7 @@ fn spawn(dir: &Path, mode: &str, run: u32, start_fd: u32) -> Run {
         }
         lines
     });
-    Run {
-        child,
-        reader,
-        ready,
-    }
+    Run { child, reader, ready }
 }
 
 /// Kills the child with SIGKILL after `delay` (counted from spawn, or from "ready" when
@@ -108,10 +104,7 @@ fn kill_after(mut run: Run, delay: Duration, after_ready: bool) -> Vec<String> {
     // Child::kill sends SIGKILL on Unix: no destructor, no flush, no journal persist.
     run.child.kill().expect("SIGKILL the child");
     let status = run.child.wait().expect("reap child");
-    assert!(
-        !status.success(),
-        "the child was killed, not exited: {status:?}"
-    );
+    assert!(!status.success(), "the child was killed, not exited: {status:?}");
     run.reader.join().expect("reader thread")
 }
 
@@ -156,10 +149,7 @@ async fn verify(dir: &Path, acked: &Acked) -> Verdict {
     let store = EmbeddedStore::open(dir, EmbeddedOptions::default()).expect("recovery opens");
     let mut v = Verdict::default();
     for ((f, fd), (raw, ack)) in acked {
-        let key = DocumentKey {
-            fn_number: fn_of(f),
-            fd: *fd,
-        };
+        let key = DocumentKey { fn_number: fn_of(f), fd: *fd };
         match store.get_document(&key).await.expect("get") {
             None => v.lost.push(format!("{f}/{fd} missing")),
             Some(d) => {
@@ -178,14 +168,10 @@ async fn verify(dir: &Path, acked: &Acked) -> Verdict {
     for f in &fns {
         let mut req = PageRequest::first(1000);
         loop {
-            let page = store
-                .documents_by_fn(&fn_of(f), 0..=u32::MAX, req.clone())
-                .await
-                .expect("by fn");
+            let page = store.documents_by_fn(&fn_of(f), 0..=u32::MAX, req.clone()).await.expect("by fn");
             for d in &page.items {
                 if !stored.insert(d.key()) {
-                    v.dup
-                        .push(format!("{}/{} listed twice by FN", d.fn_number, d.fd));
+                    v.dup.push(format!("{}/{} listed twice by FN", d.fn_number, d.fd));
                 }
             }
             match page.next {
@@ -204,8 +190,7 @@ async fn verify(dir: &Path, acked: &Acked) -> Verdict {
             .expect("by register");
         for d in &page.items {
             if !by_rnm.insert(d.key()) {
-                v.dup
-                    .push(format!("{}/{} indexed twice", d.fn_number, d.fd));
+                v.dup.push(format!("{}/{} indexed twice", d.fn_number, d.fd));
             }
         }
         match page.next {
@@ -214,52 +199,35 @@ async fn verify(dir: &Path, acked: &Acked) -> Verdict {
         }
     }
     if by_rnm != stored {
-        v.dup.push(format!(
-            "register index has {} documents, FN listing {}",
-            by_rnm.len(),
-            stored.len()
-        ));
+        v.dup.push(format!("register index has {} documents, FN listing {}", by_rnm.len(), stored.len()));
     }
     // The outbox: exactly one due entry per stored document (none were delivered).
     let mut due = BTreeMap::new();
     for p in 0..DELIVERY_PARTITIONS {
-        let batch = store
-            .due_deliveries(p, Timestamp(i64::MAX), 10_000)
-            .await
-            .expect("due");
+        let batch = store.due_deliveries(p, Timestamp(i64::MAX), 10_000).await.expect("due");
         // `due_deliveries` has no cursor: the child is paced so that one call sees a
         // whole partition.
-        assert!(
-            batch.len() < 10_000,
-            "test assumes < 10k pending per partition"
-        );
+        assert!(batch.len() < 10_000, "test assumes < 10k pending per partition");
         for d in &batch {
             *due.entry(d.key).or_insert(0u32) += 1;
         }
     }
     for (k, n) in &due {
         if *n != 1 {
-            v.outbox
-                .push(format!("{}/{} due {n} times", k.fn_number, k.fd));
+            v.outbox.push(format!("{}/{} due {n} times", k.fn_number, k.fd));
         }
         if !stored.contains(k) {
-            v.outbox
-                .push(format!("{}/{} due but not stored", k.fn_number, k.fd));
+            v.outbox.push(format!("{}/{} due but not stored", k.fn_number, k.fd));
         }
     }
     for k in &stored {
         if !due.contains_key(k) {
-            v.outbox
-                .push(format!("{}/{} stored but not queued", k.fn_number, k.fd));
+            v.outbox.push(format!("{}/{} stored but not queued", k.fn_number, k.fd));
         }
     }
     let backlog = store.backlog().await.expect("backlog");
     if backlog.pending != stored.len() as u64 {
-        v.outbox.push(format!(
-            "backlog counter {} != {} stored",
-            backlog.pending,
-            stored.len()
-        ));
+        v.outbox.push(format!("backlog counter {} != {} stored", backlog.pending, stored.len()));
     }
     v.stored = stored.len();
     store.close().await.expect("close");
@@ -310,24 +278,13 @@ async fn kill_9_loses_no_acknowledged_document() {
     let seed = rand::rng().random();
     eprintln!("crash test seed {seed}");
     let (verdicts, acked, conflicts) = crash_loop("durable", 24, seed).await;
-    assert!(
-        conflicts.is_empty(),
-        "conflicting duplicates of identical bytes: {conflicts:?}"
-    );
+    assert!(conflicts.is_empty(), "conflicting duplicates of identical bytes: {conflicts:?}");
     for (i, v) in verdicts.iter().enumerate() {
         assert!(v.clean(), "seed {seed}, after kill {i}: {v:#?}");
     }
-    assert!(
-        acked.len() > 200,
-        "the child acknowledged only {} documents: the test exercised too little",
-        acked.len()
-    );
+    assert!(acked.len() > 200, "the child acknowledged only {} documents: the test exercised too little", acked.len());
     let retransmitted = verdicts.len();
-    eprintln!(
-        "{retransmitted} kills, {} documents acknowledged, 0 lost, in {:?}",
-        acked.len(),
-        started.elapsed()
-    );
+    eprintln!("{retransmitted} kills, {} documents acknowledged, 0 lost, in {:?}", acked.len(), started.elapsed());
 }
 
 /// The harness must be able to fail. (1) The verifier reports a fabricated acked
@@ -338,33 +295,20 @@ async fn negative_controls_are_detected() {
     // (1) Verification itself.
     let dir = tempfile::tempdir().expect("temp dir");
     let mut fake = Acked::new();
-    fake.insert(
-        ("9999078900000000".to_owned(), 1),
-        (hex_sha(b"x"), hex_sha(b"y")),
-    );
+    fake.insert(("9999078900000000".to_owned(), 1), (hex_sha(b"x"), hex_sha(b"y")));
     let v = verify(dir.path(), &fake).await;
-    assert_eq!(
-        v.lost.len(),
-        1,
-        "a missing acknowledged document is reported"
-    );
+    assert_eq!(v.lost.len(), 1, "a missing acknowledged document is reported");
 
     // (2) Ack before the durable write.
     let (verdicts, _, _) = crash_loop("early-ack", 6, 1).await;
     let lost: usize = verdicts.iter().map(|v| v.lost.len()).sum();
-    assert!(
-        lost > 0,
-        "acking before the write must be caught losing documents"
-    );
+    assert!(lost > 0, "acking before the write must be caught losing documents");
 
     // (3) Commit without persisting.
     let (verdicts, _, _) = crash_loop("no-persist", 8, 2).await;
     let lost: usize = verdicts.iter().map(|v| v.lost.len()).sum();
     eprintln!("no-persist control: {lost} acknowledged documents lost");
-    assert!(
-        lost > 0,
-        "commits without persist must be caught losing documents"
-    );
+    assert!(lost > 0, "commits without persist must be caught losing documents");
 }
 
 /// The store a child writes is usable through the `Store` trait object too (guards the
