@@ -1,6 +1,6 @@
 //! A fault-injecting wrapper around any [`Store`], for tests of what the gateway does
 //! when storage misbehaves: document appends can be made to stall (until released) or to
-//! fail; everything else is passed through. Enabled with the `testkit` feature.
+//! fail, audit appends to fail; everything else is passed through. Enabled with the `testkit` feature.
 
 use std::ops::RangeInclusive;
 use std::sync::Arc;
@@ -28,6 +28,7 @@ pub struct FaultyStore {
     inner: Arc<dyn Store>,
     stalled: watch::Sender<bool>,
     failing: AtomicBool,
+    failing_audit: AtomicBool,
     appends_started: AtomicU64,
     appends_completed: AtomicU64,
 }
@@ -45,6 +46,7 @@ impl FaultyStore {
             inner,
             stalled: watch::channel(false).0,
             failing: AtomicBool::new(false),
+            failing_audit: AtomicBool::new(false),
             appends_started: AtomicU64::new(0),
             appends_completed: AtomicU64::new(0),
         }
@@ -64,6 +66,12 @@ impl FaultyStore {
     /// Makes appends fail with `StoreError::Io` (or stops that).
     pub fn set_failing(&self, on: bool) {
         self.failing.store(on, Ordering::SeqCst);
+    }
+
+    /// Makes audit appends fail with `StoreError::Io` (or stops that): an unwritable audit
+    /// log, which must make admin calls fail closed.
+    pub fn set_failing_audit(&self, on: bool) {
+        self.failing_audit.store(on, Ordering::SeqCst);
     }
 
     /// Appends entered / completed so far.
@@ -122,9 +130,15 @@ pass_through! { TariffStore {}
         list_tariffs() -> Result<Vec<TariffPlan>, StoreError>;
 }
 
-pass_through! { AuditStore {}
-        append_audit(entry: &AuditEntry) -> Result<(), StoreError>;
-        list_audit(filter: &AuditFilter, page: PageRequest) -> Result<Page<AuditEntry>, StoreError>;
+pass_through! { AuditStore {
+    async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        if self.failing_audit.load(Ordering::SeqCst) {
+            return Err(StoreError::Io("injected audit failure".into()));
+        }
+        self.inner.append_audit(entry).await
+    }
+}
+    list_audit(filter: &AuditFilter, page: PageRequest) -> Result<Page<AuditEntry>, StoreError>;
 }
 
 pass_through! { AlertStore {}

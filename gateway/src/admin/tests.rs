@@ -452,112 +452,8 @@ async fn lists_filter_and_paginate() {
     assert_eq!(s, StatusCode::BAD_REQUEST);
 }
 
-/// A store whose audit appends can be made to fail (everything else passes through).
-mod audit_failing {
-    use std::ops::RangeInclusive;
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::time::Duration;
-
-    use async_trait::async_trait;
-    use ffd::FnNumber;
-    use storage::model::*;
-    use storage::store::*;
-    use storage::{Rnm, StoreError, Timestamp};
-    use uuid::Uuid;
-
-    pub struct AuditFailing {
-        pub inner: Arc<dyn Store>,
-        pub fail: AtomicBool,
-    }
-
-    use std::sync::Arc;
-
-    macro_rules! pass {
-        ($tr:ident { $($extra:item)* } $($name:ident ( $($arg:ident : $ty:ty),* ) -> $ret:ty;)*) => {
-            #[async_trait]
-            impl $tr for AuditFailing {
-                $($extra)*
-                $(async fn $name(&self, $($arg: $ty),*) -> $ret { self.inner.$name($($arg),*).await })*
-            }
-        };
-    }
-
-    pass! { DocumentStore {}
-        append_documents(docs: Vec<DocumentRecord>, durability: Durability) -> Result<Committed, StoreError>;
-        get_document(key: &DocumentKey) -> Result<Option<DocumentRecord>, StoreError>;
-        documents_by_fn(fn_number: &FnNumber, fds: RangeInclusive<u32>, page: PageRequest) -> Result<Page<DocumentRecord>, StoreError>;
-        documents_by_register(rnm: &Rnm, from: Timestamp, to: Timestamp, page: PageRequest) -> Result<Page<DocumentRecord>, StoreError>;
-    }
-    pass! { RegisterStore {}
-        put_registers(registers: Vec<Register>, expected_versions: Vec<Option<u64>>) -> Result<(), StoreError>;
-        get_register(rnm: &Rnm) -> Result<Option<Register>, StoreError>;
-        register_by_fn(fn_number: &FnNumber) -> Result<Option<Register>, StoreError>;
-        list_registers(filter: &RegisterFilter, page: PageRequest) -> Result<Page<Register>, StoreError>;
-        registers_updated_since(since: Timestamp, page: PageRequest) -> Result<Page<Register>, StoreError>;
-        get_activity(rnm: &Rnm) -> Result<Option<RegisterActivity>, StoreError>;
-        get_activities(rnms: &[Rnm]) -> Result<Vec<(Rnm, RegisterActivity)>, StoreError>;
-        record_unknown_fns(sightings: Vec<UnknownFnSighting>) -> Result<(), StoreError>;
-        list_unknown_fns(page: PageRequest) -> Result<Page<UnknownFn>, StoreError>;
-        remove_unknown_fn(fn_number: &FnNumber) -> Result<(), StoreError>;
-    }
-    pass! { TariffStore {}
-        create_tariff(plan: &TariffPlan) -> Result<(), StoreError>;
-        get_tariff(name: &str) -> Result<Option<TariffPlan>, StoreError>;
-        list_tariffs() -> Result<Vec<TariffPlan>, StoreError>;
-    }
-    pass! { AuditStore {
-        async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
-            if self.fail.load(Ordering::SeqCst) {
-                return Err(StoreError::Io("injected audit failure".into()));
-            }
-            self.inner.append_audit(entry).await
-        }
-    }
-        list_audit(filter: &AuditFilter, page: PageRequest) -> Result<Page<AuditEntry>, StoreError>;
-    }
-    pass! { AlertStore {}
-        put_rule(rule: &AlertRule) -> Result<(), StoreError>;
-        get_rule(name: &str) -> Result<Option<AlertRule>, StoreError>;
-        list_rules() -> Result<Vec<AlertRule>, StoreError>;
-        delete_rule(name: &str) -> Result<(), StoreError>;
-        put_alert_states(states: Vec<AlertState>) -> Result<(), StoreError>;
-        list_alert_states(filter: &AlertFilter, page: PageRequest) -> Result<Page<AlertState>, StoreError>;
-        put_notifications(notes: Vec<AlertNotification>) -> Result<(), StoreError>;
-        due_notifications(now: Timestamp, limit: u32) -> Result<Vec<AlertNotification>, StoreError>;
-        list_notifications(page: PageRequest) -> Result<Page<AlertNotification>, StoreError>;
-    }
-    pass! { DeliveryStore {}
-        due_deliveries(partition: u16, now: Timestamp, limit: u32) -> Result<Vec<Delivery>, StoreError>;
-        mark_delivered(keys: &[DocumentKey], at: Timestamp) -> Result<(), StoreError>;
-        record_delivery_failure(key: &DocumentKey, error: &str, next_attempt_at: Timestamp) -> Result<(), StoreError>;
-        get_delivery(key: &DocumentKey) -> Result<Option<Delivery>, StoreError>;
-        backlog() -> Result<BacklogStats, StoreError>;
-        try_lease(name: &str, holder: &str, ttl: Duration) -> Result<bool, StoreError>;
-        release_lease(name: &str, holder: &str) -> Result<(), StoreError>;
-    }
-    pass! { JobStore {}
-        put_job(job: &ResendJob) -> Result<(), StoreError>;
-        get_job(id: &Uuid) -> Result<Option<ResendJob>, StoreError>;
-        list_jobs(states: &[JobState], page: PageRequest) -> Result<Page<ResendJob>, StoreError>;
-    }
-
-    #[async_trait]
-    impl Store for AuditFailing {
-        fn backend(&self) -> &'static str {
-            "audit-failing"
-        }
-        fn health(&self) -> Health {
-            self.inner.health()
-        }
-        async fn close(&self) -> Result<(), StoreError> {
-            self.inner.close().await
-        }
-    }
-}
-
 #[tokio::test]
 async fn an_unwritable_audit_log_refuses_the_change() {
-    use std::sync::atomic::{AtomicBool, Ordering};
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = Config { data_dir: dir.path().to_path_buf(), ..Config::default() };
     let off = Listen(None);
@@ -567,14 +463,14 @@ async fn an_unwritable_audit_log_refuses_the_change() {
     cfg.listen.admin = off;
     cfg.listen.metrics = off;
     let inner = crate::server::open_store(&cfg).await.unwrap();
-    let store = Arc::new(audit_failing::AuditFailing { inner, fail: AtomicBool::new(false) });
+    let store = Arc::new(storage::faulty::FaultyStore::new(inner));
     let running = crate::start_with_store(cfg, store.clone(), crate::metrics::install()).await.unwrap();
     let ctx = Ctx { shared: running.shared.clone(), auth: Arc::new(Auth::from_tokens(&[("ops", ADMIN, Role::Admin)])) };
     let app = build(ctx, route_table());
     let (s, _) = call(&app, Method::POST, "/v1/registers", Some(ADMIN), Some(row(1))).await;
     assert_eq!(s, StatusCode::CREATED);
 
-    store.fail.store(true, Ordering::SeqCst);
+    store.set_failing_audit(true);
     let path = format!("/v1/registers/{}/suspend", rnm_of(1));
     let (s, v) = call(&app, Method::POST, &path, Some(ADMIN), None).await;
     assert_eq!((s, error_code(&v)), (StatusCode::SERVICE_UNAVAILABLE, "audit_unavailable"), "{v}");
