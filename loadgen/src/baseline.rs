@@ -316,6 +316,11 @@ impl Baseline {
         }
         self.tracker.close();
         let _ = tokio::time::timeout(Duration::from_secs(2), self.tracker.wait()).await;
+        // let the endpoint send every CONNECTION_CLOSE before the process exits: a client
+        // that misses it only notices at its idle timeout (a restart would look slow)
+        if let Some(ep) = &self.quic {
+            let _ = tokio::time::timeout(Duration::from_secs(2), ep.wait_idle()).await;
+        }
     }
 }
 
