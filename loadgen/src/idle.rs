@@ -473,11 +473,15 @@ async fn idle_with<C: Connector>(
     }
     // phase 2: first documents (after the wait file, if any)
     let hold_deadline = Instant::now() + cfg.hold;
-    if let Some(w) = &cfg.wait_file {
-        wait_until(&cancel, hold_deadline, || w.exists()).await;
+    // without the wait file before the hold ends, no first documents are sent
+    let mut go = cfg.wait_file.is_none();
+    if let Some(w) = &cfg.wait_file
+        && wait_until(&cancel, hold_deadline, || w.exists()).await
+    {
         let _ = go_tx.send(true);
+        go = true;
     }
-    if cfg.send_first {
+    if cfg.send_first && go {
         wait_until(&cancel, far, || {
             if let Some(b) = &progress {
                 b.set_message(status("first documents"));
@@ -522,7 +526,6 @@ async fn idle_with<C: Connector>(
     let pending_at_end = counters().pending.load(Relaxed);
     let open_at_end = counters().open.load(Relaxed);
     let _ = release_tx.send(true);
-    let _ = go_tx.send(true);
     let drain =
         tokio::time::timeout(Duration::from_secs(10), async { while tasks.join_next().await.is_some() {} }).await;
     if drain.is_err() {
@@ -692,7 +695,14 @@ async fn register_task<C: Connector>(
         _ => None,
     };
     if cfg.send_first {
-        let _ = go.wait_for(|g| *g).await;
+        let released = tokio::select! {
+            g = go.wait_for(|g| *g) => g.is_err(),
+            _ = release.wait_for(|r| *r) => true,
+        };
+        if released {
+            conn.close().await;
+            return;
+        }
         let ok = match (&reg, docs.as_mut()) {
             (Some(r), Some(d)) => match next_ackable(d) {
                 Some(doc) => deliver(&mut conn, r, &doc, cfg.timeout).await.is_ok(),

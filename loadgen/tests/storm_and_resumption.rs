@@ -108,7 +108,7 @@ async fn first_documents_wait_for_the_wait_file_and_phases_are_written() {
     let dir = tempfile::tempdir().expect("tmp");
     let (ready, go) = (dir.path().join("ready.json"), dir.path().join("go"));
     let mut cfg = idle_cfg(b.tcp_addr.expect("tcp"), 50);
-    cfg.hold = Duration::from_millis(200);
+    cfg.hold = Duration::from_secs(1);
     cfg.ready_file = Some(ready.clone());
     cfg.wait_file = Some(go.clone());
     let h = tokio::spawn(idle(cfg, CancellationToken::new()));
@@ -123,6 +123,14 @@ async fn first_documents_wait_for_the_wait_file_and_phases_are_written() {
     assert!(r.plateau_at_unix_s >= r.connected_at_unix_s + 0.2, "{}", r.summary());
     assert!(r.rss_connected.is_some() && r.storm.is_none());
     assert_eq!(phase(&ready).expect("done")["phase"], "done");
+
+    // no wait file before the hold ends: no first documents at all
+    let mut cfg = idle_cfg(b.tcp_addr.expect("tcp"), 10);
+    cfg.hold = Duration::from_millis(300);
+    cfg.wait_file = Some(dir.path().join("never"));
+    let r = idle(cfg, CancellationToken::new()).await.expect("idle");
+    assert_eq!((r.established, r.first_documents_ok, r.first_documents_failed), (10, 0, 0), "{}", r.summary());
+    assert_eq!(b.messages(), 50);
     b.stop().await;
 }
 
