@@ -103,7 +103,7 @@ pub struct IdleConfig {
     pub quic: QuicOptions,
     /// Write the phase here as JSON (`connected`, `plateau`, `done`).
     pub ready_file: Option<PathBuf>,
-    /// Send the first documents only once this file exists.
+    /// Send the first documents only once this file exists (then at the ramp rate).
     pub wait_file: Option<PathBuf>,
     /// Reconnect and deliver the next document when the server drops a connection.
     pub reconnect: Option<Reconnect>,
@@ -418,9 +418,12 @@ async fn idle_with<C: Connector>(
     });
     let counters = || &sh.counters;
     let (release_tx, release_rx) = watch::channel(false);
-    let (go_tx, go_rx) = watch::channel(cfg.wait_file.is_none());
     let rss_before = crate::sys::rss_bytes();
     let start = Instant::now();
+    // when the first documents may go: at once (paced like the connects), or once the
+    // wait file exists (then paced at the ramp rate from that moment, so that a hundred
+    // thousand registers do not all send in the same millisecond)
+    let (go_tx, go_rx) = watch::channel(cfg.wait_file.is_none().then_some(start));
     let mut tasks = tokio::task::JoinSet::new();
     let progress = progress_bar(cfg.progress);
     let status = |what: &str| {
@@ -454,7 +457,7 @@ async fn idle_with<C: Connector>(
         let index = pop.first + i;
         let seed = pop.seed;
         let mix = pop.mix.clone();
-        tasks.spawn(async move { register_task(sh, seed, index, mix, go, release).await });
+        tasks.spawn(async move { register_task(sh, seed, i, index, mix, go, release).await });
     }
     // phase 1: every attempt finished
     let far = Instant::now() + cfg.hold + Duration::from_secs(86_400);
@@ -478,7 +481,7 @@ async fn idle_with<C: Connector>(
     if let Some(w) = &cfg.wait_file
         && wait_until(&cancel, hold_deadline, || w.exists()).await
     {
-        let _ = go_tx.send(true);
+        let _ = go_tx.send(Some(Instant::now()));
         go = true;
     }
     if cfg.send_first && go {
@@ -663,9 +666,10 @@ fn storm_report<C>(
 async fn register_task<C: Connector>(
     sh: Arc<Shared<C>>,
     seed: u64,
+    ordinal: u64,
     index: u64,
     mix: crate::registers::FfdMix,
-    mut go: watch::Receiver<bool>,
+    mut go: watch::Receiver<Option<Instant>>,
     mut release: watch::Receiver<bool>,
 ) {
     let c = &sh.counters;
@@ -695,13 +699,24 @@ async fn register_task<C: Connector>(
         _ => None,
     };
     if cfg.send_first {
-        let released = tokio::select! {
-            g = go.wait_for(|g| *g) => g.is_err(),
-            _ = release.wait_for(|r| *r) => true,
+        let go_at = tokio::select! {
+            g = go.wait_for(Option::is_some) => g.ok().and_then(|g| *g),
+            _ = release.wait_for(|r| *r) => None,
         };
-        if released {
+        let Some(go_at) = go_at else {
             conn.close().await;
             return;
+        };
+        if let Some(rate) = cfg.ramp_rate.filter(|r| *r > 0.0) {
+            let at = go_at + Duration::from_secs_f64(ordinal as f64 / rate);
+            let released = tokio::select! {
+                () = tokio::time::sleep_until(at) => false,
+                _ = release.wait_for(|r| *r) => true,
+            };
+            if released {
+                conn.close().await;
+                return;
+            }
         }
         let ok = match (&reg, docs.as_mut()) {
             (Some(r), Some(d)) => match next_ackable(d) {

@@ -109,6 +109,9 @@ struct ConnArgs {
     /// QUIC keep-alive interval (`0s` = none).
     #[arg(long, value_parser = humantime::parse_duration)]
     quic_keep_alive: Option<Duration>,
+    /// QUIC idle timeout proposed to the server (the lower of both sides applies).
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    quic_idle_timeout: Duration,
     /// Runtime worker threads (default: one per CPU).
     #[arg(long)]
     threads: Option<usize>,
@@ -517,7 +520,10 @@ async fn cmd_run(a: RunArgs) -> Result<i32, Outcome> {
     cfg.duplicates = a.duplicates;
     cfg.ramp_rate = a.ramp_rate;
     cfg.think_time = a.think_time;
-    cfg.quic = QuicOptions { keep_alive: a.conn.quic_keep_alive.filter(|d| !d.is_zero()), ..QuicOptions::default() };
+    cfg.quic = QuicOptions {
+        keep_alive: a.conn.quic_keep_alive.filter(|d| !d.is_zero()),
+        idle_timeout: a.conn.quic_idle_timeout,
+    };
     cfg.threads = r.threads;
     cfg.shards = (r.threads * 4).max(4);
     cfg.progress = !a.no_progress;
@@ -707,7 +713,7 @@ async fn cmd_idle(a: IdleArgs) -> Result<i32, Outcome> {
         timeout: a.timeout,
         quic: QuicOptions {
             keep_alive: Some(a.conn.quic_keep_alive.unwrap_or(Duration::from_secs(10))).filter(|d| !d.is_zero()),
-            ..QuicOptions::default()
+            idle_timeout: a.conn.quic_idle_timeout,
         },
         ready_file: a.ready_file.clone(),
         wait_file: a.wait_file.clone(),

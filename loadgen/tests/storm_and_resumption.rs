@@ -109,6 +109,7 @@ async fn first_documents_wait_for_the_wait_file_and_phases_are_written() {
     let (ready, go) = (dir.path().join("ready.json"), dir.path().join("go"));
     let mut cfg = idle_cfg(b.tcp_addr.expect("tcp"), 50);
     cfg.hold = Duration::from_secs(1);
+    cfg.ramp_rate = Some(200.0);
     cfg.ready_file = Some(ready.clone());
     cfg.wait_file = Some(go.clone());
     let h = tokio::spawn(idle(cfg, CancellationToken::new()));
@@ -116,11 +117,14 @@ async fn first_documents_wait_for_the_wait_file_and_phases_are_written() {
     assert_eq!(v["established"], 50);
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(b.messages(), 0, "no document before the wait file exists");
+    let go_at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs_f64();
     std::fs::write(&go, b"").expect("go");
     let r = h.await.expect("join").expect("idle");
     assert_eq!(r.first_documents_ok, 50, "{}", r.summary());
     assert_eq!(b.messages(), 50);
     assert!(r.plateau_at_unix_s >= r.connected_at_unix_s + 0.2, "{}", r.summary());
+    // the first documents went out at the ramp rate (50 at 200/s: a quarter of a second)
+    assert!(r.plateau_at_unix_s - go_at >= 0.2, "{} after go: {}", r.plateau_at_unix_s - go_at, r.summary());
     assert!(r.rss_connected.is_some() && r.storm.is_none());
     assert_eq!(phase(&ready).expect("done")["phase"], "done");
 
