@@ -22,7 +22,9 @@
 #   PERDOC_TCP_REGISTERS [200] PERDOC_TLS_REGISTERS [100]
 #   IDLE_CONNS [gateway capacity - 44] IDLE_HOLDERS [2] TCP_RAMP [4000] TLS_RAMP [1500]
 #   QUIC_CONNS [100000] QUIC_HOLDERS [2] QUIC_RAMP [1000] SETTLE [5] STORM_HOLD [300]
-#   STORM_BACKOFF [100ms-1s] STORM_CONNECT_TIMEOUT [30s]
+#   STORM_BACKOFF [100ms-1s] STORM_CONNECT_TIMEOUT [30s] STORM_DOC_TIMEOUT [10s]: TCP and TLS
+#   QUIC_STORM_BACKOFF [1s-30s] QUIC_CONNECT_TIMEOUT [60s] QUIC_DOC_TIMEOUT [30s]
+#   QUIC_KEEP_ALIVE [20s] QUIC_IDLE_TIMEOUT [60s]: the QUIC clients (see BENCHMARKS.md, 5)
 #   LOAD_MAX [1.0] QUIET_WAIT [1800]: wait for the 1-minute load average first
 #   SKIP_BUILD [0] FSYNC_BENCH [1] WRITE_REPORT [1] KEEP_DATA [0]
 #   OUT [bench-results/<UTC timestamp>]
@@ -54,6 +56,12 @@ SETTLE=${SETTLE:-5}
 STORM_HOLD=${STORM_HOLD:-300}
 STORM_BACKOFF=${STORM_BACKOFF:-100ms-1s}
 STORM_CONNECT_TIMEOUT=${STORM_CONNECT_TIMEOUT:-30s}
+STORM_DOC_TIMEOUT=${STORM_DOC_TIMEOUT:-10s}
+QUIC_STORM_BACKOFF=${QUIC_STORM_BACKOFF:-1s-30s}
+QUIC_CONNECT_TIMEOUT=${QUIC_CONNECT_TIMEOUT:-60s}
+QUIC_DOC_TIMEOUT=${QUIC_DOC_TIMEOUT:-30s}
+QUIC_KEEP_ALIVE=${QUIC_KEEP_ALIVE:-20s}
+QUIC_IDLE_TIMEOUT=${QUIC_IDLE_TIMEOUT:-60s}
 LOAD_MAX=${LOAD_MAX:-1.0}
 QUIET_WAIT=${QUIET_WAIT:-1800}
 SKIP_BUILD=${SKIP_BUILD:-0}
@@ -275,9 +283,13 @@ idle_storm() {
     local transport=$1 sys=$2
     local name=idle-$transport-$sys dir=$RAW/idle-$transport-$sys
     mkdir -p "$dir"
-    local conns holders ramp
+    local conns holders ramp backoff=$STORM_BACKOFF ctimeout=$STORM_CONNECT_TIMEOUT dtimeout=$STORM_DOC_TIMEOUT quic=()
     case $transport in
-        quic) conns=$QUIC_CONNS holders=$QUIC_HOLDERS ramp=$QUIC_RAMP ;;
+        quic)
+            conns=$QUIC_CONNS holders=$QUIC_HOLDERS ramp=$QUIC_RAMP backoff=$QUIC_STORM_BACKOFF
+            ctimeout=$QUIC_CONNECT_TIMEOUT dtimeout=$QUIC_DOC_TIMEOUT
+            quic=(--quic-keep-alive "$QUIC_KEEP_ALIVE" --quic-idle-timeout "$QUIC_IDLE_TIMEOUT")
+            ;;
         tls) conns=$IDLE_CONNS holders=$IDLE_HOLDERS ramp=$TLS_RAMP ;;
         *) conns=$IDLE_CONNS holders=$IDLE_HOLDERS ramp=$TCP_RAMP ;;
     esac
@@ -307,8 +319,8 @@ idle_storm() {
         local cmd=("$LG" idle --transport "$transport" --target "$target" "${trust[@]}" --seed "$seed"
             --first-register "$first" --connections "$n" --source-ips "127.0.0.$lo-127.0.0.$((lo + 7))"
             --ramp-rate "$(awk -v r="$ramp" -v h="$holders" 'BEGIN {print r / h}')" --send-first
-            --wait-file "$dir/go" --ready-file "$dir/ready.$i.json" --reconnect --reconnect-backoff "$STORM_BACKOFF"
-            --connect-timeout "$STORM_CONNECT_TIMEOUT" --timeout 10s --hold "${STORM_HOLD}s"
+            --wait-file "$dir/go" --ready-file "$dir/ready.$i.json" --reconnect --reconnect-backoff "$backoff"
+            --connect-timeout "$ctimeout" --timeout "$dtimeout" "${quic[@]}" --hold "${STORM_HOLD}s"
             --storm-csv "$dir/storm.$i.csv" --json "$dir/holder.$i.json" --no-progress)
         cmds+=("${cmd[*]}")
         "${cmd[@]}" >"$LOGS/$name.holder.$i.out" 2>&1 &
@@ -316,23 +328,27 @@ idle_storm() {
         STARTED_PIDS+=($!)
     done
     local ramp_limit=$((conns / ramp + 180))
-    cpu_begin "$pid"
+    cpu_begin "$pid" "${HOLDER_PIDS[@]}"
     wait_for "$ramp_limit" phase_all "$dir" "$holders" connected || log "  not every holder connected within ${ramp_limit}s"
     cpu_end "$pid" >"$dir/cpu-ramp.json"
     sleep "$SETTLE"
-    cpu_begin "$pid"
+    cpu_begin "$pid" "${HOLDER_PIDS[@]}"
     sleep "$SETTLE"
     cpu_end "$pid" >"$dir/cpu-idle.json"
     server_sample "$pid" connected "$dir" "$sys"
     touch "$dir/go"
-    wait_for 300 phase_all "$dir" "$holders" plateau || log "  first documents not all answered within 300 s"
+    cpu_begin "$pid" "${HOLDER_PIDS[@]}"
+    wait_for $((conns / ramp + 300)) phase_all "$dir" "$holders" plateau || log "  first documents not all answered in time"
+    cpu_end "$pid" >"$dir/cpu-first-documents.json"
     sleep "$SETTLE"
     server_sample "$pid" plateau "$dir" "$sys"
     # the restart
     log "  restarting the $sys ($(jq -s 'map(.established) | add' "$dir"/ready.*.json) connections held)"
     local t_signal t_exit t_ready
     t_signal=$(now)
-    cpu_begin ""
+    local old_ticks
+    old_ticks=$(pid_ticks "$pid")
+    cpu_begin "" "${HOLDER_PIDS[@]}"
     if [[ $sys == gateway ]]; then
         stop_pid "$pid" TERM 180
         t_exit=$(now)
@@ -346,8 +362,9 @@ idle_storm() {
     fi
     t_ready=$(now)
     # holders end by themselves once every register recovered (bounded by STORM_HOLD)
+    local old_last=$STOP_LAST_TICKS
     wait_for $((STORM_HOLD + 60)) holders_done || log "  holders still running after the storm bound"
-    cpu_end "" >"$dir/cpu-storm.json"
+    SRV_TICKS=$((old_last - old_ticks + $(pid_ticks "$pid"))) cpu_end "" >"$dir/cpu-storm.json"
     for i in "${HOLDER_PIDS[@]}"; do stop_pid "$i" INT 30; done
     server_sample "$pid" after-storm "$dir" "$sys"
     if [[ $sys == gateway ]]; then
@@ -358,12 +375,14 @@ idle_storm() {
     fi
     jq -n --arg transport "$transport" --arg system "$sys" --argjson conns "$conns" --argjson holders "$holders" \
         --argjson ramp "$ramp" --argjson ts "$t_signal" --argjson te "$t_exit" --argjson tr "$t_ready" \
-        --arg server "$server_cmd" --arg backoff "$STORM_BACKOFF" --argjson settle "$SETTLE" \
+        --arg server "$server_cmd" --arg backoff "$backoff" --argjson settle "$SETTLE" \
+        --arg ct "$ctimeout" --arg dt "$dtimeout" --arg qo "${quic[*]}" \
         --arg onboard "$([[ $sys == gateway ]] && echo "$ONBOARD_CMD")" \
         --arg restart "$([[ $sys == gateway ]] && echo 'SIGTERM (graceful drain), then the same command on the same data dir' || echo 'SIGINT, then the same command')" \
         --args '{transport: $transport, system: $system, connections: $conns, holders: $holders, ramp_rate: $ramp,
           settle_s: $settle, restart: $restart, signal_at_unix_s: $ts, old_exited_at_unix_s: $te, new_ready_at_unix_s: $tr,
-          server_command: $server, onboard_command: $onboard, holder_commands: $ARGS.positional, reconnect_backoff: $backoff}' \
+          server_command: $server, onboard_command: $onboard, holder_commands: $ARGS.positional, reconnect_backoff: $backoff,
+          connect_timeout: $ct, doc_timeout: $dt, quic_options: $qo}' \
         "${cmds[@]}" >"$dir/meta.json"
 }
 if has idle; then

@@ -57,34 +57,57 @@ sockstat() {
          END {print t["mem"]+0, u["mem"]+0, t["inuse"]+0, u["inuse"]+0}' /proc/net/sockstat
 }
 
-# A CPU window: cpu_begin; ...; cpu_end SERVER_PID > file.json
+# A CPU window: cpu_begin SERVER_PID [LOADGEN_PID...]; ...; cpu_end SERVER_PID > file.json
+# Servers are started detached (not children of this shell), so their CPU is read from
+# /proc/<pid>/stat. loadgen runs are children: a foreground run is counted when it is reaped
+# (children ticks); background ones (the idle holders) are passed as LOADGEN_PIDs and
+# counted from /proc while they run, their ticks before the window subtracted once reaped.
+# SRV_TICKS, if set, replaces the server's ticks in the window (a restart spans two pids).
 cpu_begin() {
     CPU0=$(cpu_stat)
     CPU0_T=$(now)
-    CPU0_SRV=${1:+$(pid_ticks "$1")}
+    CPU0_SRV=0
+    [[ -n ${1:-} ]] && CPU0_SRV=$(pid_ticks "$1")
+    shift || true
     CPU0_KIDS=$(children_ticks)
+    CPU0_LGP=("$@")
+    CPU0_LGT=()
+    local p
+    for p in "$@"; do CPU0_LGT+=("$(pid_ticks "$p")"); done
 }
 cpu_end() { # SERVER_PID → JSON on stdout (CPU-% where 100 = one CPU)
-    local c1 t1 srv1 kids1
+    local c1 t1 srv lg i p
     c1=$(cpu_stat)
     t1=$(now)
-    srv1=${1:+$(pid_ticks "$1")}
-    kids1=$(children_ticks)
-    # shellcheck disable=SC2086
+    if [[ -n ${SRV_TICKS:-} ]]; then
+        srv=$SRV_TICKS
+    elif [[ -n ${1:-} ]]; then
+        srv=$(($(pid_ticks "$1") - CPU0_SRV))
+    else
+        srv=0
+    fi
+    lg=$(($(children_ticks) - CPU0_KIDS))
+    for i in "${!CPU0_LGP[@]}"; do
+        p=${CPU0_LGP[$i]}
+        if [[ -r /proc/$p/stat ]]; then
+            lg=$((lg + $(pid_ticks "$p") - CPU0_LGT[i]))
+        else
+            lg=$((lg - CPU0_LGT[i]))
+        fi
+    done
     jq -n --argjson hz "$HZ" --argjson ncpu "$NCPU" --arg c0 "$CPU0" --arg c1 "$c1" \
-        --argjson t0 "$CPU0_T" --argjson t1 "$t1" --argjson s0 "${CPU0_SRV:-0}" --argjson s1 "${srv1:-0}" \
-        --argjson k0 "$CPU0_KIDS" --argjson k1 "$kids1" '
+        --argjson t0 "$CPU0_T" --argjson t1 "$t1" --argjson srv "$srv" --argjson lg "$lg" '
         ($c0 | split(" ") | map(tonumber)) as $a | ($c1 | split(" ") | map(tonumber)) as $b
         | ($t1 - $t0) as $wall
         | (($b[1] - $a[1]) | if . <= 0 then 1 else . end) as $all
         | (($b[0] - $a[0]) / $all * 100 * $ncpu) as $busy
-        | (($s1 - $s0) / $hz / $wall * 100) as $srv
-        | (($k1 - $k0) / $hz / $wall * 100) as $lg
+        | ($srv / $hz / $wall * 100) as $s
+        | ($lg / $hz / $wall * 100) as $l
         | {wall_s: $wall, cpus: $ncpu,
            busy_pct: ($busy * 10 | round / 10),
-           server_pct: ($srv * 10 | round / 10),
-           loadgen_pct: ($lg * 10 | round / 10),
-           other_pct: ([($busy - $srv - $lg), 0] | max * 10 | round / 10),
+           server_pct: ($s * 10 | round / 10),
+           loadgen_pct: ($l * 10 | round / 10),
+           other_pct: ([($busy - $s - $l), 0] | max * 10 | round / 10),
            iowait_pct: (($b[2] - $a[2]) / $all * 100 * $ncpu * 10 | round / 10),
            steal_pct: (($b[3] - $a[3]) / $all * 100 * $ncpu * 10 | round / 10)}'
 }
@@ -142,8 +165,9 @@ gw_start() {
     local cmd=("$GW" --data-dir "$dir" --tcp-listen "127.0.0.1:$GW_TCP" --tls-listen "127.0.0.1:$GW_TLS"
         --quic-listen "127.0.0.1:$GW_TLS" --admin-listen "127.0.0.1:$GW_ADMIN" --metrics-listen "127.0.0.1:$GW_METRICS")
     GW_CMD="${envs[*]} ${cmd[*]}"
-    env "${envs[@]}" "${cmd[@]}" >>"$LOGS/$name.gateway.log" 2>&1 &
-    GW_PID=$!
+    # detached (a subshell that exits at once): its CPU time never lands in ours
+    (env "${envs[@]}" "${cmd[@]}" >>"$LOGS/$name.gateway.log" 2>&1 </dev/null & echo $! >"$LOGS/$name.gateway.pid")
+    GW_PID=$(cat "$LOGS/$name.gateway.pid")
     STARTED_PIDS+=("$GW_PID")
     wait_for 120 curl -sf "http://127.0.0.1:$GW_METRICS/readyz" -o /dev/null ||
         die "gateway $name not ready after 120 s (log: $LOGS/$name.gateway.log)"
@@ -159,6 +183,7 @@ alive() {
 }
 
 # Stops a process by pid with a signal and waits (bounded) for it; SIGKILL after $3 s.
+# STOP_LAST_TICKS: its CPU ticks when last seen running.
 stop_pid() {
     local pid=$1 sig=${2:-TERM} limit=${3:-120}
     alive "$pid" || {
@@ -167,7 +192,9 @@ stop_pid() {
     }
     kill "-$sig" "$pid" 2>/dev/null || true
     local deadline=$(($(date +%s) + limit))
+    STOP_LAST_TICKS=$(pid_ticks "$pid")
     while alive "$pid"; do
+        STOP_LAST_TICKS=$(pid_ticks "$pid")
         if (($(date +%s) >= deadline)); then
             log "pid $pid still running ${limit}s after SIG$sig: SIGKILL"
             kill -KILL "$pid" 2>/dev/null || true
@@ -186,8 +213,8 @@ base_start() {
     local cmd=("$LG" baseline --listen "127.0.0.1:$B_TCP" --tls-listen "127.0.0.1:$B_TLS" --quic-listen "127.0.0.1:$B_TLS"
         --cert "$OUT/tls/dev-cert.pem" --key "$OUT/tls/dev-key.pem")
     BASE_CMD="${cmd[*]}"
-    "${cmd[@]}" >>"$LOGS/$name.log" 2>&1 &
-    BASE_PID=$!
+    ("${cmd[@]}" >>"$LOGS/$name.log" 2>&1 </dev/null & echo $! >"$LOGS/$name.pid")
+    BASE_PID=$(cat "$LOGS/$name.pid")
     STARTED_PIDS+=("$BASE_PID")
     wait_for 30 listening "$B_TCP" || die "baseline did not start (log: $LOGS/$name.log)"
 }

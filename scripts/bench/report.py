@@ -222,6 +222,13 @@ class IdleRun:
                 self.samples[s["sample"]] = s
         self.holders = [h for h in (load(p) for p in sorted(d.glob("holder.*.json"))) if h]
         self.cpu = {k: load(d / f"cpu-{k}.json") for k in ("ramp", "idle", "storm")}
+        # the gateway's own word on its shutdown: connections still open after the drain budget
+        self.drain_left = None
+        log = d.parent.parent / "logs" / f"{d.name}.gateway.log"
+        if log.exists():
+            text = re.sub(r"\x1b\[[0-9;]*m", "", log.read_text(errors="replace"))
+            left = [int(x) for x in re.findall(r"still open after the drain budget.*?left=(\d+)", text)]
+            self.drain_left = sum(left)
         self.recoveries = []
         for p in sorted(d.glob("storm.*.csv")):
             with open(p) as f:
@@ -301,7 +308,15 @@ class IdleRun:
         for s in st:
             for k, v in s["reconnect_errors"].items():
                 errors[k] = errors.get(k, 0) + v
+        def within(sec):
+            return sum(1 for x in rec if x <= ready + sec) / n if n else None
+
+        drops_per_register = (len(self.recoveries) / len(last_by_register)) if last_by_register else None
         return {
+            "within_30": within(30),
+            "within_60": within(60),
+            "within_120": within(120),
+            "drops_per_register": drops_per_register,
             "complete": complete,
             "registers": n,
             "recovered": len(last_by_register),
@@ -320,6 +335,7 @@ class IdleRun:
             "attempts": sum(s["reconnect_attempts"] for s in st),
             "errors": {k: v for k, v in errors.items() if v},
             "next_failed": sum(s["next_documents_failed"] for s in st),
+            "drain_left": self.drain_left,
             "recovery_p99_us": max(s["recovery_us"]["p99"] for s in st),
             "reconnect_connect_p99_us": max(s["reconnect_connect_us"]["p99"] for s in st),
         }
@@ -810,18 +826,18 @@ def main():
             "accepting, close idle connections spread over the drain period, flush storage, exit) and then the same "
             "command on the same data directory; the baseline by SIGINT and the same command. Every register "
             "notices its connection close, reconnects — exponential backoff with full jitter, attempt *n* waiting "
-            f"uniformly up to min(max, min·2ⁿ) with `--reconnect-backoff {next(iter(R.idle.values())).meta.get('reconnect_backoff', '?')}`, "
-            "connect timeout 30 s, as a fleet of registers would — and delivers its **next document**, whose "
+            "uniformly up to min(MAX, MIN·2ⁿ) (`--reconnect-backoff MIN-MAX`, per transport below), as a fleet of "
+            "registers would — and delivers its **next document**, whose "
             "acknowledgment is verified. Times are from the restart signal; *all delivered* is when the last "
             "register's next document was acknowledged, *re-establishment* the part of it after the new process "
             "was ready."
         )
         p("")
         p(
-            "| transport | system | registers | first / median / last drop | old process exited | new ready | "
+            "| transport | system | registers | first / median / last drop | old process exited | left open past the drain budget | new ready | "
             "recovered p50 / p90 / p99 | **all delivered** | re-establishment | reconnects/s | attempts | failed attempts | next docs failed |"
         )
-        p("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        p("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         for t in ("tcp", "tls", "quic"):
             for s in ("gateway", "baseline"):
                 r = R.idle.get((t, s))
@@ -831,12 +847,58 @@ def main():
                 rr = (st["recovered"] / st["reestablish"]) if st["reestablish"] else None
                 p(
                     f"| {t} | {s} | {thousands(st['registers'])} | {secs(st['first_drop'])} / {secs(st['median_drop'])} / "
-                    f"{secs(st['last_drop'])} | {secs(st['old_exit'])} | {secs(st['new_ready'])} | {secs(st['p50'])} / "
+                    f"{secs(st['last_drop'])} | {secs(st['old_exit'])} | "
+                    f"{'—' if st['drain_left'] is None else thousands(st['drain_left'])} | {secs(st['new_ready'])} | {secs(st['p50'])} / "
                     f"{secs(st['p90'])} / {secs(st['p99'])} | "
                     + (f"**{secs(st['all'])}**" if st["complete"] else f"**incomplete** ({st['not_recovered']:,} not recovered by {secs(st['last'])})")
                     + f" | {secs(st['reestablish'])} | {thousands(rr)} | {thousands(st['attempts'])} | "
                     + (", ".join(f"{k} {v:,}" for k, v in st["errors"].items()) or "0")
                     + f" | {st['next_failed']:,} |"
+                )
+        p("")
+        p("Recovered share of the registers (re-established and next document acknowledged) at 30 / 60 / 120 s "
+          "after the new process was ready, and recoveries per register (above 1: connections that were re-established and "
+          "lost again during the storm):")
+        p("")
+        p("| transport | system | 30 s | 60 s | 120 s | recoveries per register | client policy |")
+        p("|---|---|---|---|---|---|---|")
+        for t in ("tcp", "tls", "quic"):
+            for s_ in ("gateway", "baseline"):
+                r = R.idle.get((t, s_))
+                st = r.storm() if r else None
+                if not st:
+                    continue
+                mm = r.meta
+                pol = (
+                    f"backoff {mm.get('reconnect_backoff', '?')}, connect timeout {mm.get('connect_timeout', '?')}, "
+                    f"document timeout {mm.get('doc_timeout', '?')}"
+                    + (f", `{mm['quic_options']}`" if mm.get("quic_options") else "")
+                )
+                p(
+                    f"| {t} | {s_} | {pct(st['within_30'])} | {pct(st['within_60'])} | {pct(st['within_120'])} | "
+                    f"{st['drops_per_register']:.2f} | {pol} |"
+                    if st["drops_per_register"] is not None
+                    else f"| {t} | {s_} | — | — | — | — | {pol} |"
+                )
+        p("")
+        p("CPU during the phases (% of one CPU; server / loadgen / other processes):")
+        p("")
+        p("| transport | system | ramp | idle plateau | first documents | storm (old + new server) |")
+        p("|---|---|---|---|---|---|")
+
+        def cpu3(c):
+            if not c:
+                return "—"
+            return f"{c.get('server_pct', '—')} / {c.get('loadgen_pct', '—')} / {c.get('other_pct', '—')} ({c.get('wall_s', 0):.0f} s)"
+
+        for t in ("tcp", "tls", "quic"):
+            for s_ in ("gateway", "baseline"):
+                r = R.idle.get((t, s_))
+                if not r:
+                    continue
+                p(
+                    f"| {t} | {s_} | {cpu3(r.cpu.get('ramp'))} | {cpu3(r.cpu.get('idle'))} | "
+                    f"{cpu3(load(r.dir / 'cpu-first-documents.json'))} | {cpu3(r.cpu.get('storm'))} |"
                 )
         p("")
         p(
