@@ -116,8 +116,10 @@ fn with_a_failing_receiver_and_a_crash_every_document_still_arrives() {
     let s = rx.stats();
     assert_eq!(s["unique"], 300, "{s}");
     assert!(s["injected_failures"].as_u64().unwrap() > 0, "{s}");
-    // at least once: a crash between a delivery and its record may repeat a few
-    assert!(s["duplicates"].as_u64().unwrap() <= 64, "{s}");
+    // at least once: a crash between a delivery and its record repeats at most the
+    // requests in flight (each success is recorded before its slot is freed;
+    // fns.concurrency defaults to 32)
+    assert!(s["duplicates"].as_u64().unwrap() <= 32, "{s}");
     let token = gw.dev_token().unwrap();
     let v = wait_for(Duration::from_secs(10), "an empty backlog", || {
         let (_, v) = gw.http("GET", "/v1/fns", Some(&token), None);

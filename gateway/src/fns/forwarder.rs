@@ -10,9 +10,11 @@
 //! idempotency key covers).
 //!
 //! A round takes the due deliveries of every owned partition (oldest first, `batch` per
-//! partition), sends them with at most `concurrency` requests in flight, marks the
-//! successes delivered in batches and reschedules each failure with exponential backoff
-//! and jitter. When the endpoint is down, a round stops after `concurrency` consecutive
+//! partition), sends them with at most `concurrency` requests in flight, marks each
+//! success delivered as soon as it is answered (before its request slot is freed: the
+//! store's group commit turns the concurrent marks into a few writes) and reschedules
+//! each failure with exponential backoff and jitter. So a crash repeats at most the
+//! `concurrency` deliveries in flight, never a whole round. When the endpoint is down, a round stops after `concurrency` consecutive
 //! failures instead of trying every due document (those stay due and are tried next
 //! round). On shutdown the requests in flight finish and their outcome is recorded before
 //! the leases are released.
@@ -36,9 +38,6 @@ use crate::metrics as m;
 pub fn lease_name(partition: u16) -> String {
     format!("fns-partition-{partition}")
 }
-
-/// Successes are marked delivered in batches of at most this many.
-const MARK_BATCH: usize = 256;
 
 /// Drains the outbox of the partitions this node leases.
 pub struct Forwarder {
@@ -65,7 +64,7 @@ pub struct RoundStats {
 }
 
 enum Outcome {
-    Delivered(DocumentKey, Timestamp),
+    Delivered,
     Failed,
     Skipped,
 }
@@ -138,21 +137,13 @@ impl Forwarder {
         let mut outcomes = futures::stream::iter(due)
             .map(|d| self.deliver_one(d, &consecutive_failures, limit))
             .buffer_unordered(limit);
-        let mut delivered = Vec::new();
         while let Some(outcome) = outcomes.next().await {
             match outcome {
-                Outcome::Delivered(key, queued_at) => {
-                    stats.delivered += 1;
-                    delivered.push((key, queued_at));
-                    if delivered.len() >= MARK_BATCH {
-                        self.mark(&mut delivered).await;
-                    }
-                }
+                Outcome::Delivered => stats.delivered += 1,
                 Outcome::Failed => stats.failed += 1,
                 Outcome::Skipped => stats.skipped += 1,
             }
         }
-        self.mark(&mut delivered).await;
         if stats.skipped > 0 {
             // The endpoint looks down: do not come straight back for the rest.
             stats.more = false;
@@ -160,23 +151,17 @@ impl Forwarder {
         stats
     }
 
-    async fn mark(&self, delivered: &mut Vec<(DocumentKey, Timestamp)>) {
-        if delivered.is_empty() {
-            return;
-        }
-        let keys: Vec<DocumentKey> = delivered.iter().map(|(k, _)| *k).collect();
+    /// Records a delivery (durably, before the caller frees its request slot).
+    async fn mark(&self, key: DocumentKey, queued_at: Timestamp) {
         let at = Timestamp::now();
-        match self.store.mark_delivered(&keys, at).await {
-            Ok(()) => {
-                for (_, queued_at) in delivered.iter() {
-                    metrics::histogram!(m::FNS_DELIVERY_DELAY).record(at.since(*queued_at).as_secs_f64());
-                }
-            }
-            // Delivered but not recorded: they stay due and are sent again (the receiver
+        match self.store.mark_delivered(&[key], at).await {
+            Ok(()) => metrics::histogram!(m::FNS_DELIVERY_DELAY).record(at.since(queued_at).as_secs_f64()),
+            // Delivered but not recorded: it stays due and is sent again (the receiver
             // deduplicates by the idempotency key).
-            Err(e) => tracing::warn!(documents = keys.len(), error = %e, "marking FNS deliveries"),
+            Err(e) => {
+                tracing::warn!(fn_number = %key.fn_number, fd = key.fd, error = %e, "marking an FNS delivery")
+            }
         }
-        delivered.clear();
     }
 
     async fn deliver_one(&self, d: Delivery, consecutive_failures: &AtomicUsize, limit: usize) -> Outcome {
@@ -195,7 +180,8 @@ impl Forwarder {
             Ok(()) => {
                 consecutive_failures.store(0, Ordering::Relaxed);
                 metrics::counter!(m::FNS_DELIVERIES, "result" => "delivered").increment(1);
-                Outcome::Delivered(d.key, d.queued_at)
+                self.mark(d.key, d.queued_at).await;
+                Outcome::Delivered
             }
             Err(e) => {
                 consecutive_failures.fetch_add(1, Ordering::Relaxed);
