@@ -253,18 +253,25 @@ lg_run() {
     la=$(loadavg)
     server_cmd=$([[ $system == gateway ]] && echo "$GW_CMD" || echo "$BASE_CMD")
     log "$scenario $system #$rep: ${cmd[*]:1}"
+    python3 scripts/bench/threads.py snap "$spid" >"$RAW/$name.threads0.json"
     cpu_begin "$spid"
     "${cmd[@]}" >"$LOGS/$name.out" 2>&1 || rc=$?
     cpu_end "$spid" >"$RAW/$name.cpu.json"
+    python3 scripts/bench/threads.py snap "$spid" >"$RAW/$name.threads1.json"
+    python3 scripts/bench/threads.py diff "$RAW/$name.threads0.json" "$RAW/$name.threads1.json" \
+        "$(jq .wall_s "$RAW/$name.cpu.json")" >"$RAW/$name.threads.json" || true
+    rm -f "$RAW/$name.threads0.json" "$RAW/$name.threads1.json"
     if [[ $system == gateway ]]; then
         curl -sf "http://127.0.0.1:$GW_METRICS/metrics" >"$RAW/$name.metrics.txt" || true
     fi
     jq -n --arg scenario "$scenario" --arg system "$system" --argjson rep "$rep" --arg cmd "${cmd[*]}" \
         --arg la "$la" --argjson rc "$rc" --arg server "$server_cmd" --slurpfile cpu "$RAW/$name.cpu.json" \
         --arg onboard "$([[ $system == gateway ]] && echo "${ONBOARD_CMD:-}")" \
+        --slurpfile threads "$RAW/$name.threads.json" \
         '{scenario: $scenario, system: $system, rep: $rep, command: $cmd, server_command: $server, onboard_command: $onboard,
+          server_threads: $threads[0],
           loadavg: $la, exit_code: $rc, cpu: $cpu[0]}' >"$RAW/$name.meta.json"
-    rm -f "$RAW/$name.cpu.json"
+    rm -f "$RAW/$name.cpu.json" "$RAW/$name.threads.json"
     if [[ ! -s $RAW/$name.json ]]; then
         log "  $name produced no report (exit $rc): see $LOGS/$name.out"
     else

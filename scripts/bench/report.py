@@ -655,6 +655,54 @@ def main():
         p("```")
         p("")
 
+    def commit_stats(runs):
+        """Mean documents per group commit and mean commit time (µs), from the gateway's metrics."""
+        bs, cm = [], []
+        for r in runs:
+            mt = r["metrics"]
+            a, c = prom_sum(mt, "ofd_storage_commit_batch_documents_sum"), prom_sum(mt, "ofd_storage_commit_batch_documents_count")
+            if a and c:
+                bs.append(a / c)
+            a2, c2 = prom_sum(mt, "ofd_storage_commit_seconds_sum"), prom_sum(mt, "ofd_storage_commit_seconds_count")
+            if a2 and c2:
+                cm.append(a2 / c2 * 1e6)
+        return bs, cm
+
+    def server_ack_quantiles(runs):
+        """Cumulative shares of the gateway's ack-latency histogram (tcp), summed over runs."""
+        buckets = {}
+        for r in runs:
+            for (n, labels), v in r["metrics"].items():
+                if n == "ofd_gateway_ack_latency_seconds_bucket" and ("transport", "tcp") in labels:
+                    le = dict(labels).get("le")
+                    buckets[le] = buckets.get(le, 0) + v
+        total = buckets.get("+Inf")
+        if not total:
+            return None
+        out = []
+        for le, lbl in (("0.001", "1 ms"), ("0.005", "5 ms"), ("0.01", "10 ms"), ("0.025", "25 ms"), ("0.05", "50 ms"), ("0.1", "100 ms")):
+            if le in buckets:
+                out.append((lbl, buckets[le] / total))
+        return out
+
+    def threads_line(runs, who):
+        """The server's busiest threads (median % of one CPU over the repetitions)."""
+        per = {}
+        counts = {}
+        for r in runs:
+            for t in r["meta"].get("server_threads") or []:
+                per.setdefault(t["name"], []).append(t["cpu_pct"])
+                counts[t["name"]] = t["threads"]
+        if not per:
+            return
+        n = len(runs)
+        rows = sorted(((statistics.median(v + [0] * (n - len(v))), k) for k, v in per.items()), reverse=True)[:6]
+        p(
+            f"{who} threads (median % of one CPU; threads of that name): "
+            + ", ".join(f"`{k}` ×{counts[k]} {v:.0f} %" for v, k in rows if v >= 1)
+            + "."
+        )
+
     def errors_cell(rep):
         c = rep["counters"]
         e = rep["mismatches_total"] + c["timeouts"] + c["refusals"] + c["connects_failed"] + c["io_errors"]
@@ -678,16 +726,7 @@ def main():
             ],
         )
         gr = R.runs[("max", "gateway")]
-        bs = []
-        cm = []
-        for r in gr:
-            mt = r["metrics"]
-            s, c = prom_sum(mt, "ofd_storage_commit_batch_documents_sum"), prom_sum(mt, "ofd_storage_commit_batch_documents_count")
-            if s and c:
-                bs.append(s / c)
-            s2, c2 = prom_sum(mt, "ofd_storage_commit_seconds_sum"), prom_sum(mt, "ofd_storage_commit_seconds_count")
-            if s2 and c2:
-                cm.append(s2 / c2 * 1e6)
+        bs, cm = commit_stats(gr)
         p(
             f"Median {rate(med(gw_max))} against the baseline's {rate(med(b_max))}: **{pct(ratio_max)}** "
             f"(target ≥ 65 %; the absolute ≈ 75,000/s of §10 assumed a 115,000/s baseline)."
@@ -705,6 +744,8 @@ def main():
                 f"CPU per acknowledged document: gateway {spread(gcpu, us)}, baseline {spread(bcpu, us)}, "
                 f"loadgen {spread(lcpu, us)} (process CPU time ÷ documents)."
             )
+        threads_line(gr, "Gateway")
+        threads_line(R.runs.get(("max", "baseline"), []), "Baseline")
         p("")
         commands("max")
 
@@ -736,6 +777,21 @@ def main():
             f"{us(med(gw_p999))}; baseline at the same rate: {us(med(R.lat('latency', 'baseline', 'p50')))} / "
             f"{us(med(b_p99))} / {us(med(b_p999))}. Target p99 ≤ 5 ms, p99.9 ≤ 20 ms."
         )
+        bs, cm = commit_stats(R.runs[("latency", "gateway")])
+        if bs:
+            p(
+                f"Gateway group commit (whole run, warm-up included): {spread(bs, lambda x: f'{x:.0f}')} documents per "
+                f"fsync, mean commit (write + fsync) {spread(cm, us)}."
+            )
+        sa = server_ack_quantiles(R.runs[("latency", "gateway")])
+        if sa:
+            p(
+                "The gateway's own `ofd_gateway_ack_latency_seconds` (message read → acknowledgment written, durable "
+                "write included), share of acknowledgments within: "
+                + ", ".join(f"{lbl} {pct(v)}" for lbl, v in sa)
+                + " (all repetitions together)."
+            )
+        threads_line(R.runs[("latency", "gateway")], "Gateway")
         p("")
         commands("latency")
 
@@ -774,6 +830,7 @@ def main():
             b = per_doc_cpu_us(R.runs.get((s, "baseline"), []), "server_pct")
             lg = per_doc_cpu_us(R.runs[(s, "gateway")], "loadgen_pct")
             p(f"CPU per document (connection): gateway {spread(g, us)}, baseline {spread(b, us)}, loadgen (client side) {spread(lg, us)}.")
+            threads_line(R.runs[(s, "gateway")], "Gateway")
             p("")
             commands(s)
 
