@@ -181,22 +181,10 @@ fn fn_no(n: u64) -> FnNumber {
 
 fn register(n: u64, f: FnNumber) -> Register {
     Register {
-        rnm: rnm(n),
-        kkt_serial: serial(n),
-        owner_inn: owner(),
         name: format!("Shop {n}"),
         address: format!("Moscow, street {n}"),
-        group: None,
-        fn_number: f,
         fn_since: Some(t(0)),
-        fn_history: Vec::new(),
-        tariff: None,
-        next_tariff: None,
-        paid_until: None,
-        status: RegisterStatus::Active,
-        created_at: t(0),
-        updated_at: t(0),
-        version: 1,
+        ..Register::new(rnm(n), serial(n), owner(), f, t(0))
     }
 }
 

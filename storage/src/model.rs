@@ -99,6 +99,29 @@ pub enum ValidationError {
 }
 
 impl Register {
+    /// A new active register (version 1, created and updated `now`) with its identity and
+    /// current FN; no name, address, group, tariff, paid period or FN history yet.
+    pub fn new(rnm: Rnm, kkt_serial: String, owner_inn: Inn, fn_number: FnNumber, now: Timestamp) -> Self {
+        Self {
+            rnm,
+            kkt_serial,
+            owner_inn,
+            name: String::new(),
+            address: String::new(),
+            group: None,
+            fn_number,
+            fn_since: None,
+            fn_history: Vec::new(),
+            tariff: None,
+            next_tariff: None,
+            paid_until: None,
+            status: RegisterStatus::Active,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        }
+    }
+
     /// Checks everything a register record must satisfy: RNM check code against owner
     /// INN and serial, a 16-digit FN, non-empty bounded name.
     pub fn validate(&self) -> Result<(), ValidationError> {

@@ -30,6 +30,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod promql_support;
+
+use promql_support::{exported, metric_names};
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -125,23 +129,6 @@ fn substitute(expr: &str, instance: &str) -> String {
         .replace("$instance", instance);
     assert!(!out.contains('$'), "unknown Grafana variable left in {out}");
     out
-}
-
-/// Metric names in a PromQL expression (identifiers with a catalogue prefix).
-fn metric_names(expr: &str) -> BTreeSet<String> {
-    expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
-        .filter(|t| t.starts_with("ofd_") || t.starts_with("process_"))
-        .map(str::to_owned)
-        .collect()
-}
-
-fn exported(name: &str) -> bool {
-    use gateway::metrics::{CATALOGUE, Kind};
-    CATALOGUE.iter().any(|m| {
-        m.name == name
-            || (m.kind == Kind::Histogram
-                && ["_bucket", "_count", "_sum"].iter().any(|suf| name.strip_suffix(suf) == Some(m.name)))
-    })
 }
 
 #[test]

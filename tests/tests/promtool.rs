@@ -16,6 +16,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod promql_support;
+
+use promql_support::{exported, metric_names};
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -259,25 +263,6 @@ fn unit_tests_catch_an_alert_that_never_fires_or_always_fires() {
         handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
     });
     assert!(failures.is_empty(), "{failures:#?}");
-}
-
-/// Metric names in a PromQL expression (identifiers starting with a catalogue prefix).
-pub fn metric_names(expr: &str) -> BTreeSet<String> {
-    expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
-        .filter(|t| t.starts_with("ofd_") || t.starts_with("process_"))
-        .map(str::to_owned)
-        .collect()
-}
-
-/// Whether `name` (as written in PromQL) is exported: a catalogue name, or a histogram's
-/// `_bucket`/`_count`/`_sum` series.
-fn exported(name: &str) -> bool {
-    use gateway::metrics::{CATALOGUE, Kind};
-    CATALOGUE.iter().any(|m| {
-        m.name == name
-            || (m.kind == Kind::Histogram
-                && ["_bucket", "_count", "_sum"].iter().any(|suf| name.strip_suffix(suf) == Some(m.name)))
-    })
 }
 
 #[test]

@@ -246,22 +246,12 @@ async fn plan(ctx: &Ctx, v: Valid, now: Timestamp) -> Result<Change, Vec<FieldEr
     }
     match existing {
         None => Ok(Change::Create(Box::new(Register {
-            rnm: v.rnm,
-            kkt_serial: v.kkt_serial,
-            owner_inn: v.owner_inn,
             name: v.name,
             address: v.address,
             group: v.group,
-            fn_number: v.fn_number,
-            fn_since: None,
-            fn_history: Vec::new(),
             tariff: v.tariff,
-            next_tariff: None,
             paid_until: v.paid_until,
-            status: RegisterStatus::Active,
-            created_at: now,
-            updated_at: now,
-            version: 1,
+            ..Register::new(v.rnm, v.kkt_serial, v.owner_inn, v.fn_number, now)
         }))),
         Some(before) => {
             let mut after = before.clone();

@@ -192,28 +192,21 @@ pub fn evaluate(c: &AlertCondition, r: &Register, a: Option<&RegisterActivity>, 
 mod tests {
     use super::*;
     use ffd::FnNumber;
-    use storage::model::{RegisterStatus, TelemetryRecord};
+    use storage::model::TelemetryRecord;
     use storage::{Inn, Rnm};
 
     fn reg() -> Register {
         let inn = Inn::parse("7702203276").expect("inn");
         Register {
-            rnm: Rnm::compose(5, &inn, "000000000002"),
-            kkt_serial: "000000000002".into(),
-            owner_inn: inn,
             name: "t".into(),
-            address: String::new(),
             group: Some("shop-1".into()),
-            fn_number: FnNumber::parse_strict("9999078900005488").expect("fn"),
-            fn_since: None,
-            fn_history: Vec::new(),
-            tariff: None,
-            next_tariff: None,
-            paid_until: None,
-            status: RegisterStatus::Active,
-            created_at: Timestamp::from_unix_secs(1_000_000),
-            updated_at: Timestamp::from_unix_secs(1_000_000),
-            version: 1,
+            ..Register::new(
+                Rnm::compose(5, &inn, "000000000002"),
+                "000000000002".into(),
+                inn,
+                FnNumber::parse_strict("9999078900005488").expect("fn"),
+                Timestamp::from_unix_secs(1_000_000),
+            )
         }
     }
 

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use ffd::FnNumber;
 use gateway::Config;
 use gateway::config::Listen;
-use storage::model::{Register, RegisterStatus};
+use storage::model::Register;
 use storage::{Inn, Rnm, Timestamp};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -83,22 +83,14 @@ pub fn s1_register() -> Register {
 pub fn register(rnm: &str, inn: &str, serial: &str, fn_number: &str) -> Register {
     let now = Timestamp::now();
     Register {
-        rnm: Rnm::parse(rnm).unwrap(),
-        kkt_serial: serial.into(),
-        owner_inn: Inn::parse(inn).unwrap(),
         name: "test till".into(),
-        address: String::new(),
-        group: None,
-        fn_number: FnNumber::parse_strict(fn_number).unwrap(),
-        fn_since: None,
-        fn_history: Vec::new(),
-        tariff: None,
-        next_tariff: None,
-        paid_until: None,
-        status: RegisterStatus::Active,
-        created_at: now,
-        updated_at: now,
-        version: 1,
+        ..Register::new(
+            Rnm::parse(rnm).unwrap(),
+            serial.into(),
+            Inn::parse(inn).unwrap(),
+            FnNumber::parse_strict(fn_number).unwrap(),
+            now,
+        )
     }
 }
 

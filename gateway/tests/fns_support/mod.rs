@@ -14,7 +14,7 @@ use ffd::build::{self, DriveReport, Identity, Item, Receipt};
 use ffd::tlv::{FfdVersion, Fvln};
 use gateway::Config;
 use gateway::fns::receiver::{Receiver, ReceiverOptions};
-use storage::model::{Register, RegisterStatus};
+use storage::model::Register;
 use storage::{Inn, Rnm, Timestamp};
 use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
@@ -31,22 +31,15 @@ pub fn register(i: u64, inn: &str) -> Register {
     let serial = format!("066{i:09}");
     let now = Timestamp::now();
     Register {
-        rnm: Rnm::compose(66_000_000 + i, &inn, &serial),
-        kkt_serial: serial,
-        owner_inn: inn,
         name: format!("till {i}"),
-        address: String::new(),
         group: Some(format!("shop-{}", i % 2)),
-        fn_number: FnNumber::parse_strict(&format!("9999066{i:09}")).unwrap(),
-        fn_since: None,
-        fn_history: Vec::new(),
-        tariff: None,
-        next_tariff: None,
-        paid_until: None,
-        status: RegisterStatus::Active,
-        created_at: now,
-        updated_at: now,
-        version: 1,
+        ..Register::new(
+            Rnm::compose(66_000_000 + i, &inn, &serial),
+            serial,
+            inn,
+            FnNumber::parse_strict(&format!("9999066{i:09}")).unwrap(),
+            now,
+        )
     }
 }
 
