@@ -7,7 +7,10 @@
 #
 # Needs: the Rust toolchain (present), and Prometheus' promtool/prometheus for the
 # observability tests (Debian package `prometheus`, installed here if missing; needs root
-# or sudo). Long benchmarks, fuzzing and soak tests are separate commands (see README).
+# or sudo). The tests start their own Prometheus on free loopback ports, so a Prometheus
+# that is already running (the package's service, or a user's own) is left alone.
+# `--no-fail-fast`: one red suite must not hide the state of the suites after it.
+# Long benchmarks, fuzzing and soak tests are separate commands (see README).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,8 +22,6 @@ if ((${#need_apt[@]})); then
     [ "$(id -u)" -eq 0 ] || sudo_="sudo"
     $sudo_ apt-get update -qq >/dev/null
     DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
-    # the package starts a system Prometheus on :9090; tests run their own
-    $sudo_ systemctl stop prometheus >/dev/null 2>&1 || $sudo_ pkill -x prometheus >/dev/null 2>&1 || true
 fi
 
-exec cargo test --workspace "$@"
+exec cargo test --workspace --no-fail-fast "$@"

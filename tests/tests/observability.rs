@@ -246,7 +246,7 @@ fn require(tool: &str) -> PathBuf {
         .unwrap_or_else(|| {
             panic!(
                 "{tool} is not installed: run scripts/test.sh (it installs Debian's `prometheus` package), or \
-                 `sudo apt-get install prometheus` (then `sudo systemctl stop prometheus`: the tests start their \
+                 `sudo apt-get install prometheus` (a running system Prometheus is left alone: the tests start their \
                  own); CI installs it, so this test fails rather than skips without it"
             )
         })

@@ -42,7 +42,7 @@ fn promtool() -> Command {
     assert!(
         found,
         "promtool is not installed: run scripts/test.sh (it installs Debian's `prometheus` package), \
-         or `sudo apt-get install prometheus` (then `sudo systemctl stop prometheus`); CI installs it, \
+         or `sudo apt-get install prometheus`; CI installs it, \
          so these tests fail rather than skip without it"
     );
     Command::new("promtool")
