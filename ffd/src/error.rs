@@ -2,13 +2,17 @@
 //!
 //! The split follows what the register can do with the answer:
 //! * **Close** — the bytes cannot be trusted or framed (bad signature, CRC mismatch,
-//!   lengths beyond limits). No acknowledgment is possible; the connection is closed and
-//!   the close is counted with [`FfdError::code`] as the reason. The register retries.
+//!   lengths beyond limits), or this attempt is refused for something outside the signed
+//!   document (the session header's FN, a resource limit of this server). No
+//!   acknowledgment, nothing stored; the connection is closed and the close is counted
+//!   with [`FfdError::code`] as the reason. The register retries.
 //! * **Respond** — the container is intact and names an FN and an FD, but the document is
 //!   wrong. The operator stores it and answers with a response code (11 "not recognised",
-//!   14 "format-logic control failed"), as real operators do (sample S4 carries 14).
+//!   14 "format-logic control failed"), as real operators do (sample S4 carries 14). Only
+//!   the container decides these (see `docs/verdict.md`).
 
 use crate::ack::ResponseCode;
+use crate::fn_number::FnNumber;
 
 /// What the receiver should do about an error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +90,26 @@ pub enum FfdError {
     #[error("FN number in the container is not packed BCD: {0:02x?}")]
     BadFnBcd([u8; 8]),
 
+    // ---- this attempt, not the document: close, store nothing
+    /// The session header names another FN than the container. The envelope is transport:
+    /// this attempt is refused, but nothing is stored, so it can never shadow the
+    /// document's genuine delivery (see docs/verdict.md).
+    #[error("session header FN {session} differs from the container's FN {container}")]
+    SessionFnMismatch {
+        /// FN in the session header.
+        session: FnNumber,
+        /// FN in the container header.
+        container: FnNumber,
+    },
+    /// More requisites than the configured `limits.max_requisites`: a resource limit of
+    /// this server, not a property of the document, so the attempt is refused and nothing
+    /// is stored (raising the limit lets the register's next attempt through).
+    #[error("more than {max} requisites (limits.max_requisites)")]
+    TooManyRequisites {
+        /// Configured maximum.
+        max: u32,
+    },
+
     // ---- document level: respond 11
     /// A form code this operator does not know (or one an FN never sends, like 7).
     #[error("unknown document type {0}")]
@@ -116,7 +140,9 @@ pub enum FlkError {
         /// Configured maximum depth.
         max: u8,
     },
-    /// More requisites than the limit.
+    /// More requisites than the limit. Only the tree decoder ([`crate::Document::decode`])
+    /// reports this one; on the ingest path the limit refuses the attempt instead
+    /// ([`FfdError::TooManyRequisites`]), since it is a setting of this server.
     #[error("more than {max} requisites")]
     TooManyRequisites {
         /// Configured maximum.
@@ -162,27 +188,10 @@ pub enum FlkError {
         /// Tag 1040.
         document: u32,
     },
-    /// The FN numbers of session header, container and tag 1041 disagree.
-    #[error("FN number differs between {0}")]
-    FnMismatch(FnMismatchKind),
-}
-
-/// Which two FN numbers disagreed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FnMismatchKind {
-    /// Session header vs container header.
-    HeaderContainer,
-    /// Container header vs tag 1041.
-    ContainerDocument,
-}
-
-impl std::fmt::Display for FnMismatchKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::HeaderContainer => "session header and container",
-            Self::ContainerDocument => "container and tag 1041",
-        })
-    }
+    /// Tag 1041 names another FN than the container header (both are inside what the FN
+    /// signed, so this is a property of the document).
+    #[error("FN number in tag 1041 differs from the container's")]
+    FnMismatch,
 }
 
 impl FfdError {
@@ -202,6 +211,8 @@ impl FfdError {
             Self::BadMessageType(_) => "bad_message_type",
             Self::UnsupportedContainerVersion(_) => "bad_container_version",
             Self::BadFnBcd(_) => "bad_fn_bcd",
+            Self::SessionFnMismatch { .. } => "session_fn_mismatch",
+            Self::TooManyRequisites { .. } => "too_many_requisites",
             Self::UnknownDocumentType(_) => "unknown_document_type",
             Self::EmptyDocument => "empty_document",
             Self::Flk(e) => e.code(),
@@ -224,14 +235,13 @@ impl FlkError {
         match self {
             Self::Truncated { .. } => "flk_truncated",
             Self::DepthExceeded { .. } => "flk_depth_exceeded",
-            Self::TooManyRequisites { .. } => "flk_too_many_requisites",
             Self::DocumentTooLarge { .. } => "flk_document_too_large",
             Self::ValueTooLong { .. } => "flk_value_too_long",
             Self::BadValueLength { .. } => "flk_bad_value_length",
+            Self::TooManyRequisites { .. } => "flk_too_many_requisites",
             Self::MissingRequisite(_) => "flk_missing_requisite",
             Self::FdMismatch { .. } => "flk_fd_mismatch",
-            Self::FnMismatch(FnMismatchKind::HeaderContainer) => "flk_fn_mismatch_header",
-            Self::FnMismatch(FnMismatchKind::ContainerDocument) => "flk_fn_mismatch_document",
+            Self::FnMismatch => "flk_fn_mismatch_document",
         }
     }
 }

@@ -3,10 +3,19 @@
 //! register's own reports about its drive — in one pass over the bytes, allocating nothing.
 //!
 //! The outcome has three shapes:
-//! * `Err(FfdError)` — a close-class error (session or container level): no answer.
+//! * `Err(FfdError)` — a close-class error (session or container level, or a resource
+//!   limit of this server): no answer, nothing stored.
 //! * `Ok(Inspection)` with `verdict: Err(..)` — the container is intact but the document is
 //!   wrong: store it and answer with 11 or 14.
 //! * `Ok(Inspection)` with `verdict: Ok(())` — accept (code 0).
+//!
+//! **Attempt vs document.** What is stored and re-answered for (FN, FD) must be a pure
+//! function of what the FN signed — the container — so the code is split in two:
+//! [`inspect`] checks the *attempt* (session header: channel, check code, the session FN
+//! against the container's) and refuses it with a close-class error, and [`judge`] computes
+//! the *document verdict* from the container alone. A garbled envelope therefore gets its
+//! own answer and can never shadow the genuine delivery of the same document. The table of
+//! every input of the answer is in `docs/verdict.md`.
 //!
 //! **Plain vs opaque bodies.** A body is taken as a plaintext document when it begins with
 //! a TLV whose tag is the container's form code; anything else is treated as ciphertext
@@ -17,7 +26,7 @@
 use crate::ack::ResponseCode;
 use crate::container::{CONTAINER_HEADER_LEN, Container, ContainerHeader, MSG_FROM_FN};
 use crate::document::check_value;
-use crate::error::{FfdError, FlkError, FnMismatchKind};
+use crate::error::{FfdError, FlkError};
 use crate::fn_number::FnNumber;
 use crate::frame::{Limits, Message};
 use crate::session::{Channel, SessionHeader};
@@ -154,6 +163,7 @@ impl Inspection {
 
 /// Verifies a framed message with a body. See the module documentation for the outcomes.
 pub fn inspect(message: &Message, limits: &Limits) -> Result<Inspection, FfdError> {
+    // ---- the attempt: the envelope this copy arrived in
     let session = *message.header();
     if session.channel()? != Channel::Ofd {
         return Err(FfdError::UnsupportedChannel);
@@ -164,35 +174,64 @@ pub fn inspect(message: &Message, limits: &Limits) -> Result<Inspection, FfdErro
         return Err(FfdError::ContainerTooShort(body.len()));
     }
     let container = Container::parse(body, MSG_FROM_FN)?;
-    let (body, verdict) = judge(&session, &container, limits);
+    if session.fn_number() != container.header().fn_number {
+        return Err(FfdError::SessionFnMismatch {
+            session: session.fn_number(),
+            container: container.header().fn_number,
+        });
+    }
+    // ---- the document: from the container alone
+    let Judgement { body, verdict } = judge(&container, limits)?;
     Ok(Inspection { session, container, body, verdict })
 }
 
-fn judge(session: &SessionHeader, container: &Container, limits: &Limits) -> (Body, Result<(), FfdError>) {
+/// The verdict on a document: what kind of body it is and whether it passes format-logic
+/// control. A pure function of the container bytes (and the compiled format tables).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Judgement {
+    /// What the body is.
+    pub body: Body,
+    /// `Ok` to accept, or the error that decides the response code.
+    pub verdict: Result<(), FfdError>,
+}
+
+/// Judges the document inside a verified container. Nothing outside the container takes
+/// part, so every delivery of the same container is judged the same — which is what lets
+/// the store keep one answer per (FN, FD). `Err` is a resource limit of this server
+/// (`limits.max_requisites`): the attempt is refused and nothing is judged.
+pub fn judge(container: &Container, limits: &Limits) -> Result<Judgement, FfdError> {
     let header = container.header();
     let doc_type = header.doc_type;
     let Some(form) = tags::doc_type(doc_type).filter(|_| tags::is_fn_document(doc_type)) else {
-        return (Body::Opaque, Err(FfdError::UnknownDocumentType(doc_type)));
+        return Ok(Judgement { body: Body::Opaque, verdict: Err(FfdError::UnknownDocumentType(doc_type)) });
     };
     let data = &container.bytes()[CONTAINER_HEADER_LEN..];
     if data.len() < TLV_HEADER_LEN {
-        return (Body::Opaque, Err(FfdError::EmptyDocument));
+        return Ok(Judgement { body: Body::Opaque, verdict: Err(FfdError::EmptyDocument) });
     }
-    let session_fn_ok = session.fn_number() == header.fn_number;
     if u16::from_le_bytes([data[0], data[1]]) != u16::from(doc_type) {
         // ciphertext: nothing inside can be checked
-        let verdict =
-            if session_fn_ok { Ok(()) } else { Err(FlkError::FnMismatch(FnMismatchKind::HeaderContainer).into()) };
-        return (Body::Opaque, verdict);
+        return Ok(Judgement { body: Body::Opaque, verdict: Ok(()) });
     }
     let mut walker = Walker::new(limits, form.mandatory);
-    let verdict = walker.document(data, form).and_then(|()| {
-        if !session_fn_ok {
-            return Err(FlkError::FnMismatch(FnMismatchKind::HeaderContainer));
-        }
-        walker.consistency(header)
-    });
-    (Body::Plain(walker.summary), verdict.map_err(FfdError::from))
+    let verdict = match walker.document(data, form) {
+        Ok(()) => walker.consistency(header),
+        Err(Stop::Flk(e)) => Err(e),
+        Err(Stop::Limit { max }) => return Err(FfdError::TooManyRequisites { max }),
+    };
+    Ok(Judgement { body: Body::Plain(walker.summary), verdict: verdict.map_err(FfdError::from) })
+}
+
+/// Why a walk stopped: the document is wrong, or it outgrew a limit of this server.
+enum Stop {
+    Flk(FlkError),
+    Limit { max: u32 },
+}
+
+impl From<FlkError> for Stop {
+    fn from(e: FlkError) -> Self {
+        Self::Flk(e)
+    }
 }
 
 struct Walker<'l> {
@@ -209,30 +248,32 @@ impl<'l> Walker<'l> {
         Self { limits, mandatory, present: 0, summary: Summary::default(), doc_fn: None, doc_fd: None }
     }
 
-    fn document(&mut self, data: &[u8], form: &tags::DocTypeInfo) -> Result<(), FlkError> {
+    fn document(&mut self, data: &[u8], form: &tags::DocTypeInfo) -> Result<(), Stop> {
         let (tlv, _trailer_start) = read_tlv(data, 0).ok_or(FlkError::Truncated { offset: 0 })?;
         if tlv.value.len() > form.max_len {
-            return Err(FlkError::DocumentTooLarge { doc_type: form.code, len: tlv.value.len(), max: form.max_len });
+            return Err(
+                FlkError::DocumentTooLarge { doc_type: form.code, len: tlv.value.len(), max: form.max_len }.into()
+            );
         }
         self.walk(tlv.value, 1, TLV_HEADER_LEN)?;
         for (i, tag) in self.mandatory.iter().enumerate() {
             if self.present & (1 << i) == 0 {
-                return Err(FlkError::MissingRequisite(*tag));
+                return Err(FlkError::MissingRequisite(*tag).into());
             }
         }
         Ok(())
     }
 
-    fn walk(&mut self, buf: &[u8], level: u8, base: usize) -> Result<(), FlkError> {
+    fn walk(&mut self, buf: &[u8], level: u8, base: usize) -> Result<(), Stop> {
         if level > self.limits.max_depth {
-            return Err(FlkError::DepthExceeded { max: self.limits.max_depth });
+            return Err(FlkError::DepthExceeded { max: self.limits.max_depth }.into());
         }
         let mut pos = 0;
         while pos < buf.len() {
             let (tlv, next) = read_tlv(buf, pos).ok_or(FlkError::Truncated { offset: base + pos })?;
             self.summary.requisites += 1;
             if self.summary.requisites > self.limits.max_requisites {
-                return Err(FlkError::TooManyRequisites { max: self.limits.max_requisites });
+                return Err(Stop::Limit { max: self.limits.max_requisites });
             }
             if let Some(info) = tags::lookup(tlv.tag) {
                 check_value(tlv.tag, info, tlv.value)?;
@@ -290,7 +331,7 @@ impl<'l> Walker<'l> {
         if let Some(raw) = self.doc_fn
             && FnNumber::from_ascii(&raw) != header.fn_number
         {
-            return Err(FlkError::FnMismatch(FnMismatchKind::ContainerDocument));
+            return Err(FlkError::FnMismatch);
         }
         Ok(())
     }

@@ -38,5 +38,5 @@ pub use ack::{AckFields, AckSigner, AckView, ResponseCode, SoftwareSigner};
 pub use error::{Disposition, FfdError, FlkError};
 pub use fn_number::FnNumber;
 pub use frame::{FrameStatus, Limits, Message, check_frame};
-pub use inspect::{Body, Inspection, Summary, Telemetry, inspect};
+pub use inspect::{Body, Inspection, Judgement, Summary, Telemetry, inspect, judge};
 pub use tlv::FfdVersion;

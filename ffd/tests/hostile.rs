@@ -141,13 +141,13 @@ fn every_outcome_class_and_response_code_is_covered() {
         "empty_document",
         "flk_truncated",
         "flk_depth_exceeded",
-        "flk_too_many_requisites",
+        "too_many_requisites",
         "flk_document_too_large",
         "flk_value_too_long",
         "flk_bad_value_length",
         "flk_missing_requisite",
         "flk_fd_mismatch",
-        "flk_fn_mismatch_header",
+        "session_fn_mismatch",
         "flk_fn_mismatch_document",
     ] {
         assert!(codes.contains(code), "no case covers {code}");

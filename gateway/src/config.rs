@@ -158,8 +158,9 @@ pub struct LimitsConfig {
     pub max_quic_connections: usize,
     /// Largest session body accepted (the container); the wire field is a u16.
     pub max_body_bytes: usize,
-    /// Most requisites in one document, nested ones included (a larger document is
-    /// stored and answered with code 14).
+    /// Most requisites in one document, nested ones included: a bound on the work of one
+    /// document. A larger one is refused for that attempt (closed, counted
+    /// `too_many_requisites`), never stored: it is this server's limit, not the format's.
     pub max_requisites: u32,
     /// Documents being written to storage at once, over all connections. When exhausted,
     /// connections stop reading (backpressure).
@@ -769,7 +770,11 @@ impl Config {
 
     /// ffd limits derived from this configuration.
     pub fn ffd_limits(&self) -> ffd::Limits {
-        ffd::Limits { max_body_len: self.limits.max_body_bytes, ..ffd::Limits::default() }
+        ffd::Limits {
+            max_body_len: self.limits.max_body_bytes,
+            max_requisites: self.limits.max_requisites,
+            ..ffd::Limits::default()
+        }
     }
 }
 

@@ -1,7 +1,9 @@
 //! The ingest pipeline for one framed message with a body:
 //!
 //! ```text
-//! inspect (ffd: container CRC, FN/FD consistency, form, FLK) ── close-class error → close
+//! inspect (ffd: the attempt — session header, container integrity,
+//!          session FN vs container FN;                         ── close-class error → close
+//!          then the verdict from the container alone — form, FLK)
 //!   → register check (in-memory index)                        ── refused → no ack, close
 //!   → build the acknowledgment (signer)                         (code 0, 11 or 14)
 //!   → durable append (bounded in-flight, ack timeout)         ── error/timeout → no ack, close
@@ -10,7 +12,9 @@
 //!
 //! Nothing is acknowledged unless the store returned `Durability::Durable` for it. A
 //! document answered with 11 or 14 is stored too: the operator keeps everything it
-//! acknowledged.
+//! acknowledged. What is stored is a function of the container alone; everything about
+//! this attempt (envelope, register state, clock, storage) only answers or closes it
+//! (docs/verdict.md).
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -194,7 +194,13 @@ pub static CATALOGUE: &[MetricDef] = &[
         &["kind"],
         &[],
     ),
-    def(PROTOCOL_ERRORS, Counter, "Malformed messages that closed the connection, by error code.", &["code"], &[]),
+    def(
+        PROTOCOL_ERRORS,
+        Counter,
+        "Messages refused for the attempt (malformed, a session FN that differs from the container's, a resource limit) that closed the connection, by error code.",
+        &["code"],
+        &[],
+    ),
     def(FLK_ERRORS, Counter, "Documents stored and answered with code 11 or 14, by error code.", &["code"], &[]),
     def(
         ACK_LATENCY,
