@@ -70,7 +70,7 @@ impl ContainerHeader {
             doc_type: h[5],
             version: h[6],
             service1: [h[7], h[8]],
-            fn_number: FnNumber::from_bcd(&bcd)?,
+            fn_number: FnNumber::from_bcd(&bcd).map_err(|_| FfdError::BadFnBcd(bcd))?,
             fd: u32::from_be_bytes([0, h[17], h[18], h[19]]),
             service2,
         })

@@ -11,7 +11,7 @@
 //!   14 "format-logic control failed"), as real operators do (sample S4 carries 14). Only
 //!   the container decides these (see `docs/verdict.md`).
 
-use crate::ack::ResponseCode;
+use crate::code::ResponseCode;
 use crate::fn_number::FnNumber;
 
 /// What the receiver should do about an error.

@@ -8,8 +8,6 @@
 
 use std::fmt;
 
-use crate::error::FfdError;
-
 /// A 16-character FN number (digits, possibly right-padded with spaces).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FnNumber([u8; 16]);
@@ -33,14 +31,14 @@ impl FnNumber {
 
     /// From the 8-byte packed BCD of the container header: two digits per byte, high nibble
     /// first; nibble `F` stands for a space (padding). Nibbles A–E are an error.
-    pub fn from_bcd(bcd: &[u8; 8]) -> Result<Self, FfdError> {
+    pub fn from_bcd(bcd: &[u8; 8]) -> Result<Self, FnNumberError> {
         let mut out = [b' '; 16];
         for (i, byte) in bcd.iter().enumerate() {
             for (j, nibble) in [byte >> 4, byte & 0x0F].into_iter().enumerate() {
                 out[i * 2 + j] = match nibble {
                     0..=9 => b'0' + nibble,
                     0x0F => b' ',
-                    _ => return Err(FfdError::BadFnBcd(*bcd)),
+                    _ => return Err(FnNumberError::Bcd(*bcd)),
                 };
             }
         }
@@ -109,7 +107,7 @@ impl std::str::FromStr for FnNumber {
     }
 }
 
-/// Why a typed FN number was refused.
+/// Why an FN number was refused (typed by a person, or packed in a container header).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FnNumberError {
     /// Not 16 characters long.
@@ -118,6 +116,9 @@ pub enum FnNumberError {
     /// A character that is not a digit.
     #[error("FN number must be digits only (non-digit at position {0})")]
     NotDigit(usize),
+    /// Packed BCD with a nibble A–E.
+    #[error("FN number is not packed BCD: {0:02x?}")]
+    Bcd([u8; 8]),
 }
 
 #[cfg(feature = "serde")]

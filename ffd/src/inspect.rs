@@ -23,7 +23,7 @@
 //! decrypting it is the certified crypto module's job. A plaintext document is validated
 //! strictly: any structural fault is a format-logic error (14), never an "accepted".
 
-use crate::ack::ResponseCode;
+use crate::code::ResponseCode;
 use crate::container::{CONTAINER_HEADER_LEN, Container, ContainerHeader, MSG_FROM_FN};
 use crate::document::check_value;
 use crate::error::{FfdError, FlkError};

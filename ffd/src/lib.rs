@@ -20,6 +20,7 @@
 
 pub mod ack;
 pub mod build;
+pub mod code;
 pub mod container;
 pub mod crc;
 pub mod document;
