@@ -38,7 +38,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::docs::{Doc, DocPlan, DocStream, Outcome};
 use crate::registers::{Population, RegisterIdentity};
-use crate::stats::{ConnectErrorKind, Percentiles, Recorder, us};
+use crate::stats::{Percentiles, Recorder, us};
+use crate::transport::connect_stats::{ConnectErrorKind, SourceStat};
 use crate::transport::quic::{QuicConnector, QuicOptions};
 use crate::transport::tcp::TcpConnector;
 use crate::transport::tls::TlsConnector;
@@ -193,7 +194,7 @@ pub struct IdleReport {
     /// Descriptors open at the plateau.
     pub fds_at_plateau: Option<u64>,
     /// Source addresses.
-    pub sources: Vec<crate::stats::SourceStat>,
+    pub sources: Vec<SourceStat>,
     /// The reconnect storm (`null` without `reconnect`).
     pub storm: Option<StormReport>,
 }

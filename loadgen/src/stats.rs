@@ -16,6 +16,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use crate::transport::connect_stats::{ConnectErrorKind, HandshakeStats, SourceStat};
 use crate::verify::MismatchKind;
 
 /// Largest recordable value, µs.
@@ -165,60 +166,6 @@ impl Counters {
     /// Connect failures by name.
     pub fn connect_error_map(&self) -> BTreeMap<&'static str, u64> {
         ConnectErrorKind::ALL.iter().map(|k| (k.name(), self.connect_errors[k.index()].load(Relaxed))).collect()
-    }
-}
-
-/// Why a connection could not be established.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ConnectErrorKind {
-    /// ECONNREFUSED: nothing listens (or the backlog is full).
-    Refused,
-    /// EADDRNOTAVAIL / EADDRINUSE: out of source ports for this address.
-    AddrNotAvailable,
-    /// EMFILE / ENFILE: out of file descriptors.
-    FdLimit,
-    /// No answer within `--connect-timeout`.
-    Timeout,
-    /// TLS or QUIC handshake failed (certificate, ALPN, protocol).
-    Handshake,
-    /// Anything else.
-    Other,
-}
-
-impl ConnectErrorKind {
-    /// Every kind.
-    pub const ALL: [ConnectErrorKind; 6] =
-        [Self::Refused, Self::AddrNotAvailable, Self::FdLimit, Self::Timeout, Self::Handshake, Self::Other];
-
-    /// Stable name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Refused => "refused",
-            Self::AddrNotAvailable => "addr_not_available",
-            Self::FdLimit => "fd_limit",
-            Self::Timeout => "timeout",
-            Self::Handshake => "handshake",
-            Self::Other => "other",
-        }
-    }
-
-    /// Index into counter arrays.
-    pub fn index(self) -> usize {
-        self as usize
-    }
-
-    /// From an I/O error of `connect()`.
-    pub fn from_io(e: &std::io::Error) -> Self {
-        use std::io::ErrorKind as K;
-        match e.kind() {
-            K::ConnectionRefused => Self::Refused,
-            K::AddrNotAvailable | K::AddrInUse => Self::AddrNotAvailable,
-            K::TimedOut => Self::Timeout,
-            _ => match e.raw_os_error() {
-                Some(libc::EMFILE | libc::ENFILE) => Self::FdLimit,
-                _ => Self::Other,
-            },
-        }
     }
 }
 
@@ -473,17 +420,6 @@ pub struct Rates {
     pub sent: f64,
 }
 
-/// Connects per source address.
-#[derive(Debug, Clone, Serialize)]
-pub struct SourceStat {
-    /// Address (`"auto"` when the kernel chooses).
-    pub ip: String,
-    /// Connections established from it.
-    pub connects: u64,
-    /// Failed attempts from it.
-    pub failures: u64,
-}
-
 /// Timing of a run, seconds.
 #[derive(Debug, Clone, Serialize)]
 pub struct Timing {
@@ -545,7 +481,7 @@ pub struct Report {
     pub sources: Vec<SourceStat>,
     /// TLS handshakes by kind (`null` unless the transport is TLS): with `--tls-resume`,
     /// how many really were resumed.
-    pub tls_handshakes: Option<crate::transport::tls::HandshakeStats>,
+    pub tls_handshakes: Option<HandshakeStats>,
     /// Latency.
     pub latency_us: Latencies,
     /// Thresholds.

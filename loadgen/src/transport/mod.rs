@@ -5,7 +5,9 @@
 //! * [`tls`] — rustls over TCP (ALPN `ofd` offered, full handshakes unless resumption is
 //!   asked for);
 //! * [`quic`] — quinn: one bidirectional stream per exchange, many exchanges per
-//!   connection, many connections per UDP socket (one endpoint per source address).
+//!   connection, many connections per UDP socket (one endpoint per source address);
+//! * [`connect_stats`] — what connecting produced (failure kinds, per-source counts, TLS
+//!   handshakes by kind), a leaf that `stats` reads without importing the transports.
 //!
 //! Replies are framed by the session header: 30 bytes, then the body length they declare.
 //! Reading is cancel-safe (bytes already read stay in the connection's buffer), so when an
@@ -13,6 +15,7 @@
 //! reply that did not come in time — needed to check that a resend is answered with the
 //! same acknowledgment as the original.
 
+pub mod connect_stats;
 pub mod quic;
 pub mod tcp;
 pub mod tls;
@@ -27,7 +30,7 @@ use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 
-use crate::stats::{ConnectErrorKind, SourceStat};
+use connect_stats::{ConnectErrorKind, HandshakeStats, SourceStat};
 
 /// Session header length.
 pub const HEADER: usize = ffd::session::SESSION_HEADER_LEN;
@@ -122,7 +125,7 @@ pub trait Connector: Send + Sync + 'static {
     fn sources(&self) -> Vec<SourceStat>;
 
     /// TLS handshakes by kind (full, resumed); `None` for transports without TLS over TCP.
-    fn handshakes(&self) -> Option<tls::HandshakeStats> {
+    fn handshakes(&self) -> Option<HandshakeStats> {
         None
     }
 }

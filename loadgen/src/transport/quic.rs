@@ -14,9 +14,9 @@ use quinn::{ConnectionError, Endpoint, ReadError, RecvStream, WriteError};
 use rustls::pki_types::CertificateDer;
 use tokio::time::Instant;
 
+use super::connect_stats::{ConnectErrorKind, SourceStat};
 use super::tls::{ALPN, client_config};
 use super::{Conn, ConnectError, Connector, ExchangeError, HEADER, LateReply, MAX_REPLY, SourcePool};
-use crate::stats::{ConnectErrorKind, SourceStat};
 
 /// QUIC client options.
 #[derive(Debug, Clone)]

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
+use super::connect_stats::SourceStat;
 use super::{ConnectError, Connector, SourcePool, StreamConn, tcp_connect};
-use crate::stats::SourceStat;
 
 /// Connects over plain TCP.
 #[derive(Debug, Clone)]

@@ -16,14 +16,13 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context as _;
 use rustls::client::{ClientSessionStore, Tls12ClientSessionValue, Tls13ClientSessionValue};
 use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
-use serde::Serialize;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_rustls::TlsConnector as RustlsConnector;
 use tokio_rustls::client::TlsStream;
 
+use super::connect_stats::{ConnectErrorKind, HandshakeStats, SourceStat};
 use super::{ConnectError, Connector, SourcePool, StreamConn, tcp_connect};
-use crate::stats::{ConnectErrorKind, SourceStat};
 
 /// ALPN protocol id of the fiscal-document exchange.
 pub const ALPN: &[u8] = b"ofd";
@@ -136,15 +135,6 @@ impl ClientSessionStore for TicketPool {
         // newest first: the freshest ticket is the least likely to have expired
         self.with(server_name, |t| t.tls13.pop_back())
     }
-}
-
-/// Handshakes made by a TLS connector, by kind.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct HandshakeStats {
-    /// Full handshakes (certificate signed and verified, key exchange).
-    pub full: u64,
-    /// Resumed from a ticket (TLS 1.3 PSK with a fresh key exchange; no certificate).
-    pub resumed: u64,
 }
 
 #[derive(Debug, Default)]
