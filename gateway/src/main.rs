@@ -50,6 +50,9 @@ enum Command {
     MetricsDoc,
     /// Print the effective configuration as TOML.
     PrintConfig,
+    /// Print the documented example configuration (config/gateway.example.toml), rendered
+    /// from the code's doc comments and defaults.
+    ConfigDoc,
     /// Apply the ScyllaDB schema (versioned CQL in config/schema) to the configured
     /// cluster; with `--dry-run`, print the statements instead.
     Migrate {
@@ -102,6 +105,10 @@ fn main() -> ExitCode {
     match cli.command {
         Some(Command::MetricsDoc) => {
             print!("{}", gateway::metrics::render_markdown());
+            return ExitCode::SUCCESS;
+        }
+        Some(Command::ConfigDoc) => {
+            print!("{}", gateway::config::example::render());
             return ExitCode::SUCCESS;
         }
         Some(Command::PrintConfig | Command::Migrate { .. }) | None => {}

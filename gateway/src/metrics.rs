@@ -354,47 +354,9 @@ pub fn install() -> PrometheusHandle {
                 }
             }
             metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
-            prime_series();
             handle
         })
         .clone()
-}
-
-/// Creates the series of the ingest counters at zero for every value of their bounded
-/// labels, so that the first event of a kind shows in `rate()` and `increase()` (a series
-/// that appears with value 1 has no earlier sample to subtract from).
-fn prime_series() {
-    use crate::close::{CloseReason, Transport};
-    use crate::registry::Refusal;
-    for t in Transport::ALL {
-        let t = t.as_str();
-        metrics::counter!(CONNECTIONS_ACCEPTED, "transport" => t).increment(0);
-        metrics::gauge!(CONNECTIONS_OPEN, "transport" => t).increment(0.0);
-        metrics::counter!(BYTES_RECEIVED, "transport" => t).increment(0);
-        metrics::counter!(BYTES_SENT, "transport" => t).increment(0);
-        metrics::counter!(PINGS, "transport" => t).increment(0);
-        for r in CloseReason::ALL {
-            metrics::counter!(CONNECTIONS_CLOSED, "transport" => t, "reason" => r.as_str()).increment(0);
-        }
-    }
-    for t in [Transport::Tls, Transport::Quic] {
-        for result in ["ok", "timeout", "failed"] {
-            metrics::counter!(HANDSHAKES, "transport" => t.as_str(), "result" => result).increment(0);
-        }
-    }
-    for doc_type in [1, 2, 3, 4, 5, 6, 11, 21, 31, 41, 0] {
-        let d = doc_type_label(doc_type);
-        metrics::counter!(DOCUMENTS_RECEIVED, "doc_type" => d).increment(0);
-        for code in ["0", "11", "14"] {
-            metrics::counter!(DOCUMENTS_ACKED, "doc_type" => d, "code" => code).increment(0);
-        }
-    }
-    for r in Refusal::ALL {
-        metrics::counter!(DOCUMENTS_REFUSED, "reason" => r.as_str()).increment(0);
-    }
-    for kind in ["identical", "conflict"] {
-        metrics::counter!(DUPLICATES, "kind" => kind).increment(0);
-    }
 }
 
 /// A bounded label for a document type.

@@ -13,13 +13,13 @@ use storage::{Health, Store};
 use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
 
-use crate::backlog::{self, Backlog};
 use crate::config::Config;
+use crate::data::backlog::{self, Backlog};
+use crate::data::ingest::{Ingest, IngestParts};
+use crate::data::listeners;
+use crate::data::registry::{self, Registry, Rules};
+use crate::data::session::{SessionConfig, SessionCtx};
 use crate::health::{self, Readiness};
-use crate::ingest::{Ingest, IngestParts};
-use crate::listeners;
-use crate::registry::{self, Registry, Rules};
-use crate::session::{SessionConfig, SessionCtx};
 use crate::shutdown::Shutdown;
 use crate::state::Shared;
 
@@ -37,8 +37,9 @@ pub struct Running {
     pub metrics: Option<SocketAddr>,
     /// The development certificate in use, if any.
     pub dev_cert: Option<PathBuf>,
-    /// Shared handles (admin plane, tests).
+    /// Shared handles (control plane, tests).
     pub shared: Shared,
+    registry: Arc<Registry>,
     connections: TaskTracker,
     background: TaskTracker,
     background_stop: tokio_util::sync::CancellationToken,
@@ -117,12 +118,13 @@ pub async fn start_with_store(
     cfg.validate().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
     std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("creating data_dir {}", cfg.data_dir.display()))?;
     let cfg = Arc::new(cfg);
+    crate::data::prime_metrics();
     let shutdown = Shutdown::new(cfg.shutdown.drain_period);
     let rules =
         Rules { tariff_grace: cfg.ingest.tariff_grace, replaced_fn_tolerance: cfg.ingest.replaced_fn_tolerance };
     let registry = Arc::new(Registry::load(store.as_ref(), rules).await.context("loading registers")?);
     tracing::info!(fns = registry.len(), backend = store.backend(), "register index loaded");
-    let signer = crate::signer::build(&cfg)?;
+    let signer = crate::data::signer::build(&cfg)?;
     let backlog = Arc::new(Backlog::new());
     let ingest = Arc::new(Ingest::new(IngestParts {
         store: store.clone(),
@@ -149,7 +151,7 @@ pub async fn start_with_store(
     let shared = Shared {
         config: cfg.clone(),
         store: store.clone(),
-        registry: registry.clone(),
+        data: crate::data::LiveView::new(registry.clone()),
         readiness: readiness.clone(),
         shutdown: shutdown.clone(),
         node_id: cfg.node_id(),
@@ -191,7 +193,7 @@ pub async fn start_with_store(
     }
     let quic_endpoint = match (cfg.listen.quic.0, &material) {
         (Some(a), Some(m)) => {
-            Some(crate::quic::endpoint(&cfg, m, a).with_context(|| format!("binding listen.quic {a}"))?)
+            Some(crate::data::quic::endpoint(&cfg, m, a).with_context(|| format!("binding listen.quic {a}"))?)
         }
         _ => None,
     };
@@ -246,7 +248,7 @@ pub async fn start_with_store(
         });
     }
     if let Some(l) = admin_listener {
-        let app = crate::admin::router(shared.clone());
+        let app = crate::control::admin::router(shared.clone());
         let stop = background_stop.clone();
         background.spawn(async move {
             let _ = axum::serve(l, app.into_make_service_with_connect_info::<SocketAddr>())
@@ -262,9 +264,9 @@ pub async fn start_with_store(
     ));
     // ---- FNS forwarding, alert evaluation and webhooks, resend jobs (issue 6): each
     // leases its share of the work through the store, so a cluster runs it once.
-    crate::fns::spawn(&shared, &background, &background_stop)?;
-    crate::alerts::spawn(&shared, &background, &background_stop)?;
-    crate::resend::spawn(&shared, &background, &background_stop)?;
+    crate::control::fns::spawn(&shared, &background, &background_stop)?;
+    crate::control::alerts::spawn(&shared, &background, &background_stop)?;
+    crate::control::resend::spawn(&shared, &background, &background_stop)?;
     // ---- end of issue 6 block
     background.spawn(backlog::flush_loop(backlog, store.clone(), Duration::from_secs(2), background_stop.clone()));
 
@@ -314,6 +316,7 @@ pub async fn start_with_store(
         metrics: running_addrs.4,
         dev_cert,
         shared,
+        registry,
         connections,
         background,
         background_stop,
@@ -340,6 +343,11 @@ fn write_addrs_file(data_dir: &std::path::Path, a: &Addrs) -> anyhow::Result<()>
 }
 
 impl Running {
+    /// The ingest register index of this node (tests look inside it).
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
     /// The shutdown signal (fire it to begin a graceful shutdown).
     pub fn shutdown_signal(&self) -> Shutdown {
         self.shared.shutdown.clone()

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use storage::Store;
 
 use crate::config::Config;
+use crate::data::LiveView;
 use crate::health::Readiness;
-use crate::registry::Registry;
 use crate::shutdown::Shutdown;
 
 /// Shared handles.
@@ -16,8 +16,9 @@ pub struct Shared {
     pub config: Arc<Config>,
     /// Storage.
     pub store: Arc<dyn Store>,
-    /// Register index used by ingest (admin changes are applied to it at once).
-    pub registry: Arc<Registry>,
+    /// The data plane as the control plane may see it (admin changes to registers are
+    /// applied to the ingest index at once through it).
+    pub data: LiveView,
     /// Readiness.
     pub readiness: Arc<Readiness>,
     /// Graceful shutdown.

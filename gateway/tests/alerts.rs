@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use ffd::build::DriveReport;
 use fns_support::*;
-use gateway::alerts::{Evaluator, Light, Notifier, light_of_states};
 use gateway::config::AlertsConfig;
-use gateway::fns::receiver::ReceiverOptions;
+use gateway::control::alerts::{Evaluator, Light, Notifier, light_of_states};
+use gateway::control::fns::receiver::ReceiverOptions;
 use storage::model::{
     AlertCondition, AlertRule, AlertScope, AlertState, AlertStatus, Register, RegisterStatus, Severity,
 };
@@ -335,7 +335,7 @@ async fn live_evaluation_in_a_running_gateway() {
     })
     .await;
     let metrics = {
-        gateway::fns::client::install_crypto_provider();
+        gateway::control::fns::client::install_crypto_provider();
         reqwest::get(format!("http://{}/metrics", gw.metrics.unwrap())).await.unwrap().text().await.unwrap()
     };
     assert!(

@@ -18,6 +18,26 @@ fn example_config_parses_validates_and_equals_defaults() {
     assert_eq!(cfg, Config::default(), "the example documents the defaults");
 }
 
+/// The committed example is what `gateway config-doc` renders from the code's doc
+/// comments and defaults (regenerate with
+/// `cargo run -q -p gateway -- config-doc > config/gateway.example.toml`).
+#[test]
+fn example_config_is_rendered_from_the_code() {
+    let committed = std::fs::read_to_string(example_path()).unwrap();
+    let rendered = gateway::config::example::render();
+    assert!(
+        committed == rendered,
+        "config/gateway.example.toml differs from the rendering of the code; run \
+         `cargo run -q -p gateway -- config-doc > config/gateway.example.toml`"
+    );
+    // every field of every section is documented
+    for line in rendered.lines().filter(|l| l.contains(" = ") && !l.starts_with('#')) {
+        let at = rendered.find(&format!("\n{line}\n")).unwrap();
+        let before = rendered[..at].lines().last().unwrap_or("");
+        assert!(before.starts_with("# "), "{line:?} has no comment above it");
+    }
+}
+
 fn load_str(toml: &str) -> Result<Config, String> {
     let mut f = tempfile::NamedTempFile::new().unwrap();
     f.write_all(toml.as_bytes()).unwrap();

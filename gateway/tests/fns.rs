@@ -15,8 +15,8 @@ use base64::Engine as _;
 use bytes::Bytes;
 use ffd::build::DriveReport;
 use fns_support::*;
-use gateway::fns::receiver::ReceiverOptions;
-use gateway::fns::{FnsClient, Forwarder};
+use gateway::control::fns::receiver::ReceiverOptions;
+use gateway::control::fns::{FnsClient, Forwarder};
 use storage::model::{DELIVERY_PARTITIONS, DeliveryStatus, DocumentKey, DocumentRecord};
 use storage::{Rnm, Timestamp};
 
@@ -91,7 +91,7 @@ async fn every_document_reaches_the_receiver_once_in_fns_json() {
 }
 
 async fn reqwest_text(url: &str) -> String {
-    gateway::fns::client::install_crypto_provider();
+    gateway::control::fns::client::install_crypto_provider();
     reqwest::get(url).await.unwrap().text().await.unwrap()
 }
 
@@ -206,7 +206,7 @@ fn record(opaque: bool, raw: Bytes) -> DocumentRecord {
 #[test]
 fn undecodable_documents_are_delivered_raw_with_metadata() {
     let raw = Bytes::from_static(b"\x01\x02encrypted body\xff");
-    let p = gateway::fns::payload(&record(true, raw.clone()));
+    let p = gateway::control::fns::payload(&record(true, raw.clone()));
     assert_eq!(p["format"], "raw");
     assert_eq!(p["opaque"], true);
     assert_eq!(p["fd"], 7);
@@ -214,12 +214,12 @@ fn undecodable_documents_are_delivered_raw_with_metadata() {
     assert_eq!(back, raw);
     assert!(p.get("document").is_none());
     // not flagged opaque, but not a container either (answered with code 11)
-    let p = gateway::fns::payload(&record(false, raw));
+    let p = gateway::control::fns::payload(&record(false, raw));
     assert_eq!((p["format"].as_str(), p["opaque"].as_bool()), (Some("raw"), Some(false)));
     // a real container decodes
     let r = register(30, INN_A);
     let msg = receipt(&r, 7);
-    let p = gateway::fns::payload(&record(false, msg.slice(30..)));
+    let p = gateway::control::fns::payload(&record(false, msg.slice(30..)));
     assert_eq!(p["format"], "json");
     assert!(p["document"]["receipt"].is_object());
 }

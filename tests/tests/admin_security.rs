@@ -30,7 +30,7 @@ fn every_route_is_authenticated_and_viewers_cannot_write() {
     let gw = GatewayProcess::start(GatewayOpts::default().config(&config).env("GATEWAY_ADMIN_TOKEN", ADMIN_CANARY));
     assert!(gw.dev_token().is_none(), "no development token when tokens are configured");
 
-    let routes = gateway::admin::route_table();
+    let routes = gateway::control::admin::route_table();
     assert!(routes.len() >= 16);
     for r in &routes {
         let path = concrete(r.path);

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use gateway::fns::receiver::{Receiver, ReceiverOptions};
+use gateway::control::fns::receiver::{Receiver, ReceiverOptions};
 
 /// A local FNS receiver: accepts the gateway's document deliveries, deduplicates them by
 /// their idempotency key, counts them, and serves what arrived.

@@ -41,7 +41,7 @@ impl TestGateway {
     pub async fn onboard(&self, reg: Register) {
         let shared = &self.running().shared;
         shared.store.put_registers(vec![reg.clone()], vec![None]).await.expect("put register");
-        shared.registry.apply(&reg);
+        shared.data.apply_register(&reg);
     }
     pub async fn stop(mut self) {
         if let Some(r) = self.running.take() {

@@ -13,7 +13,7 @@ use ffd::FnNumber;
 use ffd::build::{self, DriveReport, Identity, Item, Receipt};
 use ffd::tlv::{FfdVersion, Fvln};
 use gateway::Config;
-use gateway::fns::receiver::{Receiver, ReceiverOptions};
+use gateway::control::fns::receiver::{Receiver, ReceiverOptions};
 use storage::model::Register;
 use storage::{Inn, Rnm, Timestamp};
 use tokio::io::AsyncWriteExt;
@@ -182,7 +182,7 @@ pub async fn start_on(cfg: Config) -> gateway::Running {
 pub async fn onboard(running: &gateway::Running, regs: &[Register]) {
     running.shared.store.put_registers(regs.to_vec(), vec![None; regs.len()]).await.unwrap();
     for r in regs {
-        running.shared.registry.apply(r);
+        running.shared.data.apply_register(r);
     }
 }
 

@@ -1,0 +1,234 @@
+//! The ingest pipeline for one framed message with a body:
+//!
+//! ```text
+//! inspect (ffd: the attempt — session header, container integrity,
+//!          session FN vs container FN;                         ── close-class error → close
+//!          then the verdict from the container alone — form, FLK)
+//!   → register check (in-memory index)                        ── refused → no ack, close
+//!   → build the acknowledgment (signer)                         (code 0, 11 or 14)
+//!   → durable append (bounded in-flight, ack timeout)         ── error/timeout → no ack, close
+//!   → reply: the new ack, or the stored one for a retransmission
+//! ```
+//!
+//! Nothing is acknowledged unless the store returned `Durability::Durable` for it. A
+//! document answered with 11 or 14 is stored too: the operator keeps everything it
+//! acknowledged. What is stored is a function of the container alone; everything about
+//! this attempt (envelope, register state, clock, storage) only answers or closes it
+//! (docs/verdict.md).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use ffd::ack::{AckFields, build_ack_container, wrap_reply};
+use ffd::{AckSigner, Message};
+use storage::model::{AppendOutcome, DocumentRecord, TelemetryRecord};
+use storage::{Durability, Store, Timestamp};
+use tokio::sync::Semaphore;
+
+use crate::data::backlog::Backlog;
+use crate::data::close::{CloseReason, Transport};
+use crate::data::registry::{Refusal, Registry};
+use crate::metrics::{self as m, doc_type_label};
+
+/// What to do after a message.
+#[derive(Debug)]
+pub enum Answer {
+    /// Write this reply (session header + acknowledgment container).
+    Reply(Bytes),
+    /// Close without answering.
+    Close(CloseReason),
+}
+
+/// Shared ingest state.
+pub struct Ingest {
+    store: Arc<dyn Store>,
+    registry: Arc<Registry>,
+    signer: Arc<dyn AckSigner>,
+    backlog: Arc<Backlog>,
+    limits: ffd::Limits,
+    ofd_inn: [u8; 12],
+    accept_opaque: bool,
+    inflight: Semaphore,
+    ack_timeout: Duration,
+}
+
+impl std::fmt::Debug for Ingest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ingest").field("backend", &self.store.backend()).finish_non_exhaustive()
+    }
+}
+
+/// Construction parameters.
+pub struct IngestParts {
+    /// Storage.
+    pub store: Arc<dyn Store>,
+    /// Register index.
+    pub registry: Arc<Registry>,
+    /// Acknowledgment signer.
+    pub signer: Arc<dyn AckSigner>,
+    /// Unknown-FN recorder.
+    pub backlog: Arc<Backlog>,
+    /// Wire limits.
+    pub limits: ffd::Limits,
+    /// Operator INN as digits.
+    pub ofd_inn: String,
+    /// Accept opaque bodies.
+    pub accept_opaque: bool,
+    /// Documents in flight at most.
+    pub max_inflight: usize,
+    /// Durable-write deadline.
+    pub ack_timeout: Duration,
+}
+
+impl Ingest {
+    /// Builds the pipeline.
+    pub fn new(p: IngestParts) -> Self {
+        Self {
+            store: p.store,
+            registry: p.registry,
+            signer: p.signer,
+            backlog: p.backlog,
+            limits: p.limits,
+            ofd_inn: AckFields::pad_inn(&p.ofd_inn),
+            accept_opaque: p.accept_opaque,
+            inflight: Semaphore::new(p.max_inflight),
+            ack_timeout: p.ack_timeout,
+        }
+    }
+
+    /// The wire limits.
+    pub fn limits(&self) -> &ffd::Limits {
+        &self.limits
+    }
+
+    /// Handles one message with a body.
+    pub async fn handle(&self, msg: &Message, transport: Transport, peer: Option<SocketAddr>) -> Answer {
+        let started = Instant::now();
+        let insp = match ffd::inspect(msg, &self.limits) {
+            Ok(i) => i,
+            Err(e) => {
+                metrics::counter!(m::PROTOCOL_ERRORS, "code" => e.code()).increment(1);
+                tracing::debug!(error = %e, ?peer, "malformed message, closing");
+                return Answer::Close(CloseReason::Protocol);
+            }
+        };
+        let header = *insp.header();
+        let doc_label = doc_type_label(header.doc_type);
+        metrics::counter!(m::DOCUMENTS_RECEIVED, "doc_type" => doc_label).increment(1);
+        let summary = insp.summary().copied();
+        if summary.is_none() && insp.verdict.is_ok() && !self.accept_opaque {
+            metrics::counter!(m::DOCUMENTS_REFUSED, "reason" => "opaque_refused").increment(1);
+            return Answer::Close(CloseReason::Protocol);
+        }
+        let doc_time = summary.and_then(|s| s.doc_time).map(|t| Timestamp::from_unix_secs(i64::from(t)));
+        let now = Timestamp::now();
+        let rnm = match self.registry.check(&header.fn_number, doc_time, now) {
+            Ok(rnm) => rnm,
+            Err(refusal) => {
+                metrics::counter!(m::DOCUMENTS_REFUSED, "reason" => refusal.as_str()).increment(1);
+                if refusal == Refusal::UnknownFn {
+                    metrics::counter!(m::UNKNOWN_FN_ATTEMPTS).increment(1);
+                    let claimed = summary.and_then(|s| s.rnm).map(|r| String::from_utf8_lossy(&r).trim().to_owned());
+                    self.backlog.record(header.fn_number, now, claimed, peer);
+                }
+                return Answer::Close(CloseReason::Refused(refusal));
+            }
+        };
+        let code = insp.response_code();
+        let ack_fields = AckFields {
+            fn_number: header.fn_number,
+            fd: header.fd,
+            code,
+            time: u32::try_from(now.unix_secs()).unwrap_or(u32::MAX),
+            ofd_inn: self.ofd_inn,
+            service1: header.service1,
+        };
+        let ack = Bytes::from(build_ack_container(&ack_fields, self.signer.as_ref()));
+        let flk_error = insp.verdict.as_ref().err().map(|e| e.code().to_owned());
+        let record = DocumentRecord {
+            fn_number: header.fn_number,
+            fd: header.fd,
+            rnm,
+            doc_type: header.doc_type,
+            ffd_version: summary.and_then(|s| s.ffd_version).map(|v| v.tag_value()),
+            doc_time,
+            received_at: now,
+            total: summary.and_then(|s| s.total),
+            fiscal_sign: summary.and_then(|s| s.fiscal_sign),
+            response_code: code.value(),
+            flk_error,
+            opaque: summary.is_none(),
+            telemetry: summary.map(|s| s.telemetry).filter(|t| t.is_reported()).map(TelemetryRecord::from),
+            raw: insp.container.bytes().clone(),
+            ack: ack.clone(),
+        };
+
+        let outcome = {
+            // bounded in-flight documents: when storage is slow, connections wait here and
+            // stop reading, which pushes back on the registers
+            let Ok(_permit) = self.inflight.acquire().await else {
+                return Answer::Close(CloseReason::Shutdown);
+            };
+            metrics::gauge!(m::INFLIGHT_DOCUMENTS).increment(1.0);
+            let r =
+                tokio::time::timeout(self.ack_timeout, self.store.append_documents(vec![record], Durability::Durable))
+                    .await;
+            metrics::gauge!(m::INFLIGHT_DOCUMENTS).decrement(1.0);
+            r
+        };
+        let committed = match outcome {
+            Err(_elapsed) => {
+                metrics::counter!(m::STORAGE_ERRORS, "code" => "timeout").increment(1);
+                tracing::warn!(fn_number = %header.fn_number, fd = header.fd, "durable write not confirmed in time; not acknowledged");
+                return Answer::Close(CloseReason::StorageTimeout);
+            }
+            Ok(Err(e)) => {
+                metrics::counter!(m::STORAGE_ERRORS, "code" => e.code()).increment(1);
+                tracing::warn!(error = %e, fn_number = %header.fn_number, fd = header.fd, "storage failed; not acknowledged");
+                return Answer::Close(CloseReason::StorageError);
+            }
+            Ok(Ok(c)) => c,
+        };
+        if committed.durability != Durability::Durable {
+            metrics::counter!(m::STORAGE_ERRORS, "code" => "not_durable").increment(1);
+            tracing::error!("store reported a non-durable commit for an acknowledged path; not acknowledged");
+            return Answer::Close(CloseReason::StorageError);
+        }
+        let reply_ack = match committed.outcomes.into_iter().next() {
+            Some(AppendOutcome::Stored) => {
+                metrics::counter!(m::DOCUMENTS_ACKED, "doc_type" => doc_label, "code" => code_label(code.value()))
+                    .increment(1);
+                if let Err(e) = &insp.verdict {
+                    metrics::counter!(m::FLK_ERRORS, "code" => e.code()).increment(1);
+                }
+                ack
+            }
+            Some(AppendOutcome::Duplicate { ack, identical }) => {
+                let kind = if identical { "identical" } else { "conflict" };
+                metrics::counter!(m::DUPLICATES, "kind" => kind).increment(1);
+                if !identical {
+                    tracing::warn!(fn_number = %header.fn_number, fd = header.fd, "document conflicts with the stored one under the same (FN, FD); the original is kept");
+                }
+                ack
+            }
+            None => {
+                metrics::counter!(m::STORAGE_ERRORS, "code" => "no_outcome").increment(1);
+                return Answer::Close(CloseReason::StorageError);
+            }
+        };
+        let reply = wrap_reply(msg.header(), &reply_ack);
+        metrics::histogram!(m::ACK_LATENCY, "transport" => transport.as_str()).record(started.elapsed().as_secs_f64());
+        Answer::Reply(reply)
+    }
+}
+
+fn code_label(code: u8) -> &'static str {
+    match code {
+        0 => "0",
+        11 => "11",
+        14 => "14",
+        _ => "other",
+    }
+}
