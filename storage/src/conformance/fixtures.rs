@@ -1,0 +1,175 @@
+//! Fixtures shared by the behaviour groups: fixed times (around 2023-11-14) and ids, valid
+//! identifiers, documents whose bytes are unique to (FN, FD), and checked helpers.
+
+use std::future::Future;
+
+use bytes::Bytes;
+use ffd::FnNumber;
+use uuid::Uuid;
+
+use crate::error::StoreError;
+use crate::ids::{Inn, Rnm, Timestamp};
+use crate::model::{
+    AlertCondition, AlertRule, AlertScope, AppendOutcome, DELIVERY_PARTITIONS, DeliveryStatus, DocumentKey,
+    DocumentRecord, JobState, Register, ResendJob, ResendSelector, Severity,
+};
+use crate::store::{Durability, Page, PageRequest, Store};
+
+/// 2023-11-14T22:13:20Z, the base of every time in the suite.
+pub(super) const T0: i64 = 1_700_000_000_000;
+
+pub(super) fn t(offset_ms: i64) -> Timestamp {
+    Timestamp(T0 + offset_ms)
+}
+
+pub(super) fn owner() -> Inn {
+    Inn::parse("7702203276").expect("valid fixture INN")
+}
+
+pub(super) fn other_owner() -> Inn {
+    Inn::parse("7704358518").expect("valid fixture INN")
+}
+
+pub(super) fn serial(n: u64) -> String {
+    format!("{:012}", 100_000 + n)
+}
+
+pub(super) fn rnm(n: u64) -> Rnm {
+    Rnm::compose(n, &owner(), &serial(n))
+}
+
+pub(super) fn fn_no(n: u64) -> FnNumber {
+    FnNumber::parse_strict(&format!("{:016}", 9_999_078_900_000_000u64 + n)).expect("valid fixture FN")
+}
+
+pub(super) fn register(n: u64, f: FnNumber) -> Register {
+    Register {
+        name: format!("Shop {n}"),
+        address: format!("Moscow, street {n}"),
+        fn_since: Some(t(0)),
+        ..Register::new(rnm(n), serial(n), owner(), f, t(0))
+    }
+}
+
+/// A document whose raw and ack bytes are unique to (FN, FD) and `variant`.
+pub(super) fn doc(f: FnNumber, fd: u32, r: &Rnm, received_at: Timestamp, variant: u8) -> DocumentRecord {
+    let mut raw = vec![0xA5, variant];
+    raw.extend_from_slice(f.as_bytes());
+    raw.extend_from_slice(&fd.to_be_bytes());
+    raw.extend(std::iter::repeat_n(variant ^ 0x5A, 200));
+    let mut ack = vec![0x5A, variant, 7];
+    ack.extend_from_slice(&fd.to_be_bytes());
+    ack.extend_from_slice(&received_at.0.to_be_bytes());
+    DocumentRecord {
+        fn_number: f,
+        fd,
+        rnm: r.clone(),
+        doc_type: 3,
+        ffd_version: Some(4),
+        doc_time: Some(Timestamp(received_at.0 - 1000)),
+        received_at,
+        total: Some(u64::from(fd) * 100),
+        fiscal_sign: Some(fd.wrapping_mul(2_654_435_761)),
+        response_code: 0,
+        flk_error: None,
+        opaque: false,
+        telemetry: None,
+        raw: Bytes::from(raw),
+        ack: Bytes::from(ack),
+    }
+}
+
+pub(super) fn key(f: FnNumber, fd: u32) -> DocumentKey {
+    DocumentKey { fn_number: f, fd }
+}
+
+pub(super) fn v7(ms: i64, seq: u32) -> Uuid {
+    let ms = u64::try_from(ms).expect("positive fixture time");
+    Uuid::new_v7(uuid::Timestamp::from_unix(
+        uuid::NoContext,
+        ms / 1000,
+        u32::try_from(ms % 1000).expect("millis fit") * 1_000_000 + seq,
+    ))
+}
+
+pub(super) async fn append_ok(s: &dyn Store, docs: Vec<DocumentRecord>) -> Vec<AppendOutcome> {
+    let n = docs.len();
+    let c = s.append_documents(docs, Durability::Durable).await.expect("durable append succeeds");
+    assert_eq!(c.durability, Durability::Durable, "asked for Durable");
+    assert_eq!(c.outcomes.len(), n, "one outcome per document");
+    c.outcomes
+}
+
+/// Follows a paged listing to its end, checking page sizes; returns every item.
+pub(super) async fn collect_pages<T, F, Fut>(limit: u32, mut fetch: F) -> Vec<T>
+where
+    F: FnMut(PageRequest) -> Fut,
+    Fut: Future<Output = Result<Page<T>, StoreError>>,
+{
+    let mut out = Vec::new();
+    let mut req = PageRequest::first(limit);
+    for _ in 0..10_000 {
+        let page = fetch(req.clone()).await.expect("page");
+        assert!(page.items.len() <= limit as usize, "page of {} items exceeds limit {limit}", page.items.len());
+        out.extend(page.items);
+        match page.next {
+            Some(c) => req.cursor = Some(c),
+            None => return out,
+        }
+    }
+    panic!("pagination did not end");
+}
+
+pub(super) async fn all_due(s: &dyn Store, now: Timestamp) -> Vec<(u16, DocumentKey)> {
+    let mut out = Vec::new();
+    for p in 0..DELIVERY_PARTITIONS {
+        for d in s.due_deliveries(p, now, 10_000).await.expect("due") {
+            assert_eq!(d.partition, p, "delivery reported in its own partition");
+            assert_eq!(d.status, DeliveryStatus::Pending);
+            out.push((p, d.key));
+        }
+    }
+    out
+}
+
+pub(super) fn is_conflict<T: std::fmt::Debug>(r: Result<T, StoreError>) -> bool {
+    matches!(r, Err(StoreError::Conflict(_)))
+}
+
+pub(super) fn rule(name: &str) -> AlertRule {
+    AlertRule {
+        name: name.to_owned(),
+        condition: AlertCondition::Silent { for_secs: 86_400 },
+        scope: AlertScope::All,
+        severity: Severity::Warning,
+        enabled: true,
+        webhook: Some("http://127.0.0.1:9/hook".into()),
+        created_at: t(0),
+        updated_at: t(0),
+    }
+}
+
+pub(super) fn job(i: i64, state: JobState) -> ResendJob {
+    ResendJob {
+        id: v7(T0 + i * 1000, 0),
+        selector: ResendSelector {
+            rnm: Some(rnm(1)),
+            fn_number: None,
+            owner_inn: None,
+            from: t(0),
+            to: t(1000),
+            types: vec![1, 3],
+        },
+        state,
+        created_by: "alice".into(),
+        created_at: t(i * 1000),
+        updated_at: t(i * 1000),
+        finished_at: None,
+        selected: 0,
+        selection_complete: false,
+        delivered: 0,
+        failed: 0,
+        cursor: None,
+        error: None,
+    }
+}
