@@ -282,6 +282,7 @@ concurrent_compactors: 1
 key_cache_size: 16MiB
 # Test cluster: dropping or truncating a table does not keep a snapshot of it.
 auto_snapshot: false
+paxos_variant: v2
 EOF
     printf 'dc=dc1\nrack=rack1\n' >"$dir/cassandra-rackdc.properties"
     cat >"$dir/logback.xml" <<'EOF'

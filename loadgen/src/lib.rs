@@ -23,6 +23,7 @@
 //! * [`net`] and [`sys`] — loopback-only address rules, file-descriptor limit.
 
 pub mod baseline;
+pub mod cql_baseline;
 pub mod docs;
 pub mod idle;
 pub mod net;

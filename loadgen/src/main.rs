@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use cli::args::{Cli, Cmd};
-use cli::commands::{cmd_baseline, cmd_idle, cmd_onboard, cmd_registers, cmd_run};
+use cli::commands::{cmd_baseline, cmd_cql_baseline, cmd_idle, cmd_onboard, cmd_registers, cmd_run};
 use cli::common::{Outcome, Usage};
 
 fn main() -> ExitCode {
@@ -26,6 +26,7 @@ fn main() -> ExitCode {
         Cmd::Baseline(a) => a.threads,
         Cmd::Registers(_) => Some(1),
         Cmd::Onboard(_) => Some(1),
+        Cmd::CqlBaseline(_) => None,
     };
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     rt.enable_all();
@@ -46,6 +47,7 @@ fn main() -> ExitCode {
             Cmd::Baseline(a) => cmd_baseline(a).await,
             Cmd::Idle(a) => cmd_idle(*a).await,
             Cmd::Onboard(a) => cmd_onboard(a).await,
+            Cmd::CqlBaseline(a) => cmd_cql_baseline(a).await,
         }
     });
     match result {

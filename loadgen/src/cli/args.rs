@@ -37,6 +37,49 @@ pub(crate) enum Cmd {
     Idle(Box<IdleArgs>),
     /// Import registers through the gateway's admin API (what `run --onboard` does first).
     Onboard(OnboardArgs),
+    /// The CQL baseline: one row of a document's size per document, straight to the
+    /// cluster with the gateway's driver and consistency (what the cluster can write).
+    CqlBaseline(CqlBaselineArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CqlBaselineArgs {
+    /// Contact points, comma separated (loopback only).
+    #[arg(long, default_value = "127.0.0.1:9042", env = "SCYLLA_URI")]
+    pub(crate) nodes: String,
+    /// Data centre.
+    #[arg(long, default_value = "dc1")]
+    pub(crate) dc: String,
+    /// Keyspace created for the run (dropped afterwards unless --keep).
+    #[arg(long, default_value = "ofd_bench")]
+    pub(crate) keyspace: String,
+    /// Replication factor (default: the number of contact points, at most 3).
+    #[arg(long)]
+    pub(crate) rf: Option<u32>,
+    /// Writes per document.
+    #[arg(long, value_enum, default_value = "insert")]
+    pub(crate) mode: loadgen::cql_baseline::Mode,
+    /// Bytes per row.
+    #[arg(long, default_value_t = 600)]
+    pub(crate) size: usize,
+    /// Documents in flight.
+    #[arg(long, default_value_t = 200)]
+    pub(crate) concurrency: usize,
+    /// Measured time.
+    #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
+    pub(crate) duration: Duration,
+    /// Unmeasured warm-up.
+    #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+    pub(crate) warmup: Duration,
+    /// Driver request timeout.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub(crate) timeout: Duration,
+    /// Keep the keyspace.
+    #[arg(long)]
+    pub(crate) keep: bool,
+    /// Write the report as JSON to this file (`-` = stdout).
+    #[arg(long)]
+    pub(crate) json: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

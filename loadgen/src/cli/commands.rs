@@ -13,7 +13,7 @@ use loadgen::registers::{FfdMix, Population};
 use loadgen::run::{LoadModel, RunConfig};
 use loadgen::transport::quic::QuicOptions;
 
-use super::args::{BaselineArgs, IdleArgs, OnboardArgs, RegistersArgs, RunArgs};
+use super::args::{BaselineArgs, CqlBaselineArgs, IdleArgs, OnboardArgs, RegistersArgs, RunArgs};
 use super::common::{
     Outcome, ctrl_c, do_onboard, opt_addr, parse_range, report_limit, resolve_conn, usage, write_json,
 };
@@ -248,4 +248,50 @@ pub(crate) async fn cmd_idle(a: IdleArgs) -> Result<i32, Outcome> {
     } else {
         0
     })
+}
+
+pub(crate) async fn cmd_cql_baseline(a: CqlBaselineArgs) -> Result<i32, Outcome> {
+    let nodes: Vec<String> = a.nodes.split(',').map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()).collect();
+    for n in &nodes {
+        let host = n.rsplit_once(':').map_or(n.as_str(), |(h, _)| h);
+        let ip: std::net::IpAddr = host.parse().map_err(|_| usage(anyhow::anyhow!("--nodes: {n:?} is not IP:PORT")))?;
+        if !ip.is_loopback() {
+            return Err(usage(anyhow::anyhow!("--nodes: {n} is not a loopback address")).into());
+        }
+    }
+    let rf = a.rf.unwrap_or_else(|| u32::try_from(nodes.len().min(3)).unwrap_or(1));
+    let cfg = loadgen::cql_baseline::CqlBaselineConfig {
+        nodes,
+        dc: a.dc,
+        keyspace: a.keyspace,
+        rf,
+        mode: a.mode,
+        size: a.size,
+        concurrency: a.concurrency.max(1),
+        duration: a.duration,
+        warmup: a.warmup,
+        timeout: a.timeout,
+        keep: a.keep,
+    };
+    let r = loadgen::cql_baseline::run(cfg).await?;
+    eprintln!(
+        "cql-baseline {:?}: {} nodes, RF {}, {} in flight, {} B: {:.0} documents/s ({} in {:.0} s, {} errors), p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.1} ms",
+        r.mode,
+        r.nodes,
+        r.rf,
+        r.concurrency,
+        r.size,
+        r.rate,
+        r.documents,
+        r.seconds,
+        r.errors,
+        r.p50_ms,
+        r.p99_ms,
+        r.p999_ms,
+        r.max_ms
+    );
+    if let Some(p) = &a.json {
+        write_json(p, &r)?;
+    }
+    Ok(0)
 }

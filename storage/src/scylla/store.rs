@@ -1,3 +1,4 @@
+//! Kept whole: the connection, start-up checks and shared helpers of the CQL backend; it is being reworked for the cluster path (issue 13), which splits it.
 //! `ScyllaStore`: connection, start-up checks, shared helpers, health, and the `Store`
 //! trait. The other traits are implemented in `documents`, `registers`, `delivery` and
 //! `admin`.
