@@ -43,6 +43,29 @@ pub fn structured(format: Format, value: &Value) -> CliResult<bool> {
     }
 }
 
+/// A duration as people write it: `45 s`, `5 min`, `36 h`, `1 day`, `2 days 5 h` (the
+/// same words as the gateway's alert texts; adminctl does not depend on the gateway).
+pub fn human_duration(d: std::time::Duration) -> String {
+    let secs = d.as_secs();
+    let (days, hours, mins, s) = (secs / 86_400, secs / 3_600, secs / 60 % 60, secs % 60);
+    let days_text = if days == 1 { "1 day".to_owned() } else { format!("{days} days") };
+    if secs == 0 {
+        "0 s".to_owned()
+    } else if secs.is_multiple_of(86_400) {
+        days_text
+    } else if secs < 60 {
+        format!("{s} s")
+    } else if secs < 3_600 {
+        if s == 0 { format!("{mins} min") } else { format!("{mins} min {s} s") }
+    } else if secs < 3 * 86_400 {
+        if mins == 0 { format!("{hours} h") } else { format!("{hours} h {mins} min") }
+    } else if hours % 24 == 0 {
+        days_text
+    } else {
+        format!("{days_text} {} h", hours % 24)
+    }
+}
+
 /// Writes a line to stdout (ignoring a closed pipe).
 pub fn line(s: &str) {
     let mut out = std::io::stdout().lock();
@@ -136,4 +159,18 @@ pub fn no_raw(format: Format) -> CliResult<()> {
         return Err(CliError::usage("-o raw is only available for `documents show`"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_people_write_them() {
+        let d = |s: u64| human_duration(std::time::Duration::from_secs(s));
+        assert_eq!(
+            [d(0), d(45), d(330), d(3_600), d(86_400), d(36 * 3_600), d(2 * 86_400), d(3 * 86_400 + 5 * 3_600)],
+            ["0 s", "45 s", "5 min 30 s", "1 h", "1 day", "36 h", "2 days", "3 days 5 h"]
+        );
+    }
 }

@@ -116,8 +116,9 @@ pub enum Verb {
         /// Only this rule.
         #[arg(long)]
         rule: Option<String>,
-        /// firing, resolved or all.
-        #[arg(long, default_value = "firing", value_parser = ["firing", "resolved", "all"])]
+        /// Alerts that are firing, resolved or all; or registers whose light is red,
+        /// yellow, green or grey (every register has one).
+        #[arg(long, default_value = "firing", value_parser = ["firing", "resolved", "all", "red", "yellow", "green", "grey"])]
         state: String,
         /// Only this register.
         #[arg(long = "register", visible_alias = "rnm", value_name = "RNM")]
@@ -127,6 +128,19 @@ pub enum Verb {
         owner_inn: Option<String>,
         #[command(flatten)]
         paging: Paging,
+    },
+    /// How many registers are red, yellow, green and grey (they add up to the number of
+    /// registers); with --by, the same per tariff plan or owner INN.
+    Summary {
+        /// Totals per tariff plan or per owner INN.
+        #[arg(long, value_parser = ["tariff", "owner-inn"])]
+        by: Option<String>,
+        /// Only registers of this owner.
+        #[arg(long)]
+        owner_inn: Option<String>,
+        /// Only registers on this tariff plan.
+        #[arg(long)]
+        tariff: Option<String>,
     },
     /// Webhook notifications and their delivery state, newest first.
     Notifications {
@@ -198,14 +212,38 @@ pub async fn run(verb: Verb, ctx: &Ctx) -> CliResult<()> {
     match verb {
         Verb::Rules { verb } => run_rules(verb, ctx).await,
         Verb::List { rule, state, register, owner_inn, paging } => {
+            if matches!(state.as_str(), "red" | "yellow" | "green" | "grey") {
+                if rule.is_some() || register.is_some() {
+                    return Err(CliError::usage(
+                        "--state with a colour lists registers: it goes with --owner-inn, not --rule or --register",
+                    ));
+                }
+                return list_lights(ctx, &state, owner_inn.unwrap_or_default(), &paging).await;
+            }
+            let fleet = register.is_none();
+            let owner = owner_inn.clone().unwrap_or_default();
             let q = vec![
                 ("rule", rule.unwrap_or_default()),
                 ("state", state),
                 ("rnm", register.unwrap_or_default()),
                 ("owner_inn", owner_inn.unwrap_or_default()),
             ];
-            let v = alert_pages(ctx, q, &paging).await?;
+            let mut v = alert_pages(ctx, q, &paging).await?;
+            if fleet {
+                // the summary is the fleet's (or the owner's): every register has a colour
+                let s = ctx.client.get("/v1/lights/summary", &[("owner_inn", owner)]).await?;
+                v["summary"] = s;
+            }
             print_alerts(ctx.format, &v)
+        }
+        Verb::Summary { by, owner_inn, tariff } => {
+            let q = vec![
+                ("by", by.map(|b| b.replace('-', "_")).unwrap_or_default()),
+                ("owner_inn", owner_inn.unwrap_or_default()),
+                ("tariff", tariff.unwrap_or_default()),
+            ];
+            let v = ctx.client.get("/v1/lights/summary", &q).await?;
+            print_summary(ctx.format, &v)
         }
         Verb::Notifications { paging } => {
             let v = ctx.pages("/v1/alerts/notifications", Vec::new(), &paging).await?;
@@ -327,15 +365,89 @@ fn print_alerts(format: Format, v: &Value) -> CliResult<()> {
         print_table(&t);
     }
     let s = v.get("summary").cloned().unwrap_or(Value::Null);
-    output::line(&format!(
-        "registers: {} red, {} yellow, {} green, {} grey",
-        field(&s, "red"),
-        field(&s, "yellow"),
-        field(&s, "green"),
-        field(&s, "grey")
-    ));
+    output::line(&summary_line(&s));
     if let Some(next) = v.get("next").and_then(Value::as_str) {
         output::note(&format!("more alerts: --cursor {next} (or --all)"));
+    }
+    Ok(())
+}
+
+/// "registers: 1 red, 0 yellow, 999 green, 1 grey (1001 registers)".
+fn summary_line(s: &Value) -> String {
+    let total = s.get("total").map(|_| format!(" ({} registers)", field(s, "total"))).unwrap_or_default();
+    format!(
+        "registers: {} red, {} yellow, {} green, {} grey{total}",
+        field(s, "red"),
+        field(s, "yellow"),
+        field(s, "green"),
+        field(s, "grey")
+    )
+}
+
+fn print_summary(format: Format, v: &Value) -> CliResult<()> {
+    if structured(format, v)? {
+        return Ok(());
+    }
+    if let Some(groups) = v.get("groups").and_then(Value::as_array) {
+        let by = if v.get("by").and_then(Value::as_str) == Some("tariff") { "TARIFF" } else { "OWNER INN" };
+        let mut t = output::table(&[by, "RED", "YELLOW", "GREEN", "GREY", "TOTAL"]);
+        for g in groups {
+            let key = g.get("key").and_then(Value::as_str).map_or_else(|| "(none)".to_owned(), str::to_owned);
+            t.add_row(vec![key, field(g, "red"), field(g, "yellow"), field(g, "green"), field(g, "grey"), field(g, "total")]);
+        }
+        print_table(&t);
+    }
+    output::line(&summary_line(v));
+    Ok(())
+}
+
+/// `alerts list --state <colour>`: registers of that colour, filled up to `--limit`
+/// (a page of registers may hold fewer of one colour), and the fleet's summary.
+async fn list_lights(ctx: &Ctx, colour: &str, owner_inn: String, p: &Paging) -> CliResult<()> {
+    let mut cursor = p.cursor.clone();
+    let mut items: Vec<Value> = Vec::new();
+    loop {
+        let mut q = vec![
+            ("state", colour.to_owned()),
+            ("owner_inn", owner_inn.clone()),
+            ("limit", if p.all { 1000 } else { p.limit }.to_string()),
+        ];
+        if let Some(c) = &cursor {
+            q.push(("cursor", c.clone()));
+        }
+        let page = ctx.client.get("/v1/lights", &q).await?;
+        items.extend(page.get("items").and_then(Value::as_array).cloned().unwrap_or_default());
+        cursor = page.get("next").and_then(Value::as_str).map(str::to_owned);
+        if cursor.is_none() || (!p.all && items.len() >= p.limit as usize) {
+            break;
+        }
+    }
+    let summary = ctx.client.get("/v1/lights/summary", &[("owner_inn", owner_inn)]).await?;
+    let v = json!({"registers": items, "next": cursor, "summary": summary});
+    if structured(ctx.format, &v)? {
+        return Ok(());
+    }
+    if items.is_empty() {
+        output::note(&format!("no {colour} registers"));
+    } else {
+        let mut t = output::table(&["RNM", "NAME", "OWNER INN", "TARIFF", "LIGHT", "CRITICAL", "WARNING", "INFO"]);
+        for r in &items {
+            t.add_row(vec![
+                field(r, "rnm"),
+                field(r, "name"),
+                field(r, "owner_inn"),
+                field(r, "tariff"),
+                light_cell(&field(r, "light")),
+                field(r, "critical"),
+                field(r, "warning"),
+                field(r, "info"),
+            ]);
+        }
+        print_table(&t);
+    }
+    output::line(&summary_line(&v["summary"]));
+    if let Some(next) = v.get("next").and_then(Value::as_str) {
+        output::note(&format!("more registers: --cursor {next} (or --all)"));
     }
     Ok(())
 }

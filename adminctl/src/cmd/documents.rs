@@ -42,17 +42,22 @@ pub enum Verb {
         /// FD.
         fd: u32,
     },
-    /// Check a receipt: does a document with this FN, FD and fiscal sign exist (exit 4 if not).
+    /// Check a receipt: from its QR string (--qr 't=…&s=…&fn=…&i=…&fp=…&n=1': the sum,
+    /// date and operation are checked too), or from --fn, --fd and --fiscal-sign. Exit 4
+    /// when no such document exists or a part disagrees (each one is named).
     Verify {
+        /// The receipt's QR code string, as it is.
+        #[arg(long, conflicts_with_all = ["fn_number", "fd", "fiscal_sign"], required_unless_present_all = ["fn_number", "fd", "fiscal_sign"])]
+        qr: Option<String>,
         /// FN.
         #[arg(long = "fn")]
-        fn_number: String,
+        fn_number: Option<String>,
         /// FD.
         #[arg(long)]
-        fd: u32,
+        fd: Option<u32>,
         /// Fiscal sign as printed on the receipt (ФП).
         #[arg(long)]
-        fiscal_sign: u32,
+        fiscal_sign: Option<u32>,
     },
 }
 
@@ -134,32 +139,44 @@ pub async fn run(verb: Verb, ctx: &Ctx) -> CliResult<()> {
                 _ => structured(ctx.format, &v).map(|_| ()),
             }
         }
-        Verb::Verify {
-            fn_number,
-            fd,
-            fiscal_sign,
-        } => {
-            let v = ctx
-                .client
-                .get(
-                    "/v1/documents/verify",
-                    &[
-                        ("fn", fn_number.clone()),
-                        ("fd", fd.to_string()),
-                        ("fiscal_sign", fiscal_sign.to_string()),
-                    ],
-                )
-                .await?;
+        Verb::Verify { qr, fn_number, fd, fiscal_sign } => {
+            let q = match &qr {
+                Some(text) => vec![("qr", text.clone())],
+                None => vec![
+                    ("fn", fn_number.clone().unwrap_or_default()),
+                    ("fd", fd.map(|v| v.to_string()).unwrap_or_default()),
+                    ("fiscal_sign", fiscal_sign.map(|v| v.to_string()).unwrap_or_default()),
+                ],
+            };
+            let v = ctx.client.get("/v1/documents/verify", &q).await?;
             let valid = v.get("valid").and_then(Value::as_bool).unwrap_or(false);
             let result = field(&v, "result");
             if !structured(ctx.format, &v)? {
+                let (fnn, fd, sign) = (field(&v, "fn_number"), field(&v, "fd"), field(&v, "fiscal_sign"));
                 let text = match result.as_str() {
-                    "ok" => format!("valid: FN {fn_number} FD {fd} exists with fiscal sign {fiscal_sign}"),
-                    "fiscal_sign_mismatch" => format!(
-                        "NOT valid: FN {fn_number} FD {fd} exists but its fiscal sign is {}, not {fiscal_sign}",
-                        v.get("document").map(|d| field(d, "fiscal_sign")).unwrap_or_default()
-                    ),
-                    _ => format!("NOT valid: no document FN {fn_number} FD {fd}"),
+                    "ok" if qr.is_some() => {
+                        format!("valid: FN {fnn} FD {fd} exists; fiscal sign, sum and date agree with the receipt")
+                    }
+                    "ok" => format!("valid: FN {fnn} FD {fd} exists with fiscal sign {sign}"),
+                    "not_found" => format!("NOT valid: no document FN {fnn} FD {fd}"),
+                    _ => {
+                        let mut text = format!("NOT valid: FN {fnn} FD {fd} exists but the receipt disagrees with it:");
+                        for m in v.get("mismatches").and_then(Value::as_array).into_iter().flatten() {
+                            let name = match m.get("field").and_then(Value::as_str).unwrap_or("") {
+                                "fp" | "fiscal_sign" => "fiscal sign (fp)",
+                                "s" => "sum (s)",
+                                "t" => "date and time (t)",
+                                "n" => "operation type (n)",
+                                other => other,
+                            };
+                            text.push_str(&format!(
+                                "\n  {name}: the receipt says {}, the stored document {}",
+                                field(m, "receipt"),
+                                m.get("stored").and_then(Value::as_str).unwrap_or("has none")
+                            ));
+                        }
+                        text
+                    }
                 };
                 output::line(&text);
             }

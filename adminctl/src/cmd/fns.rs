@@ -40,7 +40,12 @@ pub async fn run(verb: Verb, ctx: &Ctx) -> CliResult<()> {
                 ("Endpoint", output::field(&v, "url")),
                 ("Undelivered documents", output::field(&backlog, "pending")),
                 ("Oldest queued at", output::field(&backlog, "oldest_queued_at")),
-                ("Oldest age (s)", output::field(&v, "oldest_age_secs")),
+                (
+                    "Oldest age",
+                    v.get("oldest_age_secs")
+                        .and_then(Value::as_u64)
+                        .map_or_else(|| "-".to_owned(), |s| output::human_duration(std::time::Duration::from_secs(s))),
+                ),
             ]));
             Ok(())
         }

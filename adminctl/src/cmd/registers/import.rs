@@ -29,14 +29,16 @@ fn row_error(line: u64, field: &str, message: impl Into<String>) -> Value {
 
 /// Reads the CSV: rows, and the errors found locally (unreadable rows, duplicates).
 fn read_csv(path: &Path) -> CliResult<(Vec<Row>, Vec<Value>)> {
-    let reader: Box<dyn std::io::Read> = if path == Path::new("-") {
-        Box::new(std::io::stdin())
+    let data = if path == Path::new("-") {
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)
+            .map_err(|e| CliError::usage(format!("cannot read standard input: {e}")))?;
+        buf
     } else {
-        Box::new(
-            std::fs::File::open(path).map_err(|e| CliError::usage(format!("cannot read {}: {e}", path.display())))?,
-        )
+        std::fs::read(path).map_err(|e| CliError::usage(format!("cannot read {}: {e}", path.display())))?
     };
-    let mut rdr = csv::ReaderBuilder::new().has_headers(true).trim(csv::Trim::All).from_reader(reader);
+    let lines = LineIndex::new(&data);
+    let mut rdr = csv::ReaderBuilder::new().has_headers(true).trim(csv::Trim::All).from_reader(data.as_slice());
     let headers: Vec<String> = rdr
         .headers()
         .map_err(|e| CliError::usage(format!("{}: cannot read the CSV header: {e}", path.display())))?
@@ -69,7 +71,7 @@ fn read_csv(path: &Path) -> CliResult<(Vec<Row>, Vec<Value>)> {
         let rec = match rec {
             Ok(r) => r,
             Err(e) => {
-                let line = e.position().map_or(0, csv::Position::line);
+                let line = e.position().map_or(0, |p| lines.line_at(p.byte()));
                 errors.push(row_error(line, "row", format!("unreadable CSV row: {e}")));
                 if matches!(e.kind(), csv::ErrorKind::Io(_)) {
                     return Err(CliError::usage(format!("reading {}: {e}", path.display())));
@@ -77,7 +79,7 @@ fn read_csv(path: &Path) -> CliResult<(Vec<Row>, Vec<Value>)> {
                 continue;
             }
         };
-        let line = rec.position().map_or(0, csv::Position::line);
+        let line = rec.position().map_or(0, |p| lines.line_at(p.byte()));
         let mut obj = serde_json::Map::new();
         for (h, v) in headers.iter().zip(rec.iter()) {
             obj.insert(h.clone(), if v.is_empty() { Value::Null } else { Value::String(v.to_owned()) });
@@ -105,6 +107,32 @@ fn read_csv(path: &Path) -> CliResult<(Vec<Row>, Vec<Value>)> {
         rows.push(Row { line, value: Value::Object(obj) });
     }
     Ok((rows, errors))
+}
+
+/// The file's line numbers, as an editor shows them (the header is line 1), from byte
+/// offsets. The csv crate's own line count is off by one for every CRLF file (it counts
+/// the `\r\n` of the previous record after the record has started), so the lines are
+/// counted here from the bytes.
+struct LineIndex<'a> {
+    data: &'a [u8],
+    /// Byte offset of every `\n`.
+    newlines: Vec<usize>,
+}
+
+impl<'a> LineIndex<'a> {
+    fn new(data: &'a [u8]) -> Self {
+        let newlines = data.iter().enumerate().filter(|(_, b)| **b == b'\n').map(|(i, _)| i).collect();
+        Self { data, newlines }
+    }
+
+    /// 1-based line of the first byte at or after `byte` that is not a line break.
+    fn line_at(&self, byte: u64) -> u64 {
+        let mut at = usize::try_from(byte).unwrap_or(usize::MAX).min(self.data.len());
+        while self.data.get(at).is_some_and(|b| *b == b'\n' || *b == b'\r') {
+            at += 1;
+        }
+        1 + self.newlines.partition_point(|&n| n < at) as u64
+    }
 }
 
 #[derive(Debug, Default)]
@@ -251,4 +279,24 @@ pub(super) async fn import(ctx: &Ctx, path: &Path, partial: bool, dry_run: bool,
     note(&format!("error: {what}"));
     // the summary (with every error) is already printed: exit non-zero without repeating it
     Err(CliError::new(exit::SERVER, String::new()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines_of(data: &str) -> Vec<u64> {
+        let idx = LineIndex::new(data.as_bytes());
+        let mut rdr = csv::ReaderBuilder::new().has_headers(true).from_reader(data.as_bytes());
+        rdr.records().map(|r| idx.line_at(r.expect("record").position().expect("position").byte())).collect()
+    }
+
+    #[test]
+    fn file_lines_with_lf_crlf_blank_lines_and_quoted_breaks() {
+        assert_eq!(lines_of("a,b\n1,2\n3,4\n"), [2, 3]);
+        assert_eq!(lines_of("a,b\r\n1,2\r\n3,4\r\n"), [2, 3]);
+        assert_eq!(lines_of("a,b\r\n1,2\r\n\r\n3,4"), [2, 4]);
+        assert_eq!(lines_of("a,b\n\"x\ny\",2\n3,4\n"), [2, 4]);
+        assert_eq!(lines_of("a,b\r\n\"x\r\ny\",2\r\n3,4\r\n"), [2, 4]);
+    }
 }

@@ -88,7 +88,7 @@ fn view(rule: AlertRule, firing: u64) -> RuleView {
 }
 
 /// Every firing state (firing states are few: they are the alerts).
-async fn firing_states(ctx: &Ctx) -> ApiResult<Vec<AlertState>> {
+pub(super) async fn firing_states(ctx: &Ctx) -> ApiResult<Vec<AlertState>> {
     let filter = AlertFilter { status: Some(AlertStatus::Firing), ..AlertFilter::default() };
     let mut out = Vec::new();
     let mut page = PageRequest::first(PageRequest::MAX_LIMIT);

@@ -45,15 +45,15 @@ pub fn kind(c: &AlertCondition) -> &'static str {
     }
 }
 
-/// A human description of a condition, e.g. "silent for more than 24h".
+/// A human description of a condition, e.g. "silent for more than 1 day".
 pub fn describe(c: &AlertCondition) -> String {
     match c {
         AlertCondition::Silent { for_secs } => format!("silent for more than {}", human(*for_secs)),
         AlertCondition::FnEndOfLife { within_days, fn_term_days } => {
-            format!("FN end of life within {within_days} days (FN term {fn_term_days} days)")
+            format!("FN end of life within {} (FN term {})", days(*within_days), days(*fn_term_days))
         }
         AlertCondition::PaidPeriodEnding { within_days } => {
-            format!("paid period ends within {within_days} days")
+            format!("paid period ends within {}", days(*within_days))
         }
         AlertCondition::UnsentBacklog { count_above, older_than_secs } => {
             let mut parts = Vec::new();
@@ -75,8 +75,36 @@ pub fn describe(c: &AlertCondition) -> String {
     }
 }
 
+fn days(n: impl Into<u64>) -> String {
+    let n = n.into();
+    if n == 1 { "1 day".to_owned() } else { format!("{n} days") }
+}
+
 fn human(secs: u64) -> String {
-    humantime::format_duration(Duration::from_secs(secs)).to_string()
+    human_duration(Duration::from_secs(secs))
+}
+
+/// A duration as people write it: `45 s`, `5 min`, `36 h`, `1 day`, `2 days 5 h` — whole
+/// days as days, under three days in hours (and minutes), seconds only under an hour.
+pub fn human_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    let (days, hours, mins, s) = (secs / 86_400, secs / 3_600, secs / 60 % 60, secs % 60);
+    let unit = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    if secs == 0 {
+        "0 s".to_owned()
+    } else if secs.is_multiple_of(86_400) {
+        unit(days, "day", "days")
+    } else if secs < 60 {
+        format!("{s} s")
+    } else if secs < 3_600 {
+        if s == 0 { format!("{mins} min") } else { format!("{mins} min {s} s") }
+    } else if secs < 3 * 86_400 {
+        if mins == 0 { format!("{hours} h") } else { format!("{hours} h {mins} min") }
+    } else {
+        let h = hours % 24;
+        let d = unit(days, "day", "days");
+        if h == 0 { d } else { format!("{d} {h} h") }
+    }
 }
 
 fn effective_mask(mask: u8) -> u8 {
@@ -212,6 +240,22 @@ mod tests {
 
     const NOW: Timestamp = Timestamp(10_000_000_000);
 
+    #[test]
+    fn durations_read_as_people_write_them() {
+        let d = |s: u64| human_duration(Duration::from_secs(s));
+        assert_eq!(d(0), "0 s");
+        assert_eq!(d(45), "45 s");
+        assert_eq!(d(300), "5 min");
+        assert_eq!(d(330), "5 min 30 s");
+        assert_eq!(d(3_600), "1 h");
+        assert_eq!(d(86_400), "1 day");
+        assert_eq!(d(36 * 3_600), "36 h");
+        assert_eq!(d(36 * 3_600 + 120), "36 h 2 min");
+        assert_eq!(d(2 * 86_400), "2 days");
+        assert_eq!(d(3 * 86_400 + 5 * 3_600), "3 days 5 h");
+        assert_eq!(describe(&AlertCondition::Silent { for_secs: 86_400 }), "silent for more than 1 day");
+    }
+
     fn secs_ago(s: i64) -> Timestamp {
         Timestamp(NOW.0 - s * 1000)
     }
@@ -228,7 +272,7 @@ mod tests {
         assert!(evaluate(&c, &r, Some(&a), NOW).is_none());
         a.last_seen = Some(secs_ago(3601));
         let d = evaluate(&c, &r, Some(&a), NOW).expect("silent");
-        assert!(d.contains("no document for 1h"), "{d}");
+        assert!(d.contains("no document for 1 h (last received"), "{d}");
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Documents: list by register (receive-time range) or by FN (FD range, optionally a
 //! receive-time range), show one decoded as FNS-style JSON with its raw container and
 //! acknowledgment in hex, and the receipt check every OFD offers: does a document with
-//! this FN, FD and printed fiscal sign exist.
+//! this FN, FD and printed fiscal sign exist — from the three numbers, or from the
+//! receipt's QR string as it is ([`qr`]), which also checks the sum, the date and the
+//! operation type against the stored document and names each part that disagrees.
 
 use axum::Json;
 use axum::extract::State;
@@ -15,6 +17,8 @@ use super::auth::Role;
 use super::error::{ApiError, ApiPath, ApiQuery, ApiResult};
 use super::{Ctx, Route, page_request, parse_time};
 
+pub mod qr;
+
 /// Routes of this module.
 pub fn routes() -> Vec<Route> {
     vec![
@@ -27,7 +31,7 @@ pub fn routes() -> Vec<Route> {
         Route::get(
             "/v1/documents/verify",
             Role::Viewer,
-            "Check a receipt: does a document with this fn, fd and fiscal_sign exist",
+            "Check a receipt: fn, fd and fiscal_sign, or the receipt's QR string (qr) whose sum, date and operation are checked too",
             verify,
         ),
         Route::get(
@@ -214,6 +218,18 @@ struct VerifyQuery {
     fn_number: Option<String>,
     fd: Option<String>,
     fiscal_sign: Option<String>,
+    qr: Option<String>,
+}
+
+/// One part of the receipt that disagrees with the stored document.
+#[derive(Debug, Serialize)]
+pub struct Mismatch {
+    /// The part: `fp` / `fiscal_sign`, `s` (sum), `t` (date and time), `n` (operation).
+    pub field: &'static str,
+    /// What the receipt says.
+    pub receipt: String,
+    /// What the stored document says (absent when the document lacks it).
+    pub stored: Option<String>,
 }
 
 /// Result of a receipt check.
@@ -227,40 +243,120 @@ pub struct Verification {
     pub fiscal_sign: u32,
     /// A document with this FN and FD exists.
     pub found: bool,
-    /// Its fiscal sign is the one asked about.
+    /// It exists and every part asked about agrees.
     pub valid: bool,
-    /// `ok`, `not_found` or `fiscal_sign_mismatch`.
+    /// `ok`, `not_found`, or the first disagreement: `fiscal_sign_mismatch`,
+    /// `sum_mismatch`, `date_mismatch`, `operation_mismatch`.
     pub result: &'static str,
+    /// Every part that disagrees.
+    pub mismatches: Vec<Mismatch>,
     /// The document, when found.
     pub document: Option<DocumentSummary>,
 }
 
+/// The operation type (tag 1054) of a stored receipt.
+fn operation_of(d: &DocumentRecord) -> Option<u8> {
+    if d.opaque {
+        return None;
+    }
+    let c = ffd::container::Container::parse(d.raw.clone(), ffd::container::MSG_FROM_FN).ok()?;
+    let (doc, _) = ffd::document::Document::decode_lenient(&c.data(), &ffd::Limits::default()).ok()?;
+    doc.get(1054).and_then(ffd::document::Value::as_u64).and_then(|v| u8::try_from(v).ok())
+}
+
 async fn verify(State(ctx): State<Ctx>, ApiQuery(q): ApiQuery<VerifyQuery>) -> ApiResult<Json<Verification>> {
-    let (Some(f), Some(fd), Some(sign)) = (nonempty(&q.fn_number), nonempty(&q.fd), nonempty(&q.fiscal_sign)) else {
-        return Err(ApiError::bad_request("invalid_parameter", "fn, fd and fiscal_sign are all required"));
+    let receipt = match nonempty(&q.qr) {
+        Some(text) => {
+            if let Some(other) = [("fn", &q.fn_number), ("fd", &q.fd), ("fiscal_sign", &q.fiscal_sign)]
+                .into_iter()
+                .find(|(_, v)| nonempty(v).is_some())
+            {
+                return Err(ApiError::invalid_param(other.0, "give either qr or fn, fd and fiscal_sign, not both"));
+            }
+            let parsed = qr::parse(text).map_err(|e| {
+                let message = if e.part == "qr" { e.message } else { format!("part {}: {}", e.part, e.message) };
+                ApiError::invalid_param("qr", message).with_extra("part", Value::from(e.part))
+            })?;
+            Some(parsed)
+        }
+        None => None,
     };
-    let fiscal_sign = sign.parse::<u32>().map_err(|_| {
-        ApiError::invalid_param(
-            "fiscal_sign",
-            format!("{sign:?} is not a fiscal sign (the number printed on the receipt, up to 10 digits)"),
-        )
-    })?;
-    let fn_number = parse_fn("fn", f)?;
-    let fd_n = parse_fd("fd", fd)?;
-    let doc = load(&ctx, f, fd).await?;
+    let (fn_number, fd_n, fiscal_sign) = match &receipt {
+        Some(r) => (r.fn_number, r.fd, r.fiscal_sign),
+        None => {
+            let (Some(f), Some(fd), Some(sign)) = (nonempty(&q.fn_number), nonempty(&q.fd), nonempty(&q.fiscal_sign))
+            else {
+                let missing = [("fn", &q.fn_number), ("fd", &q.fd), ("fiscal_sign", &q.fiscal_sign)]
+                    .into_iter()
+                    .find(|(_, v)| nonempty(v).is_none())
+                    .map_or("fn", |(k, _)| k);
+                return Err(ApiError::invalid_param(
+                    missing,
+                    "is required: give qr (the receipt's QR string), or fn, fd and fiscal_sign",
+                ));
+            };
+            let fiscal_sign = sign.parse::<u32>().map_err(|_| {
+                ApiError::invalid_param(
+                    "fiscal_sign",
+                    format!("{sign:?} is not a fiscal sign (the number printed on the receipt, up to 10 digits)"),
+                )
+            })?;
+            (parse_fn("fn", f)?, parse_fd("fd", fd)?, fiscal_sign)
+        }
+    };
+    let doc = ctx.shared.store.get_document(&DocumentKey { fn_number, fd: fd_n }).await?;
+    let mut mismatches = Vec::new();
+    if let Some(d) = &doc {
+        if d.fiscal_sign != Some(fiscal_sign) {
+            let field = if receipt.is_some() { "fp" } else { "fiscal_sign" };
+            mismatches.push(Mismatch {
+                field,
+                receipt: fiscal_sign.to_string(),
+                stored: d.fiscal_sign.map(|v| v.to_string()),
+            });
+        }
+        if let Some(r) = &receipt {
+            if d.total != Some(r.sum_kopecks) {
+                mismatches.push(Mismatch {
+                    field: "s",
+                    receipt: qr::format_sum(r.sum_kopecks),
+                    stored: d.total.map(qr::format_sum),
+                });
+            }
+            let given = qr::format_time(Timestamp::from_unix_secs(r.time_secs), r.has_seconds);
+            let stored = d.doc_time.map(|t| qr::format_time(t, r.has_seconds));
+            if stored.as_deref() != Some(given.as_str()) {
+                mismatches.push(Mismatch { field: "t", receipt: given, stored });
+            }
+            if let Some(n) = r.operation {
+                let stored = operation_of(d);
+                if stored != Some(n) {
+                    mismatches.push(Mismatch {
+                        field: "n",
+                        receipt: n.to_string(),
+                        stored: stored.map(|v| v.to_string()),
+                    });
+                }
+            }
+        }
+    }
     let found = doc.is_some();
-    let valid = doc.as_ref().is_some_and(|d| d.fiscal_sign == Some(fiscal_sign));
+    let result = match (found, mismatches.first().map(|m| m.field)) {
+        (false, _) => "not_found",
+        (true, None) => "ok",
+        (true, Some("fp" | "fiscal_sign")) => "fiscal_sign_mismatch",
+        (true, Some("s")) => "sum_mismatch",
+        (true, Some("t")) => "date_mismatch",
+        (true, Some(_)) => "operation_mismatch",
+    };
     Ok(Json(Verification {
         fn_number,
         fd: fd_n,
         fiscal_sign,
         found,
-        valid,
-        result: match (found, valid) {
-            (true, true) => "ok",
-            (true, false) => "fiscal_sign_mismatch",
-            _ => "not_found",
-        },
+        valid: found && mismatches.is_empty(),
+        result,
+        mismatches,
         document: doc.as_ref().map(DocumentSummary::from),
     }))
 }
