@@ -280,9 +280,10 @@ def ingest():
     d.ts("Rejection ratio over time", "Rejected share of documents (see the stat above for the definition); the "
          "red line is the alert threshold.", RATIO, [target(ratio, "rejected")], traffic="nonzero",
          thresholds=[{"color": "green", "value": None}, {"color": "red", "value": 0.05}])
-    d.ts("Documents received by type", "Intact documents per second by document type (1 registration, 2 shift "
-         "open, 3 receipt, 5 shift close, 21 state report, ...; `other` for the rest).", DOCS_PER_S,
-         [target(rate("ofd_gateway_documents_received_total", by="doc_type"), "type {{doc_type}}")],
+    d.ts("Documents received by type", "Intact documents per second by document type (receipt, shift_open, "
+         "shift_close, registration, state_report, ...; `other` for the rest; the values are listed in "
+         "docs/metrics.md).", DOCS_PER_S,
+         [target(rate("ofd_gateway_documents_received_total", by="doc_type"), "{{doc_type}}")],
          traffic="nonzero", stack=True)
     d.ts("Acknowledgments by response code", "Acknowledgments sent per second by response code (0 accepted, 11 "
          "not recognised, 14 format-logic error).", DOCS_PER_S,

@@ -359,21 +359,55 @@ pub fn install() -> PrometheusHandle {
         .clone()
 }
 
-/// A bounded label for a document type.
+/// The values of the `doc_type` label: one name per form an FN sends (operators read
+/// names, not form codes), and `other` for anything else. Bounded: 11 values.
+pub const DOC_TYPE_LABELS: &[(u8, &str, &str)] = &[
+    (1, "registration", "registration report (form 1)"),
+    (11, "registration_change", "report on changed registration parameters (form 11)"),
+    (2, "shift_open", "shift opening report (form 2)"),
+    (3, "receipt", "receipt (form 3)"),
+    (4, "bso", "strict-reporting form, БСО (form 4)"),
+    (31, "receipt_correction", "correction receipt (form 31)"),
+    (41, "bso_correction", "correction БСО (form 41)"),
+    (21, "state_report", "report on the current state of settlements (form 21)"),
+    (5, "shift_close", "shift closing report (form 5)"),
+    (6, "fn_close", "FN closing report (form 6)"),
+    (0, "other", "any other form code"),
+];
+
+/// A bounded label for a document type: its name, or `other`.
 pub fn doc_type_label(doc_type: u8) -> &'static str {
-    match doc_type {
-        1 => "1",
-        2 => "2",
-        3 => "3",
-        4 => "4",
-        5 => "5",
-        6 => "6",
-        11 => "11",
-        21 => "21",
-        31 => "31",
-        41 => "41",
-        _ => "other",
+    DOC_TYPE_LABELS.iter().find(|(code, _, _)| *code == doc_type && *code != 0).map_or("other", |(_, name, _)| name)
+}
+
+/// Creates a series of a catalogued metric at zero: a counter or gauge is added 0, a
+/// histogram is registered with empty buckets. A dashboard panel or an alert rule over a
+/// metric then has a series before the first event (`rate()` sees the first one too).
+pub fn prime(name: &'static str, labels: &[(&'static str, &'static str)]) {
+    let Some(def) = CATALOGUE.iter().find(|m| m.name == name) else {
+        debug_assert!(false, "{name} is not in the catalogue");
+        return;
+    };
+    let labels: Vec<metrics::Label> = labels.iter().map(|(k, v)| metrics::Label::new(*k, *v)).collect();
+    match def.kind {
+        Counter => metrics::counter!(def.name, labels).increment(0),
+        Gauge => metrics::gauge!(def.name, labels).increment(0.0),
+        Histogram => drop(metrics::histogram!(def.name, labels)),
     }
+}
+
+/// Creates at zero every catalogued metric that has no labels, and the storage metrics'
+/// known label values (a plane primes its own labelled metrics: `data::prime_metrics`,
+/// `control::prime_metrics`).
+pub fn prime_catalogue() {
+    for m in CATALOGUE.iter().filter(|m| m.labels.is_empty()) {
+        prime(m.name, &[]);
+    }
+    for code in ["io", "poisoned", "corrupt", "closed"] {
+        prime(storage::metrics::COMMIT_ERRORS_TOTAL, &[("error", code)]);
+    }
+    // cluster backend only: with the embedded store this series stays empty
+    prime(storage::metrics::OPERATION_SECONDS, &[("op", "append_documents")]);
 }
 
 /// Renders `docs/metrics.md` from the catalogue.
@@ -384,6 +418,13 @@ pub fn render_markdown() -> String {
     for m in CATALOGUE {
         let labels = if m.labels.is_empty() { "—".to_owned() } else { m.labels.join(", ") };
         out.push_str(&format!("| `{}` | {} | {} | {} |\n", m.name, m.kind.as_str(), labels, m.help));
+    }
+    out.push_str("\nEvery metric exists from the start: its series are created at zero for every known value of its labels (histograms with empty buckets), so a panel or an alert rule over it has data before the first event.\n");
+    out.push_str(
+        "\nValues of `doc_type` (bounded; any other form code is `other`):\n\n| value | document |\n|---|---|\n",
+    );
+    for (_, name, what) in DOC_TYPE_LABELS {
+        out.push_str(&format!("| `{name}` | {what} |\n"));
     }
     out.push_str("\nHistogram buckets (seconds): latency histograms use ");
     out.push_str(&format!("{:?}", LATENCY_BUCKETS));

@@ -118,7 +118,9 @@ pub async fn start_with_store(
     cfg.validate().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
     std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("creating data_dir {}", cfg.data_dir.display()))?;
     let cfg = Arc::new(cfg);
+    crate::metrics::prime_catalogue();
     crate::data::prime_metrics();
+    crate::control::prime_metrics();
     let shutdown = Shutdown::new(cfg.shutdown.drain_period);
     let rules =
         Rules { tariff_grace: cfg.ingest.tariff_grace, replaced_fn_tolerance: cfg.ingest.replaced_fn_tolerance };

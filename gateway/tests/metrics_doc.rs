@@ -145,7 +145,7 @@ fn histograms_have_explicit_increasing_buckets() {
 /// values are bounded by construction; per-register identities never are.
 const BOUNDED_LABELS: &[&str] = &[
     "transport", // tcp | tls | quic
-    "doc_type",  // known form codes or `other`
+    "doc_type",  // document type names (DOC_TYPE_LABELS) or `other`
     "code",      // response codes / error codes (enum codes)
     "reason",    // CloseReason / Refusal
     "kind",      // duplicate kind, FNS request kind

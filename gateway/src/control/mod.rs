@@ -10,3 +10,41 @@ pub mod admin;
 pub mod alerts;
 pub mod fns;
 pub mod resend;
+
+use crate::metrics as m;
+
+/// Creates the control plane's series at zero for every known value of their bounded
+/// labels (admin routes with status 200, FNS delivery results and request kinds, resend
+/// results and final states, alert severities and notification results), so that panels
+/// and rules over them have data before the first event. Alert series carry no `rule`
+/// label until a rule exists (an empty label is no label in Prometheus).
+pub fn prime_metrics() {
+    for r in admin::route_table() {
+        m::prime(m::ADMIN_REQUESTS, &[("route", r.path), ("status", "200")]);
+        m::prime(m::ADMIN_REQUEST_SECONDS, &[("route", r.path)]);
+    }
+    for result in ["delivered", "timeout", "connect", "rejected", "unavailable", "error"] {
+        m::prime(m::FNS_DELIVERIES, &[("result", result)]);
+    }
+    for kind in ["forward", "resend"] {
+        m::prime(m::FNS_REQUEST_SECONDS, &[("kind", kind)]);
+    }
+    for result in ["delivered", "failed"] {
+        m::prime(m::RESEND_DOCUMENTS, &[("result", result)]);
+    }
+    for state in ["completed", "cancelled", "failed"] {
+        m::prime(m::RESEND_JOBS, &[("state", state)]);
+    }
+    for severity in ["info", "warning", "critical"] {
+        m::prime(m::ALERTS_FIRING, &[("severity", severity)]);
+        for status in ["firing", "resolved"] {
+            m::prime(m::ALERT_TRANSITIONS, &[("severity", severity), ("status", status)]);
+        }
+    }
+    for result in ["delivered", "failed", "abandoned"] {
+        m::prime(m::ALERT_NOTIFICATIONS, &[("result", result)]);
+    }
+    for result in ["ok", "error"] {
+        m::prime(m::ALERT_EVALUATIONS, &[("result", result)]);
+    }
+}

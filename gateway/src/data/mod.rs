@@ -82,11 +82,10 @@ pub fn prime_metrics() {
             metrics::counter!(m::HANDSHAKES, "transport" => t.as_str(), "result" => result).increment(0);
         }
     }
-    for doc_type in [1, 2, 3, 4, 5, 6, 11, 21, 31, 41, 0] {
-        let d = m::doc_type_label(doc_type);
-        metrics::counter!(m::DOCUMENTS_RECEIVED, "doc_type" => d).increment(0);
+    for (_, d, _) in m::DOC_TYPE_LABELS {
+        metrics::counter!(m::DOCUMENTS_RECEIVED, "doc_type" => *d).increment(0);
         for code in ["0", "11", "14"] {
-            metrics::counter!(m::DOCUMENTS_ACKED, "doc_type" => d, "code" => code).increment(0);
+            metrics::counter!(m::DOCUMENTS_ACKED, "doc_type" => *d, "code" => code).increment(0);
         }
     }
     for r in Refusal::ALL {
@@ -95,4 +94,58 @@ pub fn prime_metrics() {
     for kind in ["identical", "conflict"] {
         metrics::counter!(m::DUPLICATES, "kind" => kind).increment(0);
     }
+    for t in Transport::ALL {
+        m::prime(m::ACK_LATENCY, &[("transport", t.as_str())]);
+    }
+    for t in [Transport::Tls, Transport::Quic] {
+        m::prime(m::HANDSHAKE_SECONDS, &[("transport", t.as_str())]);
+    }
+    for code in PROTOCOL_ERROR_CODES {
+        m::prime(m::PROTOCOL_ERRORS, &[("code", code)]);
+    }
+    for code in FLK_ERROR_CODES {
+        m::prime(m::FLK_ERRORS, &[("code", code)]);
+    }
+    for result in ["ok", "error"] {
+        m::prime(m::REGISTRY_REFRESHES, &[("result", result)]);
+    }
+    for code in ["timeout", "not_durable", "no_outcome", "poisoned", "io", "unavailable", "closed"] {
+        m::prime(m::STORAGE_ERRORS, &[("code", code)]);
+    }
 }
+
+/// Codes of the messages that close the connection (`ffd::FfdError::code` of the
+/// close-class errors), the label values of `ofd_gateway_protocol_errors_total`.
+const PROTOCOL_ERROR_CODES: [&str; 15] = [
+    "truncated_header",
+    "bad_signature",
+    "bad_session_version",
+    "bad_flags",
+    "body_too_large",
+    "session_crc_mismatch",
+    "unsupported_channel",
+    "container_too_short",
+    "container_length_mismatch",
+    "container_crc_mismatch",
+    "bad_message_type",
+    "bad_container_version",
+    "bad_fn_bcd",
+    "session_fn_mismatch",
+    "too_many_requisites",
+];
+
+/// Codes of the documents stored and answered 11 or 14 (`ffd` codes), the label values of
+/// `ofd_gateway_flk_errors_total`.
+const FLK_ERROR_CODES: [&str; 11] = [
+    "unknown_document_type",
+    "empty_document",
+    "flk_truncated",
+    "flk_depth_exceeded",
+    "flk_document_too_large",
+    "flk_value_too_long",
+    "flk_bad_value_length",
+    "flk_too_many_requisites",
+    "flk_missing_requisite",
+    "flk_fd_mismatch",
+    "flk_fn_mismatch_document",
+];
