@@ -83,6 +83,15 @@ impl Value {
         }
     }
 
+    /// The value's bytes as they are encoded on the wire (without the TLV header).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = TlvWriter::new();
+        self.encode_into(0, &mut w);
+        let mut out = w.finish();
+        out.drain(..TLV_HEADER_LEN);
+        out
+    }
+
     fn encode_into(&self, tag: u16, w: &mut TlvWriter) {
         match self {
             Value::Byte(v) => {
@@ -131,8 +140,10 @@ impl Document {
         decode_with(data, limits, false)
     }
 
-    /// Like [`Document::decode`], but values that violate the dictionary are kept as
-    /// [`Value::Raw`] instead of failing (for showing documents that got code 14).
+    /// Like [`Document::decode`], but values that violate the dictionary — a value too long
+    /// for its tag, or an STLV whose content does not parse — are kept as [`Value::Raw`]
+    /// instead of failing (for showing documents that got code 14). Only a document whose
+    /// own top-level TLV structure is broken fails.
     pub fn decode_lenient(data: &Bytes, limits: &Limits) -> Result<(Document, Bytes), FlkError> {
         decode_with(data, limits, true)
     }
@@ -190,36 +201,45 @@ fn stlv_len(fields: &[Field]) -> Option<usize> {
 }
 
 fn decode_with(data: &Bytes, limits: &Limits, lenient: bool) -> Result<(Document, Bytes), FlkError> {
-    let (tlv, next) = read_tlv(data, 0).ok_or(FlkError::Truncated { offset: 0 })?;
+    let (tlv, next) = read_tlv(data, 0).ok_or(FlkError::truncated(data, 0, 0))?;
     let value = data.slice(TLV_HEADER_LEN..next);
     let mut count = 0u32;
-    let fields = decode_fields(&value, 1, limits, &mut count, lenient)?;
+    let fields = decode_fields(&value, 1, tlv.tag, limits, &mut count, lenient)?;
     Ok((Document { doc_type: tlv.tag, fields }, data.slice(next..)))
 }
 
 fn decode_fields(
     buf: &Bytes,
     level: u8,
+    within: u16,
     limits: &Limits,
     count: &mut u32,
     lenient: bool,
 ) -> Result<Vec<Field>, FlkError> {
     if level > limits.max_depth {
-        return Err(FlkError::DepthExceeded { max: limits.max_depth });
+        return Err(FlkError::DepthExceeded { max: limits.max_depth, tag: within });
     }
     let mut out = Vec::new();
     let mut pos = 0;
     while pos < buf.len() {
-        let (tlv, next) = read_tlv(buf, pos).ok_or(FlkError::Truncated { offset: pos })?;
+        let (tlv, next) = read_tlv(buf, pos).ok_or_else(|| FlkError::truncated(buf, pos, 0))?;
         *count += 1;
         if *count > limits.max_requisites {
             return Err(FlkError::TooManyRequisites { max: limits.max_requisites });
         }
         let raw = buf.slice(pos + TLV_HEADER_LEN..next);
+        let before = *count;
         let value = match decode_value(tlv.tag, &raw, level, limits, count, lenient) {
             Ok(v) => v,
-            Err(FlkError::ValueTooLong { .. } | FlkError::BadValueLength { .. }) if lenient => Value::Raw(raw),
-            Err(e) => return Err(e),
+            Err(FlkError::TooManyRequisites { max }) => return Err(FlkError::TooManyRequisites { max }),
+            // the withdrawn meaning of a reassigned tag, or (lenient) anything kept verbatim
+            Err(e) => {
+                if !lenient && !tags::legacy(tlv.tag).is_some_and(|old| fits_legacy(old, &raw)) {
+                    return Err(e);
+                }
+                *count = before;
+                Value::Raw(raw)
+            }
         };
         out.push(Field { tag: tlv.tag, value });
         pos = next;
@@ -259,8 +279,21 @@ fn decode_value(
         ValueType::Fvln => Value::Fvln(Fvln::decode(raw).ok_or_else(bad)?),
         ValueType::Str => Value::Str(raw.clone()),
         ValueType::Bytes => Value::Bytes(raw.clone()),
-        ValueType::Stlv => Value::Stlv(decode_fields(raw, level + 1, limits, count, lenient)?),
+        ValueType::Stlv => Value::Stlv(decode_fields(raw, level + 1, tag, limits, count, lenient)?),
     })
+}
+
+/// Whether `value` is a valid value of the withdrawn meaning `old` of a reassigned tag.
+pub(crate) fn fits_legacy(old: &tags::Legacy, value: &[u8]) -> bool {
+    let len = value.len();
+    len <= usize::from(old.max_len)
+        && match old.ty {
+            ValueType::Byte => len <= 1,
+            ValueType::Fvln => len >= 1,
+            ValueType::U16 | ValueType::U32 | ValueType::UnixTime => len <= 4,
+            ValueType::Stlv => crate::tlv::TlvIter::new(value).all(|r| r.is_ok()),
+            _ => true,
+        }
 }
 
 /// The per-value checks shared by the tree decoder and the hot-path inspector.
@@ -340,7 +373,7 @@ mod tests {
         let limits = Limits::default();
         assert_eq!(
             Document::decode(&bytes, &limits).map(|_| ()),
-            Err(FlkError::DepthExceeded { max: limits.max_depth })
+            Err(FlkError::DepthExceeded { max: limits.max_depth, tag: 1059 })
         );
     }
 }

@@ -129,16 +129,20 @@ pub enum FfdError {
 #[non_exhaustive]
 pub enum FlkError {
     /// A TLV header or value runs past the end of its enclosing value.
-    #[error("truncated requisite at offset {offset}")]
+    #[error("truncated requisite{} at offset {offset}", tag.map(|t| format!(" {t}")).unwrap_or_default())]
     Truncated {
         /// Offset within the document value.
         offset: usize,
+        /// The requisite that is cut short, when its tag could still be read.
+        tag: Option<u16>,
     },
     /// STLV nesting deeper than the limit.
-    #[error("requisites nested deeper than {max} levels")]
+    #[error("requisites nested deeper than {max} levels (inside {tag})")]
     DepthExceeded {
         /// Configured maximum depth.
         max: u8,
+        /// The STLV whose content is too deep.
+        tag: u16,
     },
     /// More requisites than the limit. Only the tree decoder ([`crate::Document::decode`])
     /// reports this one; on the ingest path the limit refuses the attempt instead
@@ -230,6 +234,26 @@ impl FfdError {
 }
 
 impl FlkError {
+    /// The requisite at `pos` of `buf` runs past the end of `buf`; `base` is the offset of
+    /// `buf` within the document value.
+    pub(crate) fn truncated(buf: &[u8], pos: usize, base: usize) -> Self {
+        let tag = buf.get(pos..pos + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+        Self::Truncated { offset: base + pos, tag }
+    }
+
+    /// The tag the failure names, if any.
+    pub fn tag(&self) -> Option<u16> {
+        match self {
+            Self::Truncated { tag, .. } => *tag,
+            Self::DepthExceeded { tag, .. } => Some(*tag),
+            Self::ValueTooLong { tag, .. } | Self::BadValueLength { tag, .. } => Some(*tag),
+            Self::MissingRequisite(tag) => Some(*tag),
+            Self::FdMismatch { .. } => Some(1040),
+            Self::FnMismatch => Some(1041),
+            Self::TooManyRequisites { .. } | Self::DocumentTooLarge { .. } => None,
+        }
+    }
+
     /// A stable, bounded identifier.
     pub fn code(&self) -> &'static str {
         match self {

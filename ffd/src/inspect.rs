@@ -102,6 +102,62 @@ pub struct Summary {
     pub telemetry: Telemetry,
     /// Number of requisites, nested ones included.
     pub requisites: u32,
+    /// Requisites whose tag the dictionary does not know (kept and accepted: an operator
+    /// must not refuse a signed document over a tag it does not know yet; the gateway
+    /// counts and logs them, and may refuse the attempt by configuration).
+    pub unknown_tags: UnknownTags,
+    /// The document carries a requisite that its declared FFD version (1209, or 1.0 when
+    /// absent) does not have yet. Accepted all the same — the drive signed it — and counted.
+    pub newer_tags: bool,
+}
+
+/// Unknown tags seen in one document: how many, and the first few distinct ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct UnknownTags {
+    count: u32,
+    len: u8,
+    first: [u16; UnknownTags::KEPT],
+}
+
+impl UnknownTags {
+    /// Distinct tags kept (the count goes on).
+    pub const KEPT: usize = 8;
+
+    #[cold]
+    #[inline(never)]
+    fn record(&mut self, tag: u16) {
+        self.count = self.count.saturating_add(1);
+        let n = usize::from(self.len);
+        if n < Self::KEPT && !self.first[..n].contains(&tag) {
+            self.first[n] = tag;
+            self.len += 1;
+        }
+    }
+
+    /// Where the record stands (to undo what a discarded walk recorded).
+    fn mark(&self) -> (u32, u8) {
+        (self.count, self.len)
+    }
+
+    fn reset(&mut self, (count, len): (u32, u8)) {
+        self.count = count;
+        self.len = len;
+    }
+
+    /// Requisites with an unknown tag, repeats and nested ones included.
+    pub fn count(&self) -> u32 {
+        self.count
+    }
+
+    /// The first distinct unknown tags, in wire order (at most [`UnknownTags::KEPT`]).
+    pub fn tags(&self) -> &[u16] {
+        &self.first[..usize::from(self.len)]
+    }
+
+    /// True when there were none.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
 }
 
 /// The body of a container.
@@ -241,21 +297,32 @@ struct Walker<'l> {
     summary: Summary,
     doc_fn: Option<[u8; 16]>,
     doc_fd: Option<u32>,
+    /// The newest FFD version any requisite seen so far needs.
+    needs: FfdVersion,
 }
 
 impl<'l> Walker<'l> {
     fn new(limits: &'l Limits, mandatory: &'static [u16]) -> Self {
-        Self { limits, mandatory, present: 0, summary: Summary::default(), doc_fn: None, doc_fd: None }
+        Self {
+            limits,
+            mandatory,
+            present: 0,
+            summary: Summary::default(),
+            doc_fn: None,
+            doc_fd: None,
+            needs: FfdVersion::V1_0,
+        }
     }
 
     fn document(&mut self, data: &[u8], form: &tags::DocTypeInfo) -> Result<(), Stop> {
-        let (tlv, _trailer_start) = read_tlv(data, 0).ok_or(FlkError::Truncated { offset: 0 })?;
+        let (tlv, _trailer_start) = read_tlv(data, 0).ok_or(FlkError::truncated(data, 0, 0))?;
         if tlv.value.len() > form.max_len {
             return Err(
                 FlkError::DocumentTooLarge { doc_type: form.code, len: tlv.value.len(), max: form.max_len }.into()
             );
         }
-        self.walk(tlv.value, 1, TLV_HEADER_LEN)?;
+        self.walk(tlv.value, 1, TLV_HEADER_LEN, form.code.into())?;
+        self.summary.newer_tags = self.needs > self.summary.ffd_version.unwrap_or(FfdVersion::V1_0);
         for (i, tag) in self.mandatory.iter().enumerate() {
             if self.present & (1 << i) == 0 {
                 return Err(FlkError::MissingRequisite(*tag).into());
@@ -264,29 +331,56 @@ impl<'l> Walker<'l> {
         Ok(())
     }
 
-    fn walk(&mut self, buf: &[u8], level: u8, base: usize) -> Result<(), Stop> {
+    fn walk(&mut self, buf: &[u8], level: u8, base: usize, within: u16) -> Result<(), Stop> {
         if level > self.limits.max_depth {
-            return Err(FlkError::DepthExceeded { max: self.limits.max_depth }.into());
+            return Err(FlkError::DepthExceeded { max: self.limits.max_depth, tag: within }.into());
         }
         let mut pos = 0;
         while pos < buf.len() {
-            let (tlv, next) = read_tlv(buf, pos).ok_or(FlkError::Truncated { offset: base + pos })?;
+            let (tlv, next) = read_tlv(buf, pos).ok_or_else(|| FlkError::truncated(buf, pos, base))?;
             self.summary.requisites += 1;
             if self.summary.requisites > self.limits.max_requisites {
                 return Err(Stop::Limit { max: self.limits.max_requisites });
             }
             if let Some(info) = tags::lookup(tlv.tag) {
-                check_value(tlv.tag, info, tlv.value)?;
-                if info.ty == ValueType::Stlv {
-                    self.walk(tlv.value, level + 1, base + pos + TLV_HEADER_LEN)?;
+                if let Err(e) = check_value(tlv.tag, info, tlv.value) {
+                    self.legacy_or(tlv.tag, tlv.value, e.into())?;
+                } else if info.ty == ValueType::Stlv {
+                    self.nested(tlv.tag, tlv.value, level, base + pos + TLV_HEADER_LEN)?;
                 }
                 if level == 1 {
                     self.capture(tlv.tag, tlv.value);
                 }
+            } else {
+                self.summary.unknown_tags.record(tlv.tag);
             }
             pos = next;
         }
         Ok(())
+    }
+
+    /// The content of an STLV. If it does not parse and the tag has a withdrawn meaning the
+    /// value fits, the value is taken in that meaning and what the attempt counted is undone.
+    #[inline(always)]
+    fn nested(&mut self, tag: u16, value: &[u8], level: u8, base: usize) -> Result<(), Stop> {
+        let saved = (self.summary.requisites, self.summary.unknown_tags.mark(), self.needs);
+        if let Err(stop) = self.walk(value, level + 1, base, tag) {
+            self.legacy_or(tag, value, stop)?;
+            self.summary.requisites = saved.0;
+            self.summary.unknown_tags.reset(saved.1);
+            self.needs = saved.2;
+        }
+        Ok(())
+    }
+
+    /// A value that does not fit its tag's current meaning: accepted when it fits the
+    /// withdrawn one (a reassigned tag from an older register), otherwise `stop`.
+    #[cold]
+    fn legacy_or(&self, tag: u16, value: &[u8], stop: Stop) -> Result<(), Stop> {
+        match (&stop, tags::legacy(tag)) {
+            (Stop::Flk(_), Some(old)) if crate::document::fits_legacy(old, value) => Ok(()),
+            _ => Err(stop),
+        }
     }
 
     /// Top-level requisites the operator uses. Values were length-checked already.

@@ -13,7 +13,8 @@
 //! * [`inspect`] — the allocation-free validation used on the ingest hot path;
 //! * [`ack`] — the operator acknowledgment in the real operator layout, signed by an
 //!   [`ack::AckSigner`];
-//! * [`json`] — FNS-style JSON; [`build`] — document and message builders.
+//! * [`json`] — FNS JSON (written and read back); [`vat`] — VAT rates of tag 1199;
+//!   [`build`] — document and message builders.
 //!
 //! Errors ([`FfdError`]) carry a stable code and say whether the right answer is a
 //! response code or closing the connection ([`error::Disposition`]).
@@ -34,10 +35,11 @@ pub mod tags;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod tlv;
+pub mod vat;
 
 pub use ack::{AckFields, AckSigner, AckView, ResponseCode, SoftwareSigner};
 pub use error::{Disposition, FfdError, FlkError};
 pub use fn_number::FnNumber;
 pub use frame::{FrameStatus, Limits, Message, check_frame};
-pub use inspect::{Body, Inspection, Judgement, Summary, Telemetry, inspect, judge};
+pub use inspect::{Body, Inspection, Judgement, Summary, Telemetry, UnknownTags, inspect, judge};
 pub use tlv::FfdVersion;

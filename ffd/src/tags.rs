@@ -1,10 +1,19 @@
-//! The requisite dictionary (FFD 1.0–1.2): for each tag its value type, maximum length,
-//! Russian name, whether it may repeat, and its name in the FNS JSON format; and for each
-//! document form its maximum length, JSON name and mandatory requisites.
+//! The requisite dictionary (FFD 1.0–1.2 with the amendments in force in 2026): for each
+//! tag its value type, maximum length, Russian name, whether it may repeat, the first FFD
+//! version that has it, and its name in the FNS JSON format; for each document form its
+//! maximum length, JSON name and mandatory requisites. The hot-path validator
+//! ([`crate::inspect`]), the tree decoder ([`crate::document`]) and the JSON writer
+//! ([`crate::json`]) all read this one table.
 //!
-//! Where public tables disagree on a maximum (1059: 328 vs 1024; 1078: 8–18) the larger
-//! value is used: the gateway must not reject what real registers send. Integer types are
-//! decoded from any length up to `max_len` (1213 arrives in 2 bytes from some registers).
+//! Where public tables disagree on a maximum (1059: 328 vs 1024; 1084: 320 vs 328; the
+//! counters' sums: 6 vs 8 bytes) the larger value is used: the fiscal drive checks a
+//! document's format before it signs it, so an operator stricter than the drive would
+//! refuse signed documents for nothing. Integer types are decoded from any length up to
+//! `max_len` (1213 arrives in 2 bytes from some registers). Tags whose meaning was
+//! reassigned (1082, 1115, 1119, 1120, 1125) keep their withdrawn meaning as a [`Legacy`]
+//! fallback. Every changed row and its source: `docs/ffd-testing.md`, "The tag table".
+
+use crate::tlv::FfdVersion;
 
 /// How a value is encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -44,11 +53,113 @@ pub struct TagInfo {
     pub repeatable: bool,
     /// Withdrawn from current FFD versions (still decoded).
     pub deprecated: bool,
+    /// The first FFD version that has the requisite with this meaning. Informational: a
+    /// document of an older version that carries it is still accepted (the drive signed
+    /// it) and reported in [`crate::inspect::Summary::newer_tags`].
+    pub since: FfdVersion,
     /// Russian name from the FFD tables.
     pub name: &'static str,
 }
 
+/// The withdrawn meaning of a reassigned tag (see [`legacy`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Legacy {
+    /// Tag number.
+    pub tag: u16,
+    /// Value encoding of the withdrawn requisite.
+    pub ty: ValueType,
+    /// Its maximum length.
+    pub max_len: u16,
+    /// Its Russian name.
+    pub name: &'static str,
+}
+
 include!("tags_table.rs");
+
+/// The withdrawn meaning of `tag`, for tags whose meaning the format reassigned. Looked up
+/// only when a value does not fit the current meaning (off the accepting path).
+pub fn legacy(tag: u16) -> Option<&'static Legacy> {
+    LEGACY.iter().find(|l| l.tag == tag)
+}
+
+/// The tag an FNS JSON key stands for inside `parent` (the enclosing STLV's tag, or the
+/// form code at the top level). Keys shared by two tags are resolved by where each
+/// appears ([`JSON_WITHIN`]); a key that is a number is that tag.
+pub fn by_json_name(name: &str, parent: u16) -> Option<u16> {
+    let mut fallback = None;
+    for t in TAGS.iter().filter(|t| t.json == Some(name)) {
+        match JSON_WITHIN.iter().find(|(tag, _)| *tag == t.tag) {
+            Some((_, within)) if within.contains(&parent) => return Some(t.tag),
+            Some(_) => {}
+            None => fallback = fallback.or(Some(t.tag)),
+        }
+    }
+    fallback.or_else(|| TAGS.iter().find(|t| t.json == Some(name)).map(|t| t.tag)).or_else(|| name.parse().ok())
+}
+
+/// The class of a tag for the unknown-tag policy: the FFD requisite range (1000–1999),
+/// the marking range of FFD 1.2 (2000–2999), or anything else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TagClass {
+    /// 1000–1999.
+    Requisite,
+    /// 2000–2999.
+    Marking,
+    /// Below 1000 or from 3000 on.
+    Other,
+}
+
+impl TagClass {
+    /// The class of `tag`.
+    pub fn of(tag: u16) -> Self {
+        match tag {
+            1000..=1999 => Self::Requisite,
+            2000..=2999 => Self::Marking,
+            _ => Self::Other,
+        }
+    }
+
+    /// Stable name (config keys, logs).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Requisite => "requisite",
+            Self::Marking => "marking",
+            Self::Other => "other",
+        }
+    }
+}
+
+/// A bounded label for a tag number: its hundred within 1000–2999 (`"1200-1299"`), or
+/// `"other"` — 21 values at most, so a metric labelled with it stays small whatever
+/// registers send.
+pub fn tag_bucket(tag: u16) -> &'static str {
+    const BUCKETS: [&str; 20] = [
+        "1000-1099",
+        "1100-1199",
+        "1200-1299",
+        "1300-1399",
+        "1400-1499",
+        "1500-1599",
+        "1600-1699",
+        "1700-1799",
+        "1800-1899",
+        "1900-1999",
+        "2000-2099",
+        "2100-2199",
+        "2200-2299",
+        "2300-2399",
+        "2400-2499",
+        "2500-2599",
+        "2600-2699",
+        "2700-2799",
+        "2800-2899",
+        "2900-2999",
+    ];
+    match tag {
+        1000..=2999 => BUCKETS[usize::from((tag - 1000) / 100)],
+        _ => "other",
+    }
+}
 
 /// Looks a tag up: one indexed load (this runs for every requisite on the ingest hot
 /// path, where a binary search over the table was most of the cost of `inspect`).

@@ -63,7 +63,7 @@ impl<'a> Iterator for TlvIter<'a> {
             }
             None => {
                 self.failed = true;
-                Some(Err(FlkError::Truncated { offset: self.pos }))
+                Some(Err(FlkError::truncated(self.buf, self.pos, 0)))
             }
         }
     }
@@ -384,7 +384,7 @@ mod tests {
     fn iterator_reports_truncation() {
         let buf = [0x11, 0x04, 0x10, 0x00, b'9'];
         let mut it = TlvIter::new(&buf);
-        assert_eq!(it.next(), Some(Err(FlkError::Truncated { offset: 0 })));
+        assert!(matches!(it.next(), Some(Err(FlkError::Truncated { offset: 0, .. }))));
         assert_eq!(it.next(), None);
     }
 

@@ -98,16 +98,21 @@ fn s1_inspects_as_accepted_with_summary() {
 #[test]
 fn s1_fns_json() {
     let c = Container::parse(Bytes::from_static(&S1[30..]), MSG_FROM_FN).expect("container");
-    let (doc, _) = Document::decode(&c.data(), &Limits::default()).expect("decodes");
-    let json = ffd::json::to_fns_json(&doc);
+    let (doc, trailer) = Document::decode(&c.data(), &Limits::default()).expect("decodes");
+    let json = ffd::json::to_fns_json_with_trailer(&doc, &trailer);
     let body = &json["fiscalReportCorrection"];
+    assert_eq!(body["code"], 11);
     assert_eq!(body["fiscalDriveNumber"], "9999078900005488");
     assert_eq!(body["fiscalDocumentNumber"], 1);
-    assert_eq!(body["dateTime"], 1_488_541_080);
+    // the drive's local wall-clock time, as the FNS writes it
+    assert_eq!(body["dateTime"], "2017-03-03T11:38:00");
     assert_eq!(body["fiscalSign"], 2_853_205_313u64);
-    assert_eq!(body["userInn"], "7702203276");
-    assert_eq!(body["kktRegId"], "0000000005008570");
-    assert_eq!(body["user"], "ООО РАПКАТ-центр");
+    // fixed-width fields as sent, padding kept (the FNS keeps it)
+    assert_eq!(body["userInn"], "7702203276  ");
+    assert_eq!(body["kktRegId"], "0000000005008570    ");
+    // the trailer `81 06 a5 5a e1 0c 4d 75 00 00`: its first 8 bytes, big-endian
+    assert_eq!(body["messageFiscalSign"], 0x8106_a55a_e10c_4d75u64);
+    assert_eq!(body["user"], "ООО РАПКАТ-центр ", "strings keep the spaces the register sent");
     assert_eq!(body["correctionReasonCode"], serde_json::json!([1]));
 }
 

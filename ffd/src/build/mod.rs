@@ -6,6 +6,12 @@
 //! The fiscal sign (1077) and the message trailer are produced by a real FN with keys we
 //! do not have; [`fake_fiscal_sign`] stands in for it with the same shape (`21 04` + 4
 //! bytes), deterministic in its inputs.
+//!
+//! [`receipt_with`] adds the FFD 1.2 requisites a plain [`receipt`] leaves out (marking
+//! codes, correction data, buyer, cashless payment details, …); [`forms`] has the rarer
+//! forms (FN close, registration change).
+
+mod forms;
 
 use bytes::Bytes;
 
@@ -13,6 +19,9 @@ use crate::container::{ContainerSpec, MSG_FROM_FN};
 use crate::fn_number::FnNumber;
 use crate::session::{SESSION_HEADER_LEN, SessionHeader, p_version_for};
 use crate::tlv::{FfdVersion, Fvln, TlvWriter};
+use crate::vat::{RATES, rate_of};
+
+pub use forms::{Correction, Mark, ReceiptExtras, close_archive, receipt_with, registration_change};
 
 /// Who is sending: the identity a register stamps on its documents.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,16 +48,32 @@ pub struct Identity {
     pub ffd: FfdVersion,
 }
 
-/// VAT rate codes of tag 1199.
+/// VAT rate codes of tag 1199 (names and sources: [`crate::vat`]).
 pub mod vat {
     /// 20 %.
     pub const VAT20: u8 = 1;
     /// 10 %.
     pub const VAT10: u8 = 2;
+    /// Calculated 20/120.
+    pub const VAT20_120: u8 = 3;
+    /// Calculated 10/110.
+    pub const VAT10_110: u8 = 4;
     /// 0 %.
     pub const VAT0: u8 = 5;
     /// Without VAT.
     pub const NONE: u8 = 6;
+    /// 5 % (from 2025).
+    pub const VAT5: u8 = 7;
+    /// 7 % (from 2025).
+    pub const VAT7: u8 = 8;
+    /// Calculated 5/105 (from 2025).
+    pub const VAT5_105: u8 = 9;
+    /// Calculated 7/107 (from 2025).
+    pub const VAT7_107: u8 = 10;
+    /// 22 % (from 2026).
+    pub const VAT22: u8 = 11;
+    /// Calculated 22/122 (from 2026).
+    pub const VAT22_122: u8 = 12;
 }
 
 /// Operation types of tag 1054.
@@ -88,13 +113,10 @@ impl Item {
         u64::try_from((raw + scale / 2) / scale).unwrap_or(u64::MAX)
     }
 
-    /// VAT included in [`Item::sum`], in kopecks.
+    /// VAT included in [`Item::sum`], in kopecks, rounded half up (0 for 0 %, "not
+    /// subject" and unknown codes).
     pub fn vat_amount(&self) -> u64 {
-        match self.vat {
-            vat::VAT20 => self.sum() * 20 / 120,
-            vat::VAT10 => self.sum() * 10 / 110,
-            _ => 0,
-        }
+        rate_of(self.vat).map_or(0, |r| r.included_in(self.sum()))
     }
 }
 
@@ -155,7 +177,7 @@ pub fn fake_fiscal_sign(fn_number: &FnNumber, fd: u32, time: u32, total: u64) ->
     [0x21, 0x04, v[0], v[1], v[2], v[3]]
 }
 
-fn common(w: &mut TlvWriter, id: &Identity, fd: u32, time: u32, total: u64) {
+pub(crate) fn common(w: &mut TlvWriter, id: &Identity, fd: u32, time: u32, total: u64) {
     w.raw(1041, id.fn_number.as_bytes())
         .padded(1037, &id.rnm, 20)
         .padded(1018, &id.user_inn, 12)
@@ -173,45 +195,44 @@ fn common(w: &mut TlvWriter, id: &Identity, fd: u32, time: u32, total: u64) {
 
 /// A receipt document TLV.
 pub fn receipt(id: &Identity, fd: u32, time: u32, r: &Receipt) -> Vec<u8> {
-    let total = r.total();
-    let mut w = TlvWriter::new();
-    w.begin(3);
-    common(&mut w, id, fd, time, total);
-    w.u32(1038, r.shift).u32(1042, r.number).byte(1054, r.operation).byte(1055, r.taxation);
-    for item in &r.items {
-        w.begin(1059)
-            .string(1030, &item.name)
-            .vln(1079, item.price)
-            .fvln(1023, item.quantity)
-            .vln(1043, item.sum())
-            .byte(1199, item.vat);
-        if id.ffd >= FfdVersion::V1_05 {
-            w.byte(1212, item.subject).byte(1214, item.method);
+    receipt_with(id, fd, time, r, &ReceiptExtras::default())
+}
+
+/// The receipt's VAT per rate: the flat tags 1102–1107 for codes 1–6, and for the codes
+/// that have none (5 %, 7 %, 22 % and their calculated forms) one 1119 per rate inside 1115
+/// (FFD 1.2). When the receipt states VAT only in 1115, 1104 is written with the value 0,
+/// as the format asks (the FNS's own JSON of such receipts carries `"nds0": 0`).
+fn vat_totals(w: &mut TlvWriter, id: &Identity, items: &[Item]) {
+    let mut flat = false;
+    let mut container = Vec::new();
+    for r in RATES {
+        let of_rate = || items.iter().filter(|i| i.vat == r.code);
+        if of_rate().next().is_none() {
+            continue;
         }
-        if id.ffd >= FfdVersion::V1_1 {
-            w.vln(1200, item.vat_amount());
+        let amount: u64 =
+            if r.base_only { of_rate().map(Item::sum).sum() } else { of_rate().map(Item::vat_amount).sum() };
+        match r.receipt_tag {
+            Some(tag) if amount > 0 => {
+                w.vln(tag, amount);
+                flat = true;
+            }
+            Some(_) => {}
+            None if id.ffd >= FfdVersion::V1_2 => container.push((r.code, amount)),
+            None => {}
         }
-        if id.ffd >= FfdVersion::V1_2 {
-            w.byte(2108, 0);
-        }
-        w.end();
     }
-    let cash = r.cash.min(total);
-    w.vln(1020, total).vln(1031, cash).vln(1081, total - cash);
-    if id.ffd >= FfdVersion::V1_05 {
-        w.vln(1215, 0).vln(1216, 0).vln(1217, 0);
+    if container.is_empty() {
+        return;
     }
-    let vat_by = |code: u8| r.items.iter().filter(|i| i.vat == code).map(Item::vat_amount).sum::<u64>();
-    let base_by = |code: u8| r.items.iter().filter(|i| i.vat == code).map(Item::sum).sum::<u64>();
-    for (tag, amount) in
-        [(1102, vat_by(vat::VAT20)), (1103, vat_by(vat::VAT10)), (1104, base_by(vat::VAT0)), (1105, base_by(vat::NONE))]
-    {
-        if amount > 0 {
-            w.vln(tag, amount);
-        }
+    if !flat {
+        w.vln(1104, 0);
+    }
+    w.begin(1115);
+    for (code, amount) in container {
+        w.begin(1119).byte(1199, code).vln(1120, amount).end();
     }
     w.end();
-    w.finish()
 }
 
 /// A shift-open report (form 2).
