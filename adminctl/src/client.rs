@@ -14,7 +14,8 @@ pub mod exit {
     pub const SERVER: u8 = 1;
     /// Usage error (bad flags, missing `--yes`, unreadable file): nothing was sent.
     pub const USAGE: u8 = 2;
-    /// Authentication or permission refused (401/403).
+    /// Authentication or permission refused (401/403), or too many failed
+    /// authentications from this address (429).
     pub const AUTH: u8 = 3;
     /// Not found (404; `documents verify`: no such receipt).
     pub const NOT_FOUND: u8 = 4;
@@ -46,6 +47,17 @@ impl CliError {
 /// Result of a command.
 pub type CliResult<T> = Result<T, CliError>;
 
+/// TLS material for an `https://` admin API (from a context).
+#[derive(Debug, Clone, Default)]
+pub struct Tls {
+    /// PEM of the CA (or self-signed certificate) to trust.
+    pub ca: Option<Vec<u8>>,
+    /// PEM of a client certificate followed by its key.
+    pub identity: Option<Vec<u8>>,
+    /// The context they come from (for messages).
+    pub context: Option<String>,
+}
+
 /// Talks to one admin API.
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -57,12 +69,28 @@ pub struct Client {
 
 impl Client {
     /// A client for `base` (e.g. `http://127.0.0.1:8080`).
-    pub fn new(base: Url, token: Option<String>, token_hint: String, timeout: Duration) -> CliResult<Self> {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .user_agent(concat!("adminctl/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| CliError::new(exit::SERVER, format!("cannot build the HTTP client: {e}")))?;
+    pub fn new(base: Url, token: Option<String>, token_hint: String, timeout: Duration, tls: &Tls) -> CliResult<Self> {
+        let whose = tls.context.as_deref().map(|c| format!("context {c:?}: ")).unwrap_or_default();
+        let mut builder =
+            reqwest::Client::builder().timeout(timeout).user_agent(concat!("adminctl/", env!("CARGO_PKG_VERSION")));
+        if let Some(pem) = &tls.ca {
+            let certs = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| CliError::usage(format!("{whose}ca: not a PEM certificate: {e}")))?;
+            if certs.is_empty() {
+                return Err(CliError::usage(format!("{whose}ca: no certificate in the file")));
+            }
+            for c in certs {
+                builder = builder.add_root_certificate(c);
+            }
+        }
+        if let Some(pem) = &tls.identity {
+            let id = reqwest::Identity::from_pem(pem).map_err(|e| {
+                CliError::usage(format!("{whose}client_cert/client_key: not a PEM certificate and key: {e}"))
+            })?;
+            builder = builder.identity(id);
+        }
+        let http =
+            builder.build().map_err(|e| CliError::new(exit::SERVER, format!("cannot build the HTTP client: {e}")))?;
         Ok(Self { base, token, token_hint, http })
     }
 
@@ -158,7 +186,8 @@ impl Client {
     /// Maps an error answer to an exit code and a message naming the field and rule.
     pub fn api_error(&self, status: StatusCode, body: Value) -> CliError {
         let code = match status {
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => exit::AUTH,
+            // 429: too many failed authentications from this address
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::TOO_MANY_REQUESTS => exit::AUTH,
             StatusCode::NOT_FOUND => exit::NOT_FOUND,
             _ => exit::SERVER,
         };

@@ -110,6 +110,8 @@ metric_names! {
     ADMIN_REQUESTS = "ofd_gateway_admin_requests_total";
     /// Histogram: admin API request duration by route template.
     ADMIN_REQUEST_SECONDS = "ofd_gateway_admin_request_seconds";
+    /// Counter: failed admin authentications, and requests refused by the per-address limit.
+    ADMIN_AUTH_FAILURES = "ofd_gateway_admin_auth_failures_total";
     /// Gauge: 1 when ready to serve.
     READY = "ofd_gateway_ready";
     /// Gauge: documents waiting for FNS delivery (whole store).
@@ -236,6 +238,13 @@ pub static CATALOGUE: &[MetricDef] = &[
         "Duration of admin API requests, by route (path template).",
         &["route"],
         LATENCY_BUCKETS,
+    ),
+    def(
+        ADMIN_AUTH_FAILURES,
+        Counter,
+        "Admin API authentication failures (unauthenticated: a 401) and requests refused while their source address is over admin.max_auth_failures (limited: a 429).",
+        &["result"],
+        &[],
     ),
     def(READY, Gauge, "1 when the gateway is ready to serve, 0 while starting, draining or poisoned.", &[], &[]),
     def(FNS_BACKLOG, Gauge, "Documents stored but not yet delivered to the FNS (the outbox), whole store.", &[], &[]),

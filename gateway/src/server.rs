@@ -250,13 +250,8 @@ pub async fn start_with_store(
         });
     }
     if let Some(l) = admin_listener {
-        let app = crate::control::admin::router(shared.clone());
-        let stop = background_stop.clone();
-        background.spawn(async move {
-            let _ = axum::serve(l, app.into_make_service_with_connect_info::<SocketAddr>())
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await;
-        });
+        // plain HTTP, or TLS with admin.tls (control/admin/listener.rs)
+        background.spawn(crate::control::admin::serve(l, shared.clone(), background_stop.clone())?);
     }
     background.spawn(registry::refresh_loop(
         registry.clone(),

@@ -1,6 +1,7 @@
-//! TLS material for the TLS and QUIC listeners: a configured certificate, or a
-//! self-signed ECDSA P-256 development certificate created in the data directory (so that
-//! `loadgen` and tests can trust it), and the rustls server configurations built from it.
+//! TLS material for the TLS and QUIC listeners and the admin API: a configured
+//! certificate, or a self-signed ECDSA P-256 development certificate created in the data
+//! directory (so that `loadgen`, `adminctl` and tests can trust it), and the rustls server
+//! configurations built from it.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -81,15 +82,38 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 
 /// The rustls server configuration. `quic` restricts it to TLS 1.3 and requires ALPN.
 pub fn server_config(cfg: &Config, m: &TlsMaterial, quic: bool) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+    let mut sc = build(m, cfg.tls.client_auth, cfg.tls.client_ca.as_deref(), "tls.client_ca", quic)?;
+    sc.alpn_protocols = vec![ALPN.to_vec()];
+    if quic {
+        sc.max_early_data_size = 0;
+    }
+    Ok(Arc::new(sc))
+}
+
+/// The admin API's rustls configuration: the same certificate, its own client-certificate
+/// policy (`admin.client_auth`, `admin.client_ca`), HTTP/1.1.
+pub fn admin_server_config(cfg: &Config, m: &TlsMaterial) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+    let mut sc = build(m, cfg.admin.client_auth, cfg.admin.client_ca.as_deref(), "admin.client_ca", false)?;
+    sc.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(sc))
+}
+
+fn build(
+    m: &TlsMaterial,
+    client_auth: ClientAuth,
+    client_ca: Option<&Path>,
+    ca_field: &str,
+    quic: bool,
+) -> anyhow::Result<rustls::ServerConfig> {
     let versions: &[&rustls::SupportedProtocolVersion] =
         if quic { &[&rustls::version::TLS13] } else { rustls::DEFAULT_VERSIONS };
     let builder = rustls::ServerConfig::builder_with_provider(provider()).with_protocol_versions(versions)?;
-    let builder = match (cfg.tls.client_auth, &cfg.tls.client_ca) {
+    let builder = match (client_auth, client_ca) {
         (ClientAuth::None, _) | (_, None) => builder.with_no_client_auth(),
         (policy, Some(ca)) => {
             let mut roots = rustls::RootCertStore::empty();
             for cert in
-                CertificateDer::pem_file_iter(ca).with_context(|| format!("reading tls.client_ca {}", ca.display()))?
+                CertificateDer::pem_file_iter(ca).with_context(|| format!("reading {ca_field} {}", ca.display()))?
             {
                 roots.add(cert?).context("adding a client CA")?;
             }
@@ -99,12 +123,8 @@ pub fn server_config(cfg: &Config, m: &TlsMaterial, quic: bool) -> anyhow::Resul
         }
     };
     let mut sc = builder.with_single_cert(m.certs.clone(), m.key.clone_key()).context("loading the certificate")?;
-    sc.alpn_protocols = vec![ALPN.to_vec()];
     // resumption: stateless tickets (no per-session memory on the server)
     sc.ticketer = rustls::crypto::ring::Ticketer::new().context("creating the ticketer")?;
     sc.send_tls13_tickets = 1;
-    if quic {
-        sc.max_early_data_size = 0;
-    }
-    Ok(Arc::new(sc))
+    Ok(sc)
 }

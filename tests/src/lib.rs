@@ -308,7 +308,8 @@ impl Drop for GatewayProcess {
     }
 }
 
-/// An `adminctl` command with a clean environment (no ADMINCTL_*/GATEWAY_* from outside).
+/// An `adminctl` command with a clean environment (no ADMINCTL_*/GATEWAY_* from outside,
+/// and no contexts file of the user's: `ADMINCTL_CONFIG` names a file that does not exist).
 pub fn adminctl_command() -> Command {
     let mut cmd = Command::new(bin("adminctl"));
     for (k, _) in std::env::vars() {
@@ -316,6 +317,7 @@ pub fn adminctl_command() -> Command {
             cmd.env_remove(k);
         }
     }
+    cmd.env("ADMINCTL_CONFIG", "/nonexistent/e2e-adminctl/config.toml");
     cmd.stdin(Stdio::null());
     cmd
 }

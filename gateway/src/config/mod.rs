@@ -269,6 +269,7 @@ impl Config {
         if f.batch == 0 || f.batch > 1000 {
             return Err(("fns.batch", "must be between 1 and 1000".into()));
         }
+        self.admin.validate()?;
         let a = &self.alerts;
         let r = &self.resend;
         for (field, d) in [

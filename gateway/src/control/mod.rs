@@ -23,6 +23,9 @@ pub fn prime_metrics() {
         m::prime(m::ADMIN_REQUESTS, &[("route", r.path), ("status", "200")]);
         m::prime(m::ADMIN_REQUEST_SECONDS, &[("route", r.path)]);
     }
+    for result in ["unauthenticated", "limited"] {
+        m::prime(m::ADMIN_AUTH_FAILURES, &[("result", result)]);
+    }
     for result in ["delivered", "timeout", "connect", "rejected", "unavailable", "error"] {
         m::prime(m::FNS_DELIVERIES, &[("result", result)]);
     }

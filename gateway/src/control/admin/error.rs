@@ -48,12 +48,14 @@ pub struct ApiError {
     pub field: Option<String>,
     /// Extra top-level members of the body (e.g. `errors`, import counters).
     pub extra: Map<String, Value>,
+    /// Seconds for a `Retry-After` header (429).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
     /// An error with a status, code and message.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), field: None, extra: Map::new() }
+        Self { status, code, message: message.into(), field: None, extra: Map::new(), retry_after: None }
     }
 
     /// 400 with a code.
@@ -97,6 +99,12 @@ impl ApiError {
         self
     }
 
+    /// Sets the `Retry-After` header.
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
+    }
+
     /// Adds a top-level member to the body.
     pub fn with_extra(mut self, key: &str, value: Value) -> Self {
         self.extra.insert(key.to_owned(), value);
@@ -135,6 +143,7 @@ impl IntoResponse for ApiError {
         if let Some(f) = self.field {
             inner.insert("field".into(), Value::from(f));
         }
+        let retry_after = self.retry_after;
         let mut body = self.extra;
         body.insert("error".into(), Value::Object(inner));
         let mut resp = (self.status, Json(Value::Object(body))).into_response();
@@ -143,6 +152,9 @@ impl IntoResponse for ApiError {
                 axum::http::header::WWW_AUTHENTICATE,
                 axum::http::HeaderValue::from_static("Bearer realm=\"ofd-admin\""),
             );
+        }
+        if let Some(secs) = retry_after {
+            resp.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(secs));
         }
         resp
     }

@@ -41,9 +41,13 @@ use crate::state::Shared;
 
 pub mod auth;
 pub mod error;
+pub mod listener;
+pub mod throttle;
 
 pub use auth::{Auth, Caller, Role};
 pub use error::{ApiError, ApiResult, FieldError};
+pub use listener::serve;
+pub use throttle::Throttle;
 
 /// Declares the noun modules and the route table made of their `routes()`.
 macro_rules! nouns {
@@ -71,6 +75,17 @@ pub struct Ctx {
     pub shared: Shared,
     /// Configured tokens.
     pub auth: Arc<Auth>,
+    /// Failed authentications per source address.
+    pub throttle: Arc<Throttle>,
+}
+
+impl Ctx {
+    /// Handles for a gateway: its tokens and its failure limit from the configuration.
+    pub fn new(shared: Shared, auth: Arc<Auth>) -> Self {
+        let a = &shared.config.admin;
+        let throttle = Arc::new(Throttle::new(a.max_auth_failures, a.auth_failure_window));
+        Self { shared, auth, throttle }
+    }
 }
 
 /// One row of the route table.
@@ -171,7 +186,7 @@ struct RouteMeta {
 /// The admin router for a running gateway.
 pub fn router(shared: Shared) -> Router {
     let auth = Arc::new(Auth::from_config(&shared.config));
-    build(Ctx { shared, auth }, route_table())
+    build(Ctx::new(shared, auth), route_table())
 }
 
 /// Builds a router from a route table.
@@ -203,7 +218,20 @@ fn observe(route: &'static str, status: StatusCode, started: Instant) {
 }
 
 fn authenticate(ctx: &Ctx, headers: &HeaderMap, source: Option<SocketAddr>, route: &str) -> Result<Caller, ApiError> {
+    if let Some(ip) = source.map(|s| s.ip())
+        && let Some(wait) = ctx.throttle.blocked(ip)
+    {
+        tracing::warn!(route, peer = ?source, "admin API: too many failed authentications from this address");
+        let secs = wait.as_secs().max(1);
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_failures",
+            format!("too many failed authentications from {ip}; try again in {secs} s"),
+        )
+        .with_retry_after(secs));
+    }
     ctx.auth.authenticate(headers, source).inspect_err(|e| {
+        ctx.throttle.failed(source.map(|s| s.ip()));
         tracing::warn!(route, peer = ?source, reason = %e.message, "admin API: authentication failed");
     })
 }

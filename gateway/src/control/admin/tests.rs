@@ -53,10 +53,10 @@ async fn env() -> Env {
     cfg.ingest.tariff_grace = std::time::Duration::ZERO;
     cfg.ingest.replaced_fn_tolerance = std::time::Duration::ZERO;
     let running = crate::start(cfg).await.expect("gateway starts");
-    let ctx = Ctx {
-        shared: running.shared.clone(),
-        auth: Arc::new(Auth::from_tokens(&[("ops", ADMIN, Role::Admin), ("auditor", VIEWER, Role::Viewer)])),
-    };
+    let ctx = Ctx::new(
+        running.shared.clone(),
+        Arc::new(Auth::from_tokens(&[("ops", ADMIN, Role::Admin), ("auditor", VIEWER, Role::Viewer)])),
+    );
     Env { app: build(ctx, route_table()), running: Some(running), _dir: dir }
 }
 
@@ -465,7 +465,7 @@ async fn an_unwritable_audit_log_refuses_the_change() {
     let inner = crate::server::open_store(&cfg).await.unwrap();
     let store = Arc::new(storage::faulty::FaultyStore::new(inner));
     let running = crate::start_with_store(cfg, store.clone(), crate::metrics::install()).await.unwrap();
-    let ctx = Ctx { shared: running.shared.clone(), auth: Arc::new(Auth::from_tokens(&[("ops", ADMIN, Role::Admin)])) };
+    let ctx = Ctx::new(running.shared.clone(), Arc::new(Auth::from_tokens(&[("ops", ADMIN, Role::Admin)])));
     let app = build(ctx, route_table());
     let (s, _) = call(&app, Method::POST, "/v1/registers", Some(ADMIN), Some(row(1))).await;
     assert_eq!(s, StatusCode::CREATED);
