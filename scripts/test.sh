@@ -6,9 +6,10 @@
 #   scripts/test.sh -p gateway # extra arguments go to `cargo test`
 #
 # Needs: the Rust toolchain (present), and Prometheus' promtool/prometheus for the
-# observability tests (Debian package `prometheus`, installed here if missing; needs root
-# or sudo). The tests start their own Prometheus on free loopback ports, so a Prometheus
-# that is already running (the package's service, or a user's own) is left alone.
+# observability tests and Alertmanager for the alert-routing test (Debian packages
+# `prometheus` and `prometheus-alertmanager`, installed here if missing; needs root or
+# sudo). The tests start their own Prometheus and Alertmanager on free loopback ports, so
+# one that is already running (the package's service, or a user's own) is left alone.
 # `--no-fail-fast`: one red suite must not hide the state of the suites after it.
 # Long benchmarks, fuzzing and soak tests are separate commands (see README).
 set -euo pipefail
@@ -16,6 +17,7 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
+command -v prometheus-alertmanager >/dev/null 2>&1 || need_apt+=(prometheus-alertmanager)
 if ((${#need_apt[@]})); then
     echo "installing: ${need_apt[*]}" >&2
     sudo_=""

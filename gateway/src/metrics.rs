@@ -136,6 +136,8 @@ metric_names! {
     ALERT_TRANSITIONS = "ofd_gateway_alert_transitions_total";
     /// Counter: webhook notification attempts by result.
     ALERT_NOTIFICATIONS = "ofd_gateway_alert_notifications_total";
+    /// Counter: pushes of the alert states to the Alertmanager, by result.
+    ALERTMANAGER_PUSHES = "ofd_gateway_alertmanager_pushes_total";
     /// Counter: alert evaluations by result.
     ALERT_EVALUATIONS = "ofd_gateway_alert_evaluations_total";
     /// Histogram: duration of one evaluation of every rule over every register.
@@ -291,6 +293,13 @@ pub static CATALOGUE: &[MetricDef] = &[
         ALERT_NOTIFICATIONS,
         Counter,
         "Webhook notification attempts, by result (delivered, failed, abandoned).",
+        &["result"],
+        &[],
+    ),
+    def(
+        ALERTMANAGER_PUSHES,
+        Counter,
+        "Pushes of the alert states to the Alertmanager (alerts.alertmanager_url), by result (ok, error).",
         &["result"],
         &[],
     ),

@@ -41,6 +41,31 @@ pub struct AlertsConfig {
     #[serde(with = "duration")]
     #[schemars(with = "String")]
     pub lease_ttl: Duration,
+    /// A Prometheus Alertmanager to send the alerts to as well (e.g.
+    /// `http://127.0.0.1:9093`): firing and resolved alert states are POSTed to
+    /// `<url>/api/v2/alerts` with the labels rule, severity, tariff, owner_inn, rnm, group.
+    pub alertmanager_url: Option<String>,
+    /// How often the alert states are sent to the Alertmanager (a firing alert is sent
+    /// again every time; Alertmanager resolves one that is not repeated within four).
+    #[serde(with = "duration")]
+    #[schemars(with = "String")]
+    pub alertmanager_interval: Duration,
+}
+
+impl AlertsConfig {
+    /// Checks `alertmanager_url` and `alertmanager_interval`.
+    pub fn validate_alertmanager(&self) -> Result<(), (&'static str, String)> {
+        if let Some(url) = self.alertmanager_url.as_deref().filter(|u| !u.trim().is_empty()) {
+            match reqwest::Url::parse(url.trim()) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+                _ => return Err(("alerts.alertmanager_url", format!("{url:?} is not an http:// or https:// URL"))),
+            }
+        }
+        if self.alertmanager_interval.is_zero() {
+            return Err(("alerts.alertmanager_interval", "must be greater than zero".into()));
+        }
+        Ok(())
+    }
 }
 
 impl Default for AlertsConfig {
@@ -55,6 +80,8 @@ impl Default for AlertsConfig {
             webhook_retry_initial: Duration::from_secs(2),
             webhook_retry_max: Duration::from_secs(600),
             lease_ttl: Duration::from_secs(30),
+            alertmanager_url: None,
+            alertmanager_interval: Duration::from_secs(30),
         }
     }
 }

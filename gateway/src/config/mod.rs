@@ -270,6 +270,7 @@ impl Config {
             return Err(("fns.batch", "must be between 1 and 1000".into()));
         }
         self.admin.validate()?;
+        self.alerts.validate_alertmanager()?;
         let a = &self.alerts;
         let r = &self.resend;
         for (field, d) in [

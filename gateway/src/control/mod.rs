@@ -49,5 +49,6 @@ pub fn prime_metrics() {
     }
     for result in ["ok", "error"] {
         m::prime(m::ALERT_EVALUATIONS, &[("result", result)]);
+        m::prime(m::ALERTMANAGER_PUSHES, &[("result", result)]);
     }
 }

@@ -1,11 +1,13 @@
 //! Alert rules: conditions ([`condition`]), continuous evaluation into per-(rule,
 //! register) states without flapping ([`evaluator`]), webhook delivery with retries
-//! ([`notifier`]) and the per-register traffic light ([`light`]).
+//! ([`notifier`]), the states pushed to a Prometheus Alertmanager ([`alertmanager`]) and
+//! the per-register traffic light ([`light`]).
 //!
 //! Both loops run on one node of a cluster at a time, by store leases
 //! (`alerts-evaluator`, `alerts-notifier`); if that node dies another takes over when the
 //! lease expires. Metrics count by rule and severity, never by register.
 
+pub mod alertmanager;
 pub mod condition;
 pub mod evaluator;
 pub mod light;
@@ -32,6 +34,9 @@ pub fn spawn(shared: &Shared, tasks: &TaskTracker, stop: &CancellationToken) -> 
     let notifier = Notifier::new(shared.store.clone(), cfg.clone(), shared.node_id.clone())?;
     tasks.spawn(evaluator.run(stop.clone()));
     tasks.spawn(notifier.run(stop.clone()));
+    if let Some(pusher) = alertmanager::Pusher::new(shared.store.clone(), cfg.clone(), shared.node_id.clone())? {
+        tasks.spawn(pusher.run(stop.clone()));
+    }
     Ok(())
 }
 
