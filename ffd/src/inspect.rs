@@ -343,6 +343,7 @@ impl<'l> Walker<'l> {
                 return Err(Stop::Limit { max: self.limits.max_requisites });
             }
             if let Some(info) = tags::lookup(tlv.tag) {
+                self.needs = self.needs.max(info.since);
                 if let Err(e) = check_value(tlv.tag, info, tlv.value) {
                     self.legacy_or(tlv.tag, tlv.value, e.into())?;
                 } else if info.ty == ValueType::Stlv {

@@ -94,7 +94,10 @@ pub fn by_json_name(name: &str, parent: u16) -> Option<u16> {
             None => fallback = fallback.or(Some(t.tag)),
         }
     }
-    fallback.or_else(|| TAGS.iter().find(|t| t.json == Some(name)).map(|t| t.tag)).or_else(|| name.parse().ok())
+    fallback
+        .or_else(|| TAGS.iter().find(|t| t.json == Some(name)).map(|t| t.tag))
+        .or_else(|| JSON_ALIASES.iter().find(|(alias, _)| *alias == name).map(|(_, tag)| *tag))
+        .or_else(|| name.parse().ok())
 }
 
 /// The class of a tag for the unknown-tag policy: the FFD requisite range (1000–1999),

@@ -314,3 +314,8 @@ pub(crate) static JSON_WITHIN: &[(u16, &[u16])] = &[
     (1220, COUNTERS),
     (1273, &[1270]),
 ];
+
+/// Other spellings of a JSON name, accepted when reading FNS JSON back. The FFD tables give
+/// 1174 as `сorrectionBase` with a Cyrillic «с» (and that is what is written); some
+/// producers spell it in Latin letters.
+pub(crate) static JSON_ALIASES: &[(&str, u16)] = &[("correctionBase", 1174)];
