@@ -65,6 +65,7 @@ pub struct Client {
     token: Option<String>,
     token_hint: String,
     http: reqwest::Client,
+    timeout: Duration,
 }
 
 impl Client {
@@ -91,7 +92,7 @@ impl Client {
         }
         let http =
             builder.build().map_err(|e| CliError::new(exit::SERVER, format!("cannot build the HTTP client: {e}")))?;
-        Ok(Self { base, token, token_hint, http })
+        Ok(Self { base, token, token_hint, http, timeout })
     }
 
     /// The server address.
@@ -116,6 +117,29 @@ impl Client {
             url.set_query(None);
         }
         Ok(url)
+    }
+
+    /// The per-request timeout (`--timeout`); for a stream, the longest wait for a chunk.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// GET whose body is read as a stream by the caller (no overall deadline; the caller
+    /// bounds each chunk by [`Client::timeout`]). An error answer is a `CliError`.
+    pub async fn get_stream(&self, path: &str, query: &[(&str, String)]) -> CliResult<reqwest::Response> {
+        let url = self.url(path, query)?;
+        let mut req = self.http.get(url.clone()).timeout(Duration::from_secs(7 * 86_400));
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.map_err(|e| self.transport_error(&url, &e))?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(resp);
+        }
+        let text = resp.text().await.unwrap_or_default();
+        let value: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Err(self.api_error(status, value))
     }
 
     /// GET with query parameters (empty values are left out).

@@ -22,6 +22,10 @@ pub enum Format {
     Yaml,
     /// Raw bytes in hex (documents show only).
     Raw,
+    /// JSON lines, one document a line (documents export only).
+    Jsonl,
+    /// CSV, one document a row (documents export only).
+    Csv,
 }
 
 /// Prints a value as JSON or YAML; `Ok(false)` for table (the caller renders it).
@@ -39,7 +43,7 @@ pub fn structured(format: Format, value: &Value) -> CliResult<bool> {
             print_raw(&text);
             Ok(true)
         }
-        Format::Table | Format::Raw => Ok(false),
+        Format::Table | Format::Raw | Format::Jsonl | Format::Csv => Ok(false),
     }
 }
 
@@ -75,6 +79,13 @@ pub fn line(s: &str) {
 fn print_raw(s: &str) {
     let mut out = std::io::stdout().lock();
     let _ = write!(out, "{s}");
+}
+
+/// Writes to stderr as it is (a progress line redrawn with `\r`).
+pub fn note_inline(s: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = write!(err, "{s}");
+    let _ = err.flush();
 }
 
 /// Writes a line to stderr.
@@ -157,6 +168,9 @@ pub fn list(format: Format, value: &Value, columns: &[(&str, &str)], what: &str)
 pub fn no_raw(format: Format) -> CliResult<()> {
     if format == Format::Raw {
         return Err(CliError::usage("-o raw is only available for `documents show`"));
+    }
+    if matches!(format, Format::Jsonl | Format::Csv) {
+        return Err(CliError::usage("-o jsonl and -o csv are only available for `documents export`"));
     }
     Ok(())
 }

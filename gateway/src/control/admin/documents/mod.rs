@@ -17,6 +17,7 @@ use super::auth::Role;
 use super::error::{ApiError, ApiPath, ApiQuery, ApiResult};
 use super::{Ctx, Route, page_request, parse_time};
 
+pub mod export;
 pub mod qr;
 
 /// Routes of this module.
@@ -33,6 +34,12 @@ pub fn routes() -> Vec<Route> {
             Role::Viewer,
             "Check a receipt: fn, fd and fiscal_sign, or the receipt's QR string (qr) whose sum, date and operation are checked too",
             verify,
+        ),
+        Route::get(
+            "/v1/documents/export",
+            Role::Viewer,
+            "Stream the documents of a register (rnm) or an owner (owner_inn) received in from..to as JSON lines or CSV (format), resumable after a position (after=FN:FD)",
+            export::export,
         ),
         Route::get(
             "/v1/documents/{fn_number}/{fd}",

@@ -3,6 +3,8 @@
 use clap::Subcommand;
 use serde_json::Value;
 
+mod export;
+
 use super::{Ctx, Paging, seg};
 use crate::client::{CliError, CliResult, exit};
 use crate::output::{self, Format, field, key_values, print_table, structured};
@@ -42,6 +44,9 @@ pub enum Verb {
         /// FD.
         fd: u32,
     },
+    /// Stream the documents of a register or an owner over a period, as JSON lines (FNS
+    /// JSON per document) or CSV (-o jsonl|csv); resumable by FD position.
+    Export(export::ExportArgs),
     /// Check a receipt: from its QR string (--qr 't=…&s=…&fn=…&i=…&fp=…&n=1': the sum,
     /// date and operation are checked too), or from --fn, --fd and --fiscal-sign. Exit 4
     /// when no such document exists or a part disagrees (each one is named).
@@ -63,7 +68,10 @@ pub enum Verb {
 
 /// Runs a document verb.
 pub async fn run(verb: Verb, ctx: &Ctx) -> CliResult<()> {
-    if !matches!(verb, Verb::Show { .. }) {
+    if matches!(verb, Verb::Show { .. }) && matches!(ctx.format, Format::Jsonl | Format::Csv) {
+        return Err(CliError::usage("-o jsonl and -o csv are only available for `documents export`"));
+    }
+    if !matches!(verb, Verb::Show { .. } | Verb::Export(_)) {
         output::no_raw(ctx.format)?;
     }
     match verb {
@@ -139,6 +147,7 @@ pub async fn run(verb: Verb, ctx: &Ctx) -> CliResult<()> {
                 _ => structured(ctx.format, &v).map(|_| ()),
             }
         }
+        Verb::Export(args) => export::run(ctx, args).await,
         Verb::Verify { qr, fn_number, fd, fiscal_sign } => {
             let q = match &qr {
                 Some(text) => vec![("qr", text.clone())],
