@@ -20,7 +20,7 @@ use crate::model::{
 };
 use crate::store::{
     AlertFilter, AlertStore, AuditFilter, AuditStore, Committed, DeliveryStore, DocumentStore, Durability, Health,
-    JobStore, Page, PageRequest, RegisterFilter, RegisterStore, Store, TariffStore,
+    JobStore, NodeInfo, Page, PageRequest, RegisterFilter, RegisterStore, Store, TariffStore,
 };
 
 /// The wrapper.
@@ -109,6 +109,7 @@ pass_through! { DocumentStore {
         get_document(key: &DocumentKey) -> Result<Option<DocumentRecord>, StoreError>;
         documents_by_fn(fn_number: &FnNumber, fds: RangeInclusive<u32>, page: PageRequest) -> Result<Page<DocumentRecord>, StoreError>;
         documents_by_register(rnm: &Rnm, from: Timestamp, to: Timestamp, page: PageRequest) -> Result<Page<DocumentRecord>, StoreError>;
+        settle() -> Result<(), StoreError>;
 }
 
 pass_through! { RegisterStore {}
@@ -153,7 +154,11 @@ pass_through! { AlertStore {}
         list_notifications(page: PageRequest) -> Result<Page<AlertNotification>, StoreError>;
 }
 
-pass_through! { DeliveryStore {}
+pass_through! { DeliveryStore {
+    fn announce_signer(&self, fingerprint: &str) {
+        self.inner.announce_signer(fingerprint);
+    }
+}
         due_deliveries(partition: u16, now: Timestamp, limit: u32) -> Result<Vec<Delivery>, StoreError>;
         mark_delivered(keys: &[DocumentKey], at: Timestamp) -> Result<(), StoreError>;
         record_delivery_failure(key: &DocumentKey, error: &str, next_attempt_at: Timestamp) -> Result<(), StoreError>;
@@ -161,6 +166,7 @@ pass_through! { DeliveryStore {}
         backlog() -> Result<BacklogStats, StoreError>;
         try_lease(name: &str, holder: &str, ttl: Duration) -> Result<bool, StoreError>;
         release_lease(name: &str, holder: &str) -> Result<(), StoreError>;
+        cluster_nodes() -> Result<Vec<NodeInfo>, StoreError>;
 }
 
 pass_through! { JobStore {}

@@ -15,3 +15,17 @@ pub const POISONED: &str = "ofd_storage_poisoned";
 /// Histogram: seconds per backend write operation, by `op` (bounded set of operation
 /// names; cluster backend).
 pub const OPERATION_SECONDS: &str = "ofd_storage_operation_seconds";
+/// Gauge: this node's clock minus the CQL cluster's, seconds (cluster backend).
+pub const CLOCK_OFFSET_SECONDS: &str = "ofd_storage_clock_offset_seconds";
+/// Gauge: seconds between now and the oldest journal entry a follower has not processed,
+/// by `follower` (`derive`, `fns`) (cluster backend; the lag of derived views).
+pub const JOURNAL_LAG_SECONDS: &str = "ofd_storage_journal_lag_seconds";
+/// Counter: journal entries processed by the followers of this node, by `follower`.
+pub const JOURNAL_ENTRIES_TOTAL: &str = "ofd_storage_journal_entries_total";
+/// Counter: follower rounds that failed (they are retried), by `follower`.
+pub const JOURNAL_ERRORS_TOTAL: &str = "ofd_storage_journal_errors_total";
+/// Gauge: journal partitions whose lease this node holds, by `follower`.
+pub const JOURNAL_PARTITIONS: &str = "ofd_storage_journal_partitions";
+/// Counter: appends refused before anything was written, by `reason` (`clock_skew`,
+/// `slow_journal`).
+pub const APPENDS_REFUSED_TOTAL: &str = "ofd_storage_appends_refused_total";

@@ -176,6 +176,16 @@ pub trait DocumentStore: Send + Sync {
         to: Timestamp,
         page: PageRequest,
     ) -> Result<Page<DocumentRecord>, StoreError>;
+
+    /// Waits until the views derived from the documents — the time index behind
+    /// [`documents_by_register`](Self::documents_by_register), register activity — reflect
+    /// every append that returned before the call. A backend that derives them after the
+    /// acknowledgment (the cluster backend follows its journal) catches up here; one that
+    /// writes them with the document returns at once. Views lag by at most a few seconds
+    /// anyway; this is for tests and for tools that need a read-your-writes view.
+    async fn settle(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// Registers, their activity and the onboarding backlog.
@@ -286,6 +296,26 @@ pub trait DeliveryStore: Send + Sync {
     async fn try_lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool, StoreError>;
     /// Gives a lease up (if held by `holder`).
     async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError>;
+
+    /// The gateway nodes sharing this store right now (each announces itself while it
+    /// runs), so that leased work is split evenly among them. A store of one node (the
+    /// embedded one) returns an empty list: no one else shares it.
+    async fn cluster_nodes(&self) -> Result<Vec<NodeInfo>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    /// Sets what this node announces about its acknowledgment signer (a fingerprint of
+    /// its key): nodes sharing a store must sign with the same key.
+    fn announce_signer(&self, _fingerprint: &str) {}
+}
+
+/// A gateway node sharing a store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeInfo {
+    /// Its name (`node_id`).
+    pub node: String,
+    /// A fingerprint of its acknowledgment signer's key (empty: not announced yet).
+    pub signer_fingerprint: String,
 }
 
 /// Resend jobs.

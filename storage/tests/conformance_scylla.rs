@@ -96,10 +96,13 @@ impl ScyllaHarness {
         }
     }
 
+    /// The keyspace of a store handed out. The newest entry wins: the allocator reuses the
+    /// address of a store dropped by an earlier test (looking up the oldest entry sent a
+    /// reopened store to another test's keyspace).
     fn keyspace_of(&self, store: &Arc<dyn Store>) -> Option<String> {
         let addr = Arc::as_ptr(store).cast::<()>() as usize;
         let g = self.stores.lock().ok()?;
-        g.iter().find(|(a, _)| *a == addr).map(|(_, k)| k.clone())
+        g.iter().rev().find(|(a, _)| *a == addr).map(|(_, k)| k.clone())
     }
 
     fn remember(&self, store: &Arc<dyn Store>, keyspace: &str) {
@@ -123,6 +126,13 @@ impl ScyllaHarness {
 
     async fn migrated_keyspace(&self) -> String {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
+        // The suite runs its tests one after the other and a test uses at most its own
+        // store (and a reopen of it): keyspaces two tests old are dropped now, so that the
+        // node's schema does not grow over the run (DDL slows down as it does).
+        if n >= 2 {
+            let old = format!("{}_{}", self.run, n - 2);
+            let _ = self.admin.query_unpaged(format!("DROP KEYSPACE IF EXISTS {old}"), ()).await;
+        }
         let ks = format!("{}_{n}", self.run);
         let report = migrate(&self.admin, &MigrationConfig::single_dc(ks.as_str(), self.dc.as_str(), self.rf))
             .await

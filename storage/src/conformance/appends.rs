@@ -83,6 +83,7 @@ pub async fn append_out_of_order_and_old_retransmissions(h: &dyn Harness) {
             AppendOutcome::Stored
         ]
     );
+    s.settle().await.expect("settle");
     let page = s.documents_by_fn(&f, 0..=u32::MAX, PageRequest::first(100)).await.expect("list");
     let fds: Vec<u32> = page.items.iter().map(|x| x.fd).collect();
     assert_eq!(fds, vec![1, 3, 4, 5, 6, 7], "each stored exactly once");
@@ -118,6 +119,7 @@ pub async fn append_duplicates_inside_one_batch(h: &dyn Harness) {
     assert_eq!(o[2], AppendOutcome::Duplicate { ack: a.ack.clone(), identical: true });
     assert_eq!(o[3], AppendOutcome::Duplicate { ack: a.ack.clone(), identical: false });
     assert_eq!(s.get_document(&a.key()).await.expect("get"), Some(a));
+    s.settle().await.expect("settle");
     let all = s.documents_by_fn(&f, 0..=u32::MAX, PageRequest::first(100)).await.expect("by fn");
     assert_eq!(all.items.len(), 2);
     let act = s.get_activity(&r).await.expect("activity").expect("exists");

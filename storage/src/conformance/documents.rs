@@ -18,6 +18,7 @@ pub async fn documents_by_fn_ranges_and_pages(h: &dyn Harness) {
     let mut docs: Vec<_> = fds.iter().map(|&fd| doc(f, fd, &r, t(i64::from(fd)), 0)).collect();
     docs.push(doc(g, 5, &r, t(0), 0));
     append_ok(&*s, docs).await;
+    s.settle().await.expect("settle");
 
     let fds_of = |p: &[DocumentRecord]| p.iter().map(|d| d.fd).collect::<Vec<_>>();
     let all = collect_pages(2, |p| s.documents_by_fn(&f, 0..=u32::MAX, p)).await;
@@ -49,6 +50,7 @@ pub async fn documents_by_register_time_range_and_pages(h: &dyn Harness) {
     let docs: Vec<_> = times.iter().enumerate().map(|(i, &ms)| doc(f1, i as u32 + 1, &r1, t(ms), 0)).collect();
     append_ok(&*s, docs).await;
     append_ok(&*s, vec![doc(f2, 1, &r2, t(2), 0)]).await;
+    s.settle().await.expect("settle");
 
     let times_of = |v: &[DocumentRecord]| v.iter().map(|d| d.received_at.0 - T0).collect::<Vec<_>>();
     let all = collect_pages(2, |p| s.documents_by_register(&r1, t(0), t(100 * day), p)).await;
@@ -92,6 +94,7 @@ pub async fn activity_folds_stored_documents_only(h: &dyn Harness) {
     append_ok(&*s, docs.clone()).await;
     // Retransmissions change nothing.
     append_ok(&*s, docs.clone()).await;
+    s.settle().await.expect("settle");
     let got = s.get_activity(&r).await.expect("activity").expect("exists");
     assert_eq!(got, expected);
     assert_eq!(got.documents, 3);
@@ -102,6 +105,7 @@ pub async fn activity_folds_stored_documents_only(h: &dyn Harness) {
     let later = doc(f, 4, &r, t(40), 0);
     expected.absorb(&later);
     append_ok(&*s, vec![later]).await;
+    s.settle().await.expect("settle");
     let r2 = rnm(2);
     let many = s.get_activities(&[r.clone(), r2.clone()]).await.expect("activities");
     assert_eq!(many, vec![(r, expected)], "missing registers are absent");

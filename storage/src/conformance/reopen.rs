@@ -26,6 +26,7 @@ pub async fn data_survives_reopen(h: &dyn Harness) {
     s.put_rule(&rule("silent")).await.expect("rule");
     let j = job(1, JobState::Running);
     s.put_job(&j).await.expect("job");
+    s.settle().await.expect("settle");
     let activity = s.get_activity(&r).await.expect("activity");
 
     let Some(s) = h.reopen(s).await else {

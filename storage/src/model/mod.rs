@@ -4,6 +4,7 @@
 
 mod alert;
 mod audit;
+mod continuity;
 mod document;
 mod job;
 mod register;
@@ -11,6 +12,7 @@ mod tariff;
 
 pub use alert::*;
 pub use audit::*;
+pub use continuity::*;
 pub use document::*;
 pub use job::*;
 pub use register::*;

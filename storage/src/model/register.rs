@@ -220,6 +220,44 @@ impl RegisterActivity {
     }
 }
 
+impl RegisterActivity {
+    /// Combines the activity of two disjoint sets of documents of one register (e.g. of
+    /// its FNs, folded separately): the latest of each time, the sums of the counts, the
+    /// newest drive report.
+    pub fn merge(&mut self, other: &RegisterActivity) {
+        let other_newer = match (self.last_seen, other.last_seen) {
+            (None, _) => true,
+            (Some(a), Some(b)) => b > a,
+            (Some(_), None) => false,
+        };
+        if other_newer {
+            self.last_seen = other.last_seen;
+            self.last_fn = other.last_fn;
+            self.last_fd = other.last_fd;
+        }
+        if other.last_document_time > self.last_document_time {
+            self.last_document_time = other.last_document_time;
+        }
+        self.documents += other.documents;
+        self.flk_errors += other.flk_errors;
+        self.recent_flk.extend_from_slice(&other.recent_flk);
+        self.recent_flk.sort_unstable();
+        let excess = self.recent_flk.len().saturating_sub(Self::RECENT_FLK);
+        self.recent_flk.drain(..excess);
+        let telemetry_newer = match (&self.telemetry, &other.telemetry) {
+            (_, None) => false,
+            (None, Some(_)) => true,
+            (Some(a), Some(b)) => b.reported_at > a.reported_at,
+        };
+        if telemetry_newer {
+            self.telemetry.clone_from(&other.telemetry);
+        }
+        if other.registered_at > self.registered_at {
+            self.registered_at = other.registered_at;
+        }
+    }
+}
+
 /// An FN that tried to send documents but belongs to no register (the onboarding
 /// backlog).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -7,9 +7,10 @@ use futures::{StreamExt, TryStreamExt, stream};
 use scylla::value::CqlTimestamp;
 use uuid::Uuid;
 
+use super::directory::dir_ttl;
 use super::keys::{self, Cursor, SHARDS, day_of, rnm_bucket, shard_of};
 use super::rows::{from_json, to_json, ts};
-use super::store::{OpTimer, ScyllaStore, dir_ttl, unordered};
+use super::store::{OpTimer, ScyllaStore, unordered};
 use crate::error::StoreError;
 use crate::ids::Timestamp;
 use crate::model::{AlertNotification, AlertRule, AlertState, AuditEntry, JobState, ResendJob, TariffPlan};

@@ -148,9 +148,9 @@ pub struct ScyllaConfig {
     #[serde(default = "default_consistency")]
     pub consistency: ConsistencyLevel,
     /// Client-side timeout of one request, milliseconds. Keep it above the server's
-    /// `write_request_timeout_in_ms` (2000 by default) so the server's own, more
-    /// informative timeout arrives first. A timeout is an unknown outcome: nothing is
-    /// acknowledged and the register retries.
+    /// write timeout (2000 ms by default) so the server's own, more informative timeout
+    /// arrives first, and far below a register's own wait for an answer. A timeout is an
+    /// unknown outcome: nothing is acknowledged and the register retries.
     #[serde(default = "default_request_timeout_ms")]
     pub request_timeout_ms: u64,
     /// TCP connect timeout, milliseconds.
@@ -170,12 +170,28 @@ pub struct ScyllaConfig {
     /// Documents appended concurrently by one `append_documents` call.
     #[serde(default = "default_append_concurrency")]
     pub append_concurrency: usize,
-    /// How long an outbox entry may take to become visible after its position (the
-    /// appending node's clock) was taken, milliseconds, including clock skew between
-    /// gateway nodes. The delivery cursor never passes entries younger than this. Must be
-    /// at least 4 × `request_timeout_ms`.
-    #[serde(default = "default_outbox_settle_ms")]
-    pub outbox_settle_ms: u64,
+    /// How long a journal entry may take to become visible after its position (the
+    /// appending node's clock) was taken, milliseconds. An append whose entry took longer
+    /// than half of it is not acknowledged; the journal followers re-read the last
+    /// `journal_settle_ms` behind what they have read, and never move their persisted
+    /// cursor past entries younger than this. Must be at least 2 × `request_timeout_ms`;
+    /// clock skew between gateway nodes beyond a quarter of it is refused.
+    #[serde(default = "default_journal_settle_ms", alias = "outbox_settle_ms")]
+    pub journal_settle_ms: u64,
+    /// Send an idempotent request (a read, a plain write, the document's conditional
+    /// insert) to a second replica when the first has not answered after this long,
+    /// milliseconds; 0 turns it off. Bounds the stall of a node that died but is not yet
+    /// marked down.
+    #[serde(default = "default_speculative_delay_ms")]
+    pub speculative_delay_ms: u64,
+    /// This gateway's name among the nodes sharing the keyspace (its leases and heartbeat
+    /// row). Default: a random name per start.
+    #[serde(default)]
+    pub node_id: Option<String>,
+    /// Start on a cluster whose `commitlog_sync` is `periodic` (replicas answer from
+    /// memory). Refused by default: an acknowledged document must survive a power cut.
+    #[serde(default)]
+    pub allow_periodic_commitlog: bool,
 }
 
 fn default_keyspace() -> String {
@@ -185,7 +201,7 @@ fn default_consistency() -> ConsistencyLevel {
     ConsistencyLevel::LocalQuorum
 }
 fn default_request_timeout_ms() -> u64 {
-    5_000
+    3_000
 }
 fn default_connect_timeout_ms() -> u64 {
     5_000
@@ -196,8 +212,11 @@ fn default_min_rf() -> u32 {
 fn default_append_concurrency() -> usize {
     64
 }
-fn default_outbox_settle_ms() -> u64 {
-    60_000
+fn default_journal_settle_ms() -> u64 {
+    10_000
+}
+fn default_speculative_delay_ms() -> u64 {
+    200
 }
 
 impl Default for ScyllaConfig {
@@ -213,7 +232,10 @@ impl Default for ScyllaConfig {
             password: None,
             min_replication_factor: default_min_rf(),
             append_concurrency: default_append_concurrency(),
-            outbox_settle_ms: default_outbox_settle_ms(),
+            journal_settle_ms: default_journal_settle_ms(),
+            speculative_delay_ms: default_speculative_delay_ms(),
+            node_id: None,
+            allow_periodic_commitlog: false,
         }
     }
 }
@@ -231,7 +253,10 @@ impl fmt::Debug for ScyllaConfig {
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("min_replication_factor", &self.min_replication_factor)
             .field("append_concurrency", &self.append_concurrency)
-            .field("outbox_settle_ms", &self.outbox_settle_ms)
+            .field("journal_settle_ms", &self.journal_settle_ms)
+            .field("speculative_delay_ms", &self.speculative_delay_ms)
+            .field("node_id", &self.node_id)
+            .field("allow_periodic_commitlog", &self.allow_periodic_commitlog)
             .finish()
     }
 }
@@ -309,9 +334,15 @@ impl ScyllaConfig {
         Duration::from_millis(self.connect_timeout_ms)
     }
 
-    /// The outbox settle time.
-    pub fn outbox_settle(&self) -> Duration {
-        Duration::from_millis(self.outbox_settle_ms)
+    /// The journal settle time.
+    pub fn journal_settle(&self) -> Duration {
+        Duration::from_millis(self.journal_settle_ms)
+    }
+
+    /// The largest clock offset from the cluster this node tolerates (a quarter of the
+    /// settle time).
+    pub fn max_clock_skew(&self) -> Duration {
+        self.journal_settle() / 4
     }
 
     /// Checks everything that can be checked without a cluster. Refuses consistency
@@ -355,15 +386,26 @@ impl ScyllaConfig {
         if !(1..=1024).contains(&self.append_concurrency) {
             return Err(refuse("append_concurrency", "must be between 1 and 1024"));
         }
-        if self.outbox_settle_ms < self.request_timeout_ms.saturating_mul(4) {
+        if self.journal_settle_ms < self.request_timeout_ms.saturating_mul(2) {
             return Err(refuse(
-                "outbox_settle_ms",
+                "journal_settle_ms",
                 format!(
-                    "must be at least 4 × request_timeout_ms ({} ms): the delivery cursor must \
-                     not pass an outbox entry that is still being written",
-                    self.request_timeout_ms.saturating_mul(4)
+                    "must be at least 2 × request_timeout_ms ({} ms): the journal followers must \
+                     not pass an entry that is still being written",
+                    self.request_timeout_ms.saturating_mul(2)
                 ),
             ));
+        }
+        if self.journal_settle_ms > 600_000 {
+            return Err(refuse("journal_settle_ms", "must be at most 600000 (derived views lag by about this much)"));
+        }
+        if self.speculative_delay_ms > 0 && self.speculative_delay_ms < 10 {
+            return Err(refuse("speculative_delay_ms", "must be 0 (off) or at least 10"));
+        }
+        if let Some(n) = &self.node_id
+            && (n.is_empty() || n.len() > 128)
+        {
+            return Err(refuse("node_id", "must be 1 to 128 characters"));
         }
         Ok(())
     }
@@ -507,7 +549,8 @@ mod tests {
         )
         .expect("parse");
         assert_eq!(c.consistency, ConsistencyLevel::Quorum);
-        assert_eq!(c.request_timeout_ms, 5000);
+        assert_eq!(c.request_timeout_ms, 3000);
+        assert_eq!(c.journal_settle_ms, 10_000);
         assert_eq!(c.min_replication_factor, 3);
         assert_eq!(c.validate(), Ok(()));
         assert!(
@@ -533,7 +576,8 @@ mod tests {
         assert_eq!(bad(|c| c.password = Some("p".into())), "password");
         assert_eq!(bad(|c| c.min_replication_factor = 0), "min_replication_factor");
         assert_eq!(bad(|c| c.append_concurrency = 0), "append_concurrency");
-        assert_eq!(bad(|c| c.outbox_settle_ms = 1000), "outbox_settle_ms");
+        assert_eq!(bad(|c| c.journal_settle_ms = 1000), "journal_settle_ms");
+        assert_eq!(bad(|c| c.speculative_delay_ms = 5), "speculative_delay_ms");
     }
 
     #[test]

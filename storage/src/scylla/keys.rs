@@ -120,28 +120,6 @@ pub fn monotonic_now() -> i64 {
     }
 }
 
-/// The write timestamp (µs) of every cell one append attempt writes for a document:
-/// its receive time in microseconds plus a tie-breaker in 0..1000 taken from the ack
-/// bytes. All cells of an attempt share it, so when two attempts race, last-write-wins
-/// picks the same attempt in every table; the attempt received last wins (see
-/// docs/scylla.md, "Duplicate race").
-pub fn attempt_timestamp(received_at: Timestamp, ack: &[u8]) -> i64 {
-    let tie = (fnv1a(ack) % 1000) as i64;
-    received_at.millis().saturating_mul(1000).saturating_add(tie)
-}
-
-/// Timestamp for an update of a row last written at `writetime`: the (monotonic) wall
-/// clock, but always after the previous write of that row, so an update is never lost to
-/// an append whose timestamp came from the receive time (a skewed gateway clock, or a
-/// test's fixed time). A future `writetime` only moves this row's update, not the clock.
-pub fn update_timestamp(writetime: Option<i64>) -> i64 {
-    let now = monotonic_now();
-    match writetime {
-        Some(w) if w >= now => w.saturating_add(1),
-        _ => now,
-    }
-}
-
 /// FNV-1a (64 bit).
 pub fn fnv1a(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -323,29 +301,6 @@ mod tests {
         assert_eq!(hour_of_pos(3_600_000_000), 1);
         assert_eq!(hour_of_pos(3_599_999_999), 0);
         assert_eq!(hour_of_pos(-1), -1);
-    }
-
-    #[test]
-    fn attempt_timestamps_order_by_receipt_and_break_ties() {
-        let t = Timestamp(1_700_000_000_000);
-        let a = attempt_timestamp(t, b"ack one");
-        let b = attempt_timestamp(t, b"ack two");
-        assert_eq!(a / 1000, t.millis());
-        assert_ne!(a, b, "same millisecond, different acks: a tie-breaker");
-        assert_eq!(a, attempt_timestamp(t, b"ack one"), "deterministic");
-        assert!(attempt_timestamp(Timestamp(t.millis() + 1), b"ack one") > a.max(b));
-    }
-
-    #[test]
-    fn update_timestamps_always_follow_the_previous_write() {
-        let now = now_micros();
-        assert!(update_timestamp(None) >= now);
-        let a = update_timestamp(Some(0));
-        let b = update_timestamp(Some(0));
-        assert!(a >= now && b > a, "strictly increasing: {a} {b}");
-        let future = now + 10_000_000_000;
-        assert_eq!(update_timestamp(Some(future)), future + 1);
-        assert!(update_timestamp(None) < future, "a future row does not move the clock");
     }
 
     #[test]

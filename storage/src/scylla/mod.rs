@@ -26,23 +26,28 @@
 //!
 //! ## Guarantees (see `docs/scylla.md` for the argument)
 //!
-//! * `append_documents` returns `Durability::Durable` only after every write of the
-//!   append returned at the configured consistency (LOCAL_QUORUM by default; ANY, ONE,
-//!   LOCAL_ONE, TWO and THREE are refused at configuration). Any error — a timeout
-//!   included — is an unknown outcome: nothing is acknowledged; the register's retry is
-//!   safe because every write is an idempotent upsert keyed by (FN, FD).
-//! * A retransmission is answered with the acknowledgment stored the first time, byte
-//!   for byte; the original document is never overwritten by a later append.
-//! * No counters and no lightweight transactions on the document path; LWT only for
-//!   leases.
+//! * `append_documents` returns `Durability::Durable` only after both writes of the
+//!   acknowledgment path returned at the configured consistency (LOCAL_QUORUM by default;
+//!   ANY, ONE, LOCAL_ONE, TWO and THREE are refused at configuration): the document's
+//!   conditional insert and its journal entry. Any error — a timeout included — is an
+//!   unknown outcome: nothing is acknowledged; the register's retry is safe.
+//! * The first writer wins, across gateways: a retransmission is answered with the
+//!   acknowledgment stored the first time, byte for byte; the original document is never
+//!   overwritten by a later append.
+//! * Everything else (time index, activity, FD gaps, FNS forwarding) is derived from the
+//!   journal after the acknowledgment, idempotently, with a lag a metric shows.
+//! * No counters; lightweight transactions only for the document insert and the leases.
 //! * Partitions are bounded (FD buckets of 16384, register-days, hour buckets, RNM
 //!   prefixes); fiscal data expires after 1827 days, never sooner.
 //!
 //! Module map: [`config`] (configuration and its validation), `schema` (the embedded
-//! CQL and [`migrate`]), `keys` (partition keys, timestamps, cursors), `statements` (every
-//! prepared statement), `rows` (row ↔ record), `errors` (driver error → `StoreError`),
-//! `store` (connection, health, `Store`), `documents`, `registers`, `delivery`, `admin`
-//! (the other traits).
+//! CQL and [`migrate`]), `checks` (start-up checks), `keys` (partition keys, cursors),
+//! `statements` (every prepared statement), `rows` (row ↔ record), `errors` (driver error
+//! → `StoreError`), `store` (connection, request helpers, health, `Store`), `append` (the
+//! acknowledgment path), `journal` (its entries), `derive` and `delivery` (the journal's
+//! followers), `follow` (their in-process state), `background` (the store's own work),
+//! `leases` (leases, fencing, live nodes), `clock` (offset from the cluster's clock),
+//! `directory`, `documents`, `registers`, `admin` (the other traits).
 
 pub mod config;
 mod errors;
@@ -53,8 +58,17 @@ mod statements;
 mod store;
 
 mod admin;
+mod append;
+mod background;
+mod checks;
+mod clock;
 mod delivery;
+mod derive;
+mod directory;
 mod documents;
+mod follow;
+mod journal;
+mod leases;
 mod registers;
 #[cfg(test)]
 mod typecheck;

@@ -35,6 +35,18 @@ pub(super) type UnknownRow =
     (String, Option<CqlTimestamp>, Option<CqlTimestamp>, Option<i64>, Option<String>, Option<String>, Option<String>);
 
 impl ScyllaStore {
+    /// The activity of a register: the merge of its rows, one per FN (each folded by the
+    /// deriver of that FN's journal partition).
+    async fn merged_activity(&self, rnm: &Rnm) -> Result<Option<RegisterActivity>, StoreError> {
+        let rows = self.read_activity_rows(rnm.as_str()).await?;
+        let mut it = rows.into_iter().map(|(_, a)| a.activity);
+        let Some(mut first) = it.next() else { return Ok(None) };
+        for a in it {
+            first.merge(&a);
+        }
+        Ok(Some(first))
+    }
+
     pub(super) async fn read_register(&self, rnm: &Rnm) -> Result<Option<Register>, StoreError> {
         let row: Option<(Option<String>,)> = self.one(&self.st.reg_get, (rnm_bucket(rnm), rnm.as_str())).await?;
         match row {
@@ -406,24 +418,14 @@ impl RegisterStore for ScyllaStore {
 
     async fn get_activity(&self, rnm: &Rnm) -> Result<Option<RegisterActivity>, StoreError> {
         let _t = OpTimer::start("get_activity");
-        let row: Option<(Option<String>, Option<i64>)> = self.one(&self.st.act_get, (rnm.as_str(),)).await?;
-        match row {
-            Some((Some(body), _)) => Ok(Some(from_json(&format!("activity of {rnm}"), &body)?)),
-            _ => Ok(None),
-        }
+        self.merged_activity(rnm).await
     }
 
     async fn get_activities(&self, rnms: &[Rnm]) -> Result<Vec<(Rnm, RegisterActivity)>, StoreError> {
         let _t = OpTimer::start("get_activities");
         let futs: Vec<_> = rnms
             .iter()
-            .map(|r| async move {
-                let row: Option<(Option<String>, Option<i64>)> = self.one(&self.st.act_get, (r.as_str(),)).await?;
-                Ok::<_, StoreError>(match row {
-                    Some((Some(body), _)) => Some((r.clone(), from_json(&format!("activity of {r}"), &body)?)),
-                    _ => None,
-                })
-            })
+            .map(|r| async move { Ok::<_, StoreError>(self.merged_activity(r).await?.map(|a| (r.clone(), a))) })
             .collect();
         let found: Vec<Option<(Rnm, RegisterActivity)>> = ordered(futs, FAN_OUT).await?;
         Ok(found.into_iter().flatten().collect())

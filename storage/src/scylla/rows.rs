@@ -125,7 +125,7 @@ pub struct DocInsert<'a> {
     pub telemetry: Option<String>,
     pub raw: &'a Bytes,
     pub ack: &'a Bytes,
-    pub write_ts: i64,
+    pub attempt: uuid::Uuid,
 }
 
 /// A document prepared for writing: its keys in stored form and the values of its row.
@@ -143,8 +143,6 @@ pub struct EncodedDoc<'a> {
     pub telemetry: Option<String>,
     /// Total as stored.
     pub total: Option<i64>,
-    /// Write timestamp of every cell of this attempt.
-    pub write_ts: i64,
 }
 
 impl<'a> EncodedDoc<'a> {
@@ -166,12 +164,11 @@ impl<'a> EncodedDoc<'a> {
             doc,
             telemetry,
             total,
-            write_ts: keys::attempt_timestamp(doc.received_at, &doc.ack),
         })
     }
 
-    /// Values of `doc_insert`.
-    pub fn insert_values(&self) -> DocInsert<'_> {
+    /// Values of `doc_insert`, for the append call `attempt`.
+    pub fn insert_values(&self, attempt: uuid::Uuid) -> DocInsert<'_> {
         DocInsert {
             fn_text: &self.fn_text,
             fd_bucket: self.bucket,
@@ -189,7 +186,7 @@ impl<'a> EncodedDoc<'a> {
             telemetry: self.telemetry.clone(),
             raw: &self.doc.raw,
             ack: &self.doc.ack,
-            write_ts: self.write_ts,
+            attempt,
         }
     }
 }
@@ -203,9 +200,6 @@ pub type DeliveryRowTuple = (
     Option<CqlTimestamp>,
     Option<String>,
     Option<CqlTimestamp>,
-    Option<Vec<(i32, i64)>>,
-    Option<Vec<(i32, i64)>>,
-    Option<i64>,
 );
 
 /// A delivery-state row.
@@ -225,18 +219,12 @@ pub struct DeliveryRow {
     pub last_error: Option<String>,
     /// Delivered at.
     pub delivered_at: Option<Timestamp>,
-    /// Outbox entries (hour, pos).
-    pub positions: Vec<(i32, i64)>,
-    /// Parked entries (hour, pos).
-    pub parked_positions: Vec<(i32, i64)>,
-    /// Write time of `status` (µs).
-    pub writetime: Option<i64>,
 }
 
 impl DeliveryRow {
     /// From the selected columns; `None` if the row has no status (does not exist).
     pub fn from_tuple(t: DeliveryRowTuple, what: &str) -> Result<Option<Self>, StoreError> {
-        let (status, queued, attempts, next, last, err, delivered_at, pos, parked, wt) = t;
+        let (status, queued, attempts, next, last, err, delivered_at) = t;
         let Some(status) = status else {
             return Ok(None);
         };
@@ -256,9 +244,6 @@ impl DeliveryRow {
             last_attempt_at: last.map(from_ts),
             last_error: err,
             delivered_at: delivered_at.map(from_ts),
-            positions: pos.unwrap_or_default(),
-            parked_positions: parked.unwrap_or_default(),
-            writetime: wt,
         }))
     }
 }
@@ -319,8 +304,7 @@ mod tests {
         let doc = record();
         let enc = EncodedDoc::new(&doc).expect("encode");
         assert_eq!(enc.bucket, 4); // 70000 / 16384
-        assert_eq!(enc.write_ts / 1000, doc.received_at.millis());
-        let back = echo(&enc.insert_values()).into_record().expect("decode");
+        let back = echo(&enc.insert_values(uuid::Uuid::nil())).into_record().expect("decode");
         assert_eq!(back, doc);
         let plain = DocumentRecord {
             ffd_version: None,
@@ -333,7 +317,7 @@ mod tests {
             ..record()
         };
         let enc = EncodedDoc::new(&plain).expect("encode");
-        assert_eq!(echo(&enc.insert_values()).into_record().expect("decode"), plain);
+        assert_eq!(echo(&enc.insert_values(uuid::Uuid::nil())).into_record().expect("decode"), plain);
     }
 
     #[test]
@@ -346,7 +330,7 @@ mod tests {
     fn damaged_rows_are_corrupt_not_panics() {
         let doc = record();
         let enc = EncodedDoc::new(&doc).expect("encode");
-        let v = enc.insert_values();
+        let v = enc.insert_values(uuid::Uuid::nil());
         let mut r = echo(&v);
         r.ack = None;
         assert_eq!(r.into_record().expect_err("no ack").code(), "corrupt");
@@ -371,18 +355,7 @@ mod tests {
     fn delivery_rows_decode() {
         let t = CqlTimestamp(1000);
         let row = DeliveryRow::from_tuple(
-            (
-                Some("pending".into()),
-                Some(t),
-                Some(2),
-                None,
-                None,
-                Some("503".into()),
-                None,
-                Some(vec![(1, 2)]),
-                None,
-                Some(77),
-            ),
+            (Some("pending".into()), Some(t), Some(2), None, None, Some("503".into()), None),
             "x",
         )
         .expect("ok")
@@ -390,15 +363,9 @@ mod tests {
         assert!(!row.delivered);
         assert_eq!(row.attempts, 2);
         assert_eq!(row.next_attempt_at, Timestamp(1000), "defaults to queue time");
-        assert_eq!(row.positions, vec![(1, 2)]);
-        assert_eq!(row.writetime, Some(77));
-        let none =
-            DeliveryRow::from_tuple((None, None, None, None, None, None, None, None, None, None), "x").expect("ok");
+        let none = DeliveryRow::from_tuple((None, None, None, None, None, None, None), "x").expect("ok");
         assert_eq!(none, None);
-        let bad = DeliveryRow::from_tuple(
-            (Some("lost".into()), Some(t), None, None, None, None, None, None, None, None),
-            "x",
-        );
+        let bad = DeliveryRow::from_tuple((Some("lost".into()), Some(t), None, None, None, None, None), "x");
         assert_eq!(bad.expect_err("status").code(), "corrupt");
     }
 }

@@ -248,12 +248,16 @@ pub struct MigrationReport {
 /// Timeout of one DDL statement (schema agreement included).
 const DDL_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// Applies the schema versions not yet applied to `cfg.keyspace`, idempotently.
+/// Applies the schema versions not yet applied to `cfg.keyspace`, idempotently. On Apache
+/// Cassandra the ScyllaDB-only keyspace option (tablets) is left out.
 ///
 /// Needs a session with rights to create keyspaces and tables. It does not need to be
 /// bound to the keyspace (statements are fully qualified). Fails with
 /// `StoreError::Conflict` if a version was applied from a different text.
 pub async fn migrate(session: &Session, cfg: &MigrationConfig) -> Result<MigrationReport, StoreError> {
+    // `tablets` is a ScyllaDB keyspace option; Apache Cassandra refuses it
+    let scylla = super::checks::is_scylla(session).await?;
+    let cfg = &MigrationConfig { disable_tablets: cfg.disable_tablets && scylla, ..cfg.clone() };
     let rendered = render(cfg)?;
     let recorded = applied_versions(session, &cfg.keyspace).await?;
     let mut report = MigrationReport {

@@ -14,8 +14,9 @@
 //!   never retries a server-side write timeout, which surfaces as `StoreError::Timeout`).
 //! * `Read`: the read profile (same level, or LOCAL_QUORUM for EACH_QUORUM writes),
 //!   idempotent, paged.
-//! * `Lwt`: lightweight transactions, used ONLY for leases; not idempotent (the driver
-//!   never retries them), serial consistency LOCAL_SERIAL.
+//! * `Lwt`: lightweight transactions — the document insert (first writer wins) and the
+//!   leases; not idempotent (the driver never retries them), serial consistency
+//!   LOCAL_SERIAL.
 
 use scylla::client::execution_profile::ExecutionProfileHandle;
 use scylla::client::session::Session;
@@ -36,6 +37,10 @@ pub enum Kind {
     Read,
     /// Lightweight transaction: write profile with LOCAL_SERIAL, not idempotent.
     Lwt,
+    /// A conditional insert that is safe to repeat (`IF NOT EXISTS` of a row whose
+    /// content is fixed by the caller: a repeat that finds its own row is recognised by
+    /// the caller), so the driver may retry it on another coordinator.
+    Cas,
 }
 
 /// The execution profiles statements are bound to.
@@ -71,6 +76,10 @@ async fn prep(
         Kind::Lwt => {
             p.set_execution_profile_handle(Some(profiles.lwt.clone()));
             p.set_is_idempotent(false);
+        }
+        Kind::Cas => {
+            p.set_execution_profile_handle(Some(profiles.lwt.clone()));
+            p.set_is_idempotent(true);
         }
     }
     Ok(p)
@@ -114,15 +123,16 @@ pub const TABLES: &[&str] = &[
     "directory_int",
     "directory_text",
     "deliveries",
-    "fns_outbox",
-    "fns_outbox_cursor",
-    "fns_outbox_parked",
+    "journal",
+    "journal_cursor",
+    "journal_backlog",
     "leases",
+    "nodes",
     "registers",
     "registers_by_fn",
     "registers_by_owner",
     "registers_by_update",
-    "register_activity",
+    "fn_activity",
     "unknown_fns",
     "tariffs",
     "audit",
@@ -145,17 +155,19 @@ statements! {
     // ------------------------------------------------------------------ documents
     /// The whole document.
     doc_get: Read = concat!("SELECT ", doc_columns!(), " FROM {ks}.documents WHERE fn = ? AND fd_bucket = ? AND fd = ?");
-    /// Just its receive time (outbox canonical check, index validation).
+    /// Just its receive time (delivery state of a document not attempted yet).
     doc_received: Read = "SELECT received_at FROM {ks}.documents WHERE fn = ? AND fd_bucket = ? AND fd = ?";
     /// FD range within one bucket.
     doc_range: Read = concat!("SELECT ", doc_columns!(), " FROM {ks}.documents \
         WHERE fn = ? AND fd_bucket = ? AND fd >= ? AND fd <= ? LIMIT ?");
-    /// The commit record of an append (write timestamp bound: see keys::attempt_timestamp).
-    doc_insert: Write = "INSERT INTO {ks}.documents (fn, fd_bucket, fd, rnm, doc_type, ffd_version, \
-        doc_time, received_at, total, fiscal_sign, response_code, flk_error, opaque, telemetry, raw, ack) \
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?";
+    /// The acknowledgment path's first write: the document and its ack, first writer
+    /// wins. Not applied: the row returned is the winner's.
+    doc_insert: Cas = "INSERT INTO {ks}.documents (fn, fd_bucket, fd, rnm, doc_type, ffd_version, \
+        doc_time, received_at, total, fiscal_sign, response_code, flk_error, opaque, telemetry, raw, ack, attempt) \
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS";
+    /// Written by the deriver (idempotent).
     idx_insert: Write = "INSERT INTO {ks}.documents_by_register (rnm, day, received_at, fn, fd, doc_type) \
-        VALUES (?, ?, ?, ?, ?, ?) USING TIMESTAMP ?";
+        VALUES (?, ?, ?, ?, ?, ?)";
     /// Index rows of one register-day after a position (the caller stops at `to`).
     idx_after: Read = "SELECT received_at, fn, fd FROM {ks}.documents_by_register \
         WHERE rnm = ? AND day = ? AND (received_at, fn, fd) > (?, ?, ?) LIMIT ?";
@@ -167,48 +179,42 @@ statements! {
     dir_text_insert: Write = "INSERT INTO {ks}.directory_text (kind, owner, entry) VALUES (?, ?, ?)";
     dir_text_from: Read = "SELECT entry FROM {ks}.directory_text WHERE kind = ? AND owner = ? AND entry >= ?";
 
-    // ------------------------------------------------------------------ deliveries / outbox
-    /// Written by an append before its commit record.
-    dlv_queue: Write = "UPDATE {ks}.deliveries USING TIMESTAMP ? SET status = 'pending', queued_at = ?, \
-        attempts = 0, next_attempt_at = ?, positions = positions + ? WHERE fn = ? AND fd_bucket = ? AND fd = ?";
-    dlv_get: Read = "SELECT status, queued_at, attempts, next_attempt_at, last_attempt_at, last_error, \
-        delivered_at, positions, parked_positions, WRITETIME(status) FROM {ks}.deliveries \
-        WHERE fn = ? AND fd_bucket = ? AND fd = ?";
-    dlv_delivered: Write = "UPDATE {ks}.deliveries USING TIMESTAMP ? SET status = 'delivered', delivered_at = ?, \
-        last_attempt_at = ? WHERE fn = ? AND fd_bucket = ? AND fd = ?";
-    dlv_failed: Write = "UPDATE {ks}.deliveries USING TIMESTAMP ? SET attempts = ?, last_error = ?, \
-        last_attempt_at = ?, next_attempt_at = ? WHERE fn = ? AND fd_bucket = ? AND fd = ?";
-    dlv_drop_position: Write = "UPDATE {ks}.deliveries USING TIMESTAMP ? SET positions = positions - ? \
-        WHERE fn = ? AND fd_bucket = ? AND fd = ?";
-    dlv_park: Write = "UPDATE {ks}.deliveries USING TIMESTAMP ? SET positions = positions - ?, \
-        parked_positions = parked_positions + ? WHERE fn = ? AND fd_bucket = ? AND fd = ?";
-    dlv_unpark: Write = "UPDATE {ks}.deliveries USING TIMESTAMP ? SET parked_positions = parked_positions - ? \
-        WHERE fn = ? AND fd_bucket = ? AND fd = ?";
-    ob_insert: Write = "INSERT INTO {ks}.fns_outbox (part, hour, pos, fn, fd, queued_at, next_attempt_at, \
-        attempts, done) VALUES (?, ?, ?, ?, ?, ?, ?, 0, false) USING TIMESTAMP ?";
-    ob_after: Read = "SELECT pos, fn, fd, queued_at, next_attempt_at, attempts, done FROM {ks}.fns_outbox \
-        WHERE part = ? AND hour = ? AND (pos, fn, fd) > (?, ?, ?)";
-    ob_done: Write = "UPDATE {ks}.fns_outbox USING TIMESTAMP ? SET done = true \
+    // ------------------------------------------------------------------ the journal
+    /// The acknowledgment path's second write (immutable columns only: a duplicate's
+    /// entry never resets the forwarder's state of another entry).
+    jr_insert: Write = "INSERT INTO {ks}.journal (part, hour, pos, fn, fd, rnm, meta, dup) \
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
+    /// Entries of one partition-hour after a position, in order.
+    jr_after: Read = "SELECT pos, fn, fd, rnm, meta, dup, done, next_attempt_at, attempts FROM {ks}.journal \
+        WHERE part = ? AND hour = ? AND (pos, fn, fd) > (?, ?, ?) LIMIT ?";
+    jr_done: Write = "UPDATE {ks}.journal SET done = true \
         WHERE part = ? AND hour = ? AND pos = ? AND fn = ? AND fd = ?";
-    ob_retry: Write = "UPDATE {ks}.fns_outbox USING TIMESTAMP ? SET next_attempt_at = ?, attempts = ? \
+    jr_retry: Write = "UPDATE {ks}.journal SET next_attempt_at = ?, attempts = ? \
         WHERE part = ? AND hour = ? AND pos = ? AND fn = ? AND fd = ?";
-    ob_drop_hour: Write = "DELETE FROM {ks}.fns_outbox WHERE part = ? AND hour = ?";
-    cur_get: Read = "SELECT hour, pos, fn, fd FROM {ks}.fns_outbox_cursor WHERE part = ?";
-    cur_set: Write = "INSERT INTO {ks}.fns_outbox_cursor (part, hour, pos, fn, fd, updated_at) \
-        VALUES (?, ?, ?, ?, ?, ?)";
-    park_insert: Write = "INSERT INTO {ks}.fns_outbox_parked (part, hour, pos, fn, fd, queued_at, \
-        next_attempt_at, attempts, parked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
-    park_list: Read = "SELECT hour, pos, fn, fd, queued_at, next_attempt_at, attempts, parked_at \
-        FROM {ks}.fns_outbox_parked WHERE part = ?";
-    park_retry: Write = "UPDATE {ks}.fns_outbox_parked SET next_attempt_at = ?, attempts = ? \
-        WHERE part = ? AND hour = ? AND pos = ? AND fn = ? AND fd = ?";
-    park_delete: Write = "DELETE FROM {ks}.fns_outbox_parked \
-        WHERE part = ? AND hour = ? AND pos = ? AND fn = ? AND fd = ?";
+    jr_drop_hour: Write = "DELETE FROM {ks}.journal WHERE part = ? AND hour = ?";
+    cur_get: Read = "SELECT hour, pos FROM {ks}.journal_cursor WHERE part = ? AND kind = ?";
+    /// Fenced: the lease holder's bounded write timestamp.
+    cur_set: Write = "INSERT INTO {ks}.journal_cursor (part, kind, hour, pos, updated_at) \
+        VALUES (?, ?, ?, ?, ?) USING TIMESTAMP ?";
+    backlog_set: Write = "INSERT INTO {ks}.journal_backlog (part, pending, oldest, updated_at) \
+        VALUES (?, ?, ?, ?) USING TIMESTAMP ?";
+    backlog_all: Read = "SELECT part, pending, oldest, updated_at FROM {ks}.journal_backlog";
 
-    // ------------------------------------------------------------------ leases (the only LWT)
+    // ------------------------------------------------------------------ deliveries
+    dlv_get: Read = "SELECT status, queued_at, attempts, next_attempt_at, last_attempt_at, last_error, \
+        delivered_at FROM {ks}.deliveries WHERE fn = ? AND fd_bucket = ? AND fd = ?";
+    dlv_delivered: Write = "UPDATE {ks}.deliveries SET status = 'delivered', queued_at = ?, delivered_at = ?, \
+        last_attempt_at = ? WHERE fn = ? AND fd_bucket = ? AND fd = ?";
+    dlv_failed: Write = "UPDATE {ks}.deliveries SET status = 'pending', queued_at = ?, attempts = ?, \
+        last_error = ?, last_attempt_at = ?, next_attempt_at = ? WHERE fn = ? AND fd_bucket = ? AND fd = ?";
+
+    // ------------------------------------------------------------------ leases and nodes
     lease_take: Lwt = "INSERT INTO {ks}.leases (name, holder) VALUES (?, ?) IF NOT EXISTS USING TTL ?";
     lease_renew: Lwt = "UPDATE {ks}.leases USING TTL ? SET holder = ? WHERE name = ? IF holder = ?";
     lease_release: Lwt = "DELETE FROM {ks}.leases WHERE name = ? IF holder = ?";
+    node_beat: Write = "INSERT INTO {ks}.nodes (node, seen, signer) VALUES (?, ?, ?) USING TTL ?";
+    node_all: Read = "SELECT node, signer FROM {ks}.nodes";
+    node_leave: Write = "DELETE FROM {ks}.nodes WHERE node = ?";
 
     // ------------------------------------------------------------------ registers
     reg_get: Read = "SELECT body FROM {ks}.registers WHERE bucket = ? AND rnm = ?";
@@ -223,8 +229,10 @@ statements! {
     upd_insert: Write = "INSERT INTO {ks}.registers_by_update (day, shard, updated_at, rnm) VALUES (?, ?, ?, ?)";
     upd_after: Read = "SELECT updated_at, rnm FROM {ks}.registers_by_update \
         WHERE day = ? AND shard = ? AND (updated_at, rnm) >= (?, ?)";
-    act_get: Read = "SELECT body, WRITETIME(body) FROM {ks}.register_activity WHERE rnm = ?";
-    act_put: Write = "INSERT INTO {ks}.register_activity (rnm, body) VALUES (?, ?) USING TIMESTAMP ?";
+    /// Activity rows of a register (one per FN).
+    act_get: Read = "SELECT fn, body FROM {ks}.fn_activity WHERE rnm = ?";
+    /// Fenced: written only by the deriver holding the FN's journal partition.
+    act_put: Write = "INSERT INTO {ks}.fn_activity (rnm, fn, body) VALUES (?, ?, ?) USING TIMESTAMP ?";
     unk_get: Read = "SELECT first_seen, last_seen, attempts, claimed_rnm, claimed_inn, last_peer \
         FROM {ks}.unknown_fns WHERE prefix = ? AND fn = ?";
     unk_put: Write = "INSERT INTO {ks}.unknown_fns (prefix, fn, first_seen, last_seen, attempts, \
@@ -267,16 +275,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn statements_are_qualified_and_only_leases_use_lwt() {
+    fn statements_are_qualified_and_lwt_only_where_the_first_writer_must_win() {
         for (name, kind, cql) in STATEMENTS {
             assert!(cql.contains("{ks}."), "{name} is not keyspace-qualified");
             let upper = cql.to_uppercase();
             let is_lwt =
                 upper.contains(" IF NOT EXISTS") || upper.contains(" IF EXISTS") || upper.contains(" IF HOLDER");
-            // reliability C5: no LWT anywhere but the leases; never on the document path
-            assert_eq!(is_lwt, *kind == Kind::Lwt, "{name}: {cql}");
+            // LWT only for the document insert (first writer wins) and the leases
+            assert_eq!(is_lwt, matches!(kind, Kind::Lwt | Kind::Cas), "{name}: {cql}");
             if is_lwt {
-                assert!(name.starts_with("lease_"), "LWT outside leases: {name}");
+                assert!(name.starts_with("lease_") || *name == "doc_insert", "LWT elsewhere: {name}");
             }
             // no counters (not idempotent)
             assert!(!upper.contains("COUNTER"), "{name}");
@@ -289,10 +297,10 @@ mod tests {
     }
 
     #[test]
-    fn document_path_writes_bind_their_timestamp() {
-        // The append path's cells all carry the attempt timestamp, so racing attempts
-        // resolve to the same winner in every table.
-        for name in ["doc_insert", "idx_insert", "ob_insert", "dlv_queue", "act_put"] {
+    fn rows_of_a_lease_holder_are_fenced() {
+        // written only by a journal follower under its lease: the write timestamp is the
+        // holder's bounded one, so a paused former holder cannot overwrite its successor
+        for name in ["cur_set", "act_put", "backlog_set"] {
             let (_, _, cql) = STATEMENTS.iter().find(|(n, _, _)| *n == name).expect("statement");
             assert!(cql.contains("USING TIMESTAMP ?"), "{name}");
         }

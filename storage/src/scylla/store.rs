@@ -1,9 +1,7 @@
-//! Kept whole: the connection, start-up checks and shared helpers of the CQL backend; it is being reworked for the cluster path (issue 13), which splits it.
-//! `ScyllaStore`: connection, start-up checks, shared helpers, health, and the `Store`
-//! trait. The other traits are implemented in `documents`, `registers`, `delivery` and
-//! `admin`.
+//! `ScyllaStore`: connection, shared request helpers, health, and the `Store` trait. The
+//! other traits are implemented in `append` and `documents`, `registers`, `delivery`,
+//! `leases` and `admin`; the start-up checks are in `checks`.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -16,18 +14,22 @@ use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
 use scylla::deserialize::row::DeserializeRow;
 use scylla::policies::load_balancing::DefaultPolicy;
+use scylla::policies::speculative_execution::SimpleSpeculativeExecutionPolicy;
 use scylla::policies::timestamp_generator::MonotonicTimestampGenerator;
 use scylla::response::query_result::QueryResult;
 use scylla::serialize::row::SerializeRow;
 use scylla::statement::batch::{Batch, BatchType};
 use scylla::statement::prepared::PreparedStatement;
-use scylla::statement::{Consistency, SerialConsistency, Statement};
-use scylla::value::CqlTimestamp;
+use scylla::statement::{Consistency, SerialConsistency};
 
+use super::checks::{CommitlogSync, check_keyspace, check_schema, commitlog_sync, resolve_local_dc};
+use super::clock::ClockState;
 use super::config::ScyllaConfig;
+use super::directory::DirCache;
 use super::errors;
+use super::follow::Follow;
 use super::keys;
-use super::schema;
+use super::leases::LeaseBook;
 use super::statements::{Profiles, Stmts};
 use crate::error::StoreError;
 use crate::ids::Timestamp;
@@ -52,7 +54,23 @@ pub async fn connect_session(cfg: &ScyllaConfig) -> Result<Session, StoreError> 
     if let Some(user) = &cfg.username {
         b = b.user(user.clone(), cfg.password.clone().unwrap_or_default());
     }
-    b.build().await.map_err(|e| errors::from_new_session(&e))
+    // Bounded: an unreachable cluster is a clear error within a few connect timeouts,
+    // naming the contact points, not a hang.
+    let bound = cfg.connect_timeout().saturating_mul(3) + Duration::from_secs(2);
+    match tokio::time::timeout(bound, b.build()).await {
+        Ok(Ok(s)) => Ok(s),
+        Ok(Err(e)) => Err(match errors::from_new_session(&e) {
+            StoreError::Unavailable(m) => {
+                StoreError::Unavailable(format!("no CQL node answered at {}: {m}", cfg.nodes.join(",")))
+            }
+            other => other,
+        }),
+        Err(_) => Err(StoreError::Unavailable(format!(
+            "no CQL node answered at {} within {} s",
+            cfg.nodes.join(","),
+            bound.as_secs()
+        ))),
+    }
 }
 
 fn profile(cfg: &ScyllaConfig, dc: Option<String>, consistency: Consistency) -> ExecutionProfile {
@@ -60,12 +78,19 @@ fn profile(cfg: &ScyllaConfig, dc: Option<String>, consistency: Consistency) -> 
     if let Some(dc) = dc {
         lb = lb.prefer_datacenter(dc);
     }
-    ExecutionProfile::builder()
+    let mut b = ExecutionProfile::builder()
         .consistency(consistency)
         .serial_consistency(Some(SerialConsistency::LocalSerial))
         .request_timeout(Some(cfg.request_timeout()))
-        .load_balancing_policy(lb.build())
-        .build()
+        .load_balancing_policy(lb.build());
+    if cfg.speculative_delay_ms > 0 {
+        // only idempotent requests are ever sent twice (the driver's rule)
+        b = b.speculative_execution_policy(Some(Arc::new(SimpleSpeculativeExecutionPolicy {
+            max_retry_count: 1,
+            retry_interval: Duration::from_millis(cfg.speculative_delay_ms),
+        })));
+    }
+    b.build()
 }
 
 /// Runs futures with at most `n` in flight, results in input order; the first error wins.
@@ -109,6 +134,14 @@ impl Drop for OpTimer {
 /// Stripes of the per-key append locks.
 pub(super) const KEY_LOCK_STRIPES: usize = 1024;
 
+/// A random number for names (no cryptographic use).
+pub(super) fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(keys::now_micros().unsigned_abs());
+    h.finish()
+}
+
 /// How long a failed request keeps the store `Degraded` without a later success.
 const HEALTH_ERROR_WINDOW: Duration = Duration::from_secs(30);
 
@@ -138,30 +171,21 @@ impl HealthState {
     }
 }
 
-/// Entries already written to the directory tables by this process (they are idempotent
-/// upserts, so the cache only saves writes; it is cleared when it grows large).
-#[derive(Debug, Default)]
-pub(super) struct DirCache(Mutex<HashSet<String>>);
+/// The ScyllaDB backend of the [`Store`]. Cheap to clone (one shared state): the store's
+/// own background work — the deriver following the journal, the node heartbeat, the
+/// clock check — runs on a weak handle of the same state and stops with `close()`.
+#[derive(Clone)]
+pub struct ScyllaStore(Arc<Inner>);
 
-impl DirCache {
-    const MAX: usize = 500_000;
-
-    pub(super) fn contains(&self, key: &str) -> bool {
-        self.0.lock().map(|s| s.contains(key)).unwrap_or(false)
-    }
-
-    pub(super) fn insert(&self, key: String) {
-        if let Ok(mut s) = self.0.lock() {
-            if s.len() >= Self::MAX {
-                s.clear();
-            }
-            s.insert(key);
-        }
+impl std::ops::Deref for ScyllaStore {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
     }
 }
 
-/// The ScyllaDB backend of the [`Store`].
-pub struct ScyllaStore {
+/// The shared state of a [`ScyllaStore`].
+pub struct Inner {
     pub(super) session: Arc<Session>,
     pub(super) st: Stmts,
     pub(super) cfg: ScyllaConfig,
@@ -170,16 +194,25 @@ pub struct ScyllaStore {
     pub(super) local_dc: Option<String>,
     /// Replication factor of the keyspace in the local datacenter.
     pub(super) local_rf: u32,
-    /// When schema version 1 was applied: no outbox entry is older.
+    /// When schema version 1 was applied: no journal entry is older.
     pub(super) schema_epoch: Timestamp,
     pub(super) dirs: DirCache,
     /// Striped locks serialising appends of the same (FN, FD) within this process.
     pub(super) key_locks: Vec<tokio::sync::Mutex<()>>,
-    /// Striped locks serialising the activity read-modify-write of one register within
-    /// this process (a separate array: a task holding key stripes takes one of these).
-    pub(super) register_locks: Vec<tokio::sync::Mutex<()>>,
+    /// This store's name among the gateway nodes (its leases, its heartbeat row).
+    pub(super) node: String,
+    /// Leases this store holds, with the bound of their fenced write timestamps.
+    pub(super) leases: LeaseBook,
+    /// The journal followers' state in this process.
+    pub(super) follow: Follow,
+    /// The offset of this machine's clock from the cluster's, and whether it is in bounds.
+    pub(super) clock: ClockState,
     health: HealthState,
+    /// `close()` began: background work stops taking leases.
+    closing: AtomicBool,
     closed: AtomicBool,
+    /// Wakes the background work (a new append, close, settle).
+    pub(super) wake: Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for ScyllaStore {
@@ -189,13 +222,16 @@ impl std::fmt::Debug for ScyllaStore {
             .field("local_dc", &self.local_dc)
             .field("local_rf", &self.local_rf)
             .field("consistency", &self.cfg.consistency)
+            .field("node", &self.node)
             .finish_non_exhaustive()
     }
 }
 
 impl ScyllaStore {
-    /// Validates the configuration, connects, checks the keyspace (schema version,
-    /// replication factor, datacenter) and prepares every statement.
+    /// Validates the configuration, connects (bounded by the connect timeout, naming the
+    /// contact points when none answers), checks the keyspace (schema version,
+    /// replication factor, datacenter) and the cluster's commit-log mode, prepares every
+    /// statement and starts the store's background work.
     pub async fn connect(cfg: ScyllaConfig) -> Result<Self, StoreError> {
         let session = connect_session(&cfg).await?;
         Box::pin(Self::with_session(Arc::new(session), cfg)).await
@@ -209,6 +245,29 @@ impl ScyllaStore {
         let local_dc = resolve_local_dc(&session, cfg.local_dc.as_deref())?;
         let local_rf = check_keyspace(&session, &cfg, local_dc.as_deref()).await?;
         let schema_epoch = check_schema(&session, &cfg.keyspace).await?;
+        match commitlog_sync(&session).await {
+            CommitlogSync::Durable(mode) => {
+                tracing::info!(commitlog_sync = %mode, "the cluster syncs its commit log before answering a write")
+            }
+            CommitlogSync::Periodic if cfg.allow_periodic_commitlog => tracing::warn!(
+                "the cluster's commitlog_sync is periodic: replicas answer writes from memory, so an \
+                 acknowledged document can be lost to a power cut of a quorum of replicas \
+                 (allowed by storage.allow_periodic_commitlog)"
+            ),
+            CommitlogSync::Periodic => {
+                return Err(StoreError::Invalid(
+                    "the cluster's commitlog_sync is periodic: replicas answer writes from memory, so an \
+                     acknowledged document could be lost to a power cut; set commitlog_sync: batch (or \
+                     group) on every node, or accept the risk with storage.allow_periodic_commitlog = true"
+                        .into(),
+                ));
+            }
+            CommitlogSync::Unknown => tracing::warn!(
+                "the cluster does not say how it syncs its commit log (system_views.settings / system.config); \
+                 make sure every node runs commitlog_sync: batch, or acknowledged documents are not durable \
+                 against a power cut"
+            ),
+        }
         let profiles = Profiles {
             write: profile(&cfg, local_dc.clone(), cfg.consistency.to_driver()).into_handle(),
             read: profile(&cfg, local_dc.clone(), cfg.consistency.for_reads().to_driver()).into_handle(),
@@ -216,14 +275,16 @@ impl ScyllaStore {
         };
         // boxed: ~80 sequential prepares make a large future
         let st = Box::pin(Stmts::prepare(&session, &cfg.keyspace, &profiles)).await?;
+        let node = cfg.node_id.clone().unwrap_or_else(|| format!("store-{:016x}", rand_u64()));
         tracing::info!(
             keyspace = %cfg.keyspace,
             local_dc = local_dc.as_deref().unwrap_or("-"),
             replication_factor = local_rf,
             consistency = %cfg.consistency,
+            node = %node,
             "scylla store ready"
         );
-        Ok(Self {
+        let store = Self(Arc::new(Inner {
             session,
             st,
             cfg,
@@ -233,10 +294,28 @@ impl ScyllaStore {
             schema_epoch,
             dirs: DirCache::default(),
             key_locks: (0..KEY_LOCK_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
-            register_locks: (0..KEY_LOCK_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
+            node,
+            leases: LeaseBook::default(),
+            follow: Follow::default(),
+            clock: ClockState::default(),
             health: HealthState::default(),
+            closing: AtomicBool::new(false),
             closed: AtomicBool::new(false),
-        })
+            wake: Arc::new(tokio::sync::Notify::new()),
+        }));
+        store.measure_clock().await;
+        super::background::spawn(Arc::downgrade(&store.0), store.wake.clone());
+        Ok(store)
+    }
+
+    /// A store from its shared state (background work upgrades its weak handle).
+    pub(super) fn from_inner(inner: Arc<Inner>) -> Self {
+        Self(inner)
+    }
+
+    /// Whether `close()` was called.
+    pub(super) fn is_closed(&self) -> bool {
+        self.closing.load(Ordering::Acquire) || self.closed.load(Ordering::Acquire)
     }
 
     /// The driver session (shared).
@@ -270,9 +349,9 @@ impl ScyllaStore {
         self.exec(stmt, values).await.map(|_| ())
     }
 
-    /// Runs a logged batch with the write profile. Logged: the batch log makes the
-    /// mutations of several partitions apply all or none (eventually), which is what
-    /// couples a document's commit record with its register's activity.
+    /// Runs a logged batch with the write profile (admin-plane writes only: a register
+    /// and its index rows apply all or none; never on the acknowledgment path, where a
+    /// batch log would need two other live nodes).
     pub(super) async fn logged_batch(
         &self,
         stmts: Vec<&PreparedStatement>,
@@ -367,51 +446,6 @@ impl ScyllaStore {
         Ok(out)
     }
 
-    /// Upserts a numeric directory entry unless this process already did.
-    pub(super) async fn dir_int(&self, kind: &str, owner: &str, entry: i64, ttl_secs: i32) -> Result<(), StoreError> {
-        let key = format!("i|{kind}|{owner}|{entry}");
-        if self.dirs.contains(&key) {
-            return Ok(());
-        }
-        self.write(&self.st.dir_int_insert, (kind, owner, entry, ttl_secs)).await?;
-        self.dirs.insert(key);
-        Ok(())
-    }
-
-    /// Upserts a text directory entry unless this process already did.
-    pub(super) async fn dir_text(&self, kind: &str, owner: &str, entry: &str) -> Result<(), StoreError> {
-        let key = format!("t|{kind}|{owner}|{entry}");
-        if self.dirs.contains(&key) {
-            return Ok(());
-        }
-        self.write(&self.st.dir_text_insert, (kind, owner, entry)).await?;
-        self.dirs.insert(key);
-        Ok(())
-    }
-
-    /// Numeric directory entries in `[lo, hi]`, ascending or descending.
-    pub(super) async fn dir_int_range(
-        &self,
-        kind: &str,
-        owner: &str,
-        lo: i64,
-        hi: i64,
-        descending: bool,
-    ) -> Result<Vec<i64>, StoreError> {
-        if lo > hi {
-            return Ok(Vec::new());
-        }
-        let stmt = if descending { &self.st.dir_int_desc } else { &self.st.dir_int_asc };
-        let rows: Vec<(i64,)> = self.all_rows(stmt, (kind, owner, lo, hi)).await?;
-        Ok(rows.into_iter().map(|(e,)| e).collect())
-    }
-
-    /// Text directory entries from `from` (inclusive), ascending.
-    pub(super) async fn dir_text_from(&self, kind: &str, owner: &str, from: &str) -> Result<Vec<String>, StoreError> {
-        let rows: Vec<(String,)> = self.all_rows(&self.st.dir_text_from, (kind, owner, from)).await?;
-        Ok(rows.into_iter().map(|(e,)| e).collect())
-    }
-
     /// Connected nodes of the local datacenter (all nodes if it is unknown), and the
     /// total known there.
     fn local_nodes(&self) -> (usize, usize) {
@@ -426,110 +460,6 @@ impl ScyllaStore {
             .collect::<Vec<_>>();
         (local.iter().filter(|n| n.is_connected()).count(), local.len())
     }
-}
-
-/// The local datacenter: the configured one (which must exist), or the only one.
-fn resolve_local_dc(session: &Session, configured: Option<&str>) -> Result<Option<String>, StoreError> {
-    let state = session.get_cluster_state();
-    let dcs: HashSet<String> = state.get_nodes_info().iter().filter_map(|n| n.datacenter.clone()).collect();
-    let mut known: Vec<&String> = dcs.iter().collect();
-    known.sort();
-    match configured {
-        Some(dc) if dcs.is_empty() || dcs.contains(dc) => Ok(Some(dc.to_owned())),
-        Some(dc) => Err(StoreError::Invalid(format!(
-            "storage.local_dc {dc:?} is not a datacenter of the cluster (known: {known:?})"
-        ))),
-        None if dcs.len() <= 1 => Ok(dcs.into_iter().next()),
-        None => Err(StoreError::Invalid(format!(
-            "the cluster has several datacenters {known:?}: set storage.local_dc, or \
-             LOCAL_QUORUM would count the replicas of whichever datacenter answers"
-        ))),
-    }
-}
-
-/// Checks that the keyspace exists and is replicated enough in the local DC; returns
-/// its local replication factor.
-async fn check_keyspace(session: &Session, cfg: &ScyllaConfig, dc: Option<&str>) -> Result<u32, StoreError> {
-    let mut s = Statement::new("SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = ?");
-    s.set_consistency(Consistency::LocalQuorum);
-    let rows = session
-        .query_unpaged(s, (cfg.keyspace.as_str(),))
-        .await
-        .map_err(|e| errors::from_execution(&e))?
-        .into_rows_result()
-        .map_err(|e| errors::from_into_rows(&e))?;
-    let Some((replication,)) =
-        rows.maybe_first_row::<(HashMap<String, String>,)>().map_err(|e| errors::from_maybe_first_row(&e))?
-    else {
-        return Err(StoreError::Invalid(format!(
-            "keyspace {} does not exist: run the schema migration first",
-            cfg.keyspace
-        )));
-    };
-    let rf = replication_factor(&replication, dc).ok_or_else(|| {
-        StoreError::Invalid(format!(
-            "keyspace {} is not replicated in datacenter {:?} (replication {replication:?})",
-            cfg.keyspace,
-            dc.unwrap_or("?")
-        ))
-    })?;
-    if rf < cfg.min_replication_factor {
-        return Err(StoreError::Invalid(format!(
-            "keyspace {} has replication factor {rf} in {:?}, below storage.min_replication_factor \
-             = {}: a quorum of fewer than 3 replicas does not survive a node loss",
-            cfg.keyspace,
-            dc.unwrap_or("?"),
-            cfg.min_replication_factor
-        )));
-    }
-    Ok(rf)
-}
-
-/// The replication factor of a keyspace in a DC, from its replication map.
-pub(super) fn replication_factor(replication: &HashMap<String, String>, dc: Option<&str>) -> Option<u32> {
-    let class = replication.get("class")?;
-    if class.ends_with("SimpleStrategy") {
-        return replication.get("replication_factor")?.parse().ok();
-    }
-    match dc {
-        Some(dc) => replication.get(dc)?.parse().ok(),
-        // one DC, name unknown: the only numeric entry
-        None => {
-            let mut rfs =
-                replication.iter().filter(|(k, _)| k.as_str() != "class").filter_map(|(_, v)| v.parse::<u32>().ok());
-            let first = rfs.next()?;
-            rfs.next().is_none().then_some(first)
-        }
-    }
-}
-
-/// Checks that the schema this build needs is applied; returns when version 1 was.
-async fn check_schema(session: &Session, keyspace: &str) -> Result<Timestamp, StoreError> {
-    let applied = schema::applied_versions(session, keyspace).await?;
-    let need = schema::required_version();
-    if !applied.contains_key(&need) {
-        return Err(StoreError::Invalid(format!(
-            "keyspace {keyspace} has schema versions {:?}; this build needs version {need}: \
-             run the schema migration",
-            applied.keys().collect::<Vec<_>>()
-        )));
-    }
-    let mut s =
-        Statement::new(format!("SELECT applied_at FROM {keyspace}.schema_version WHERE shard = 0 AND version = 1"));
-    s.set_consistency(Consistency::LocalQuorum);
-    let rows = session
-        .query_unpaged(s, ())
-        .await
-        .map_err(|e| errors::from_execution(&e))?
-        .into_rows_result()
-        .map_err(|e| errors::from_into_rows(&e))?;
-    let at = rows
-        .maybe_first_row::<(Option<CqlTimestamp>,)>()
-        .map_err(|e| errors::from_maybe_first_row(&e))?
-        .and_then(|(t,)| t)
-        .map(super::rows::from_ts)
-        .ok_or_else(|| StoreError::Corrupt("schema version 1 has no applied_at".into()))?;
-    Ok(at)
 }
 
 #[async_trait]
@@ -559,75 +489,34 @@ impl Store for ScyllaStore {
                 self.cfg.consistency, self.local_rf
             ));
         }
+        if let Some(skew) = self.clock.out_of_bounds() {
+            return Health::Degraded(skew);
+        }
         match self.health.recent_error() {
             Some(e) => Health::Degraded(e),
             None => Health::Ok,
         }
     }
 
-    /// Stops serving: every later call fails with `Closed`. The session's connections
-    /// close when the last `Arc` of the store (and of the session) is dropped. Nothing is
-    /// buffered in the store, so there is nothing to flush.
+    /// Stops serving: every later call fails with `Closed`, the background work stops
+    /// and gives its leases up (so another node takes its journal partitions over at
+    /// once instead of after the lease TTL). The session's connections close when the
+    /// last handle of the store (and of the session) is dropped. Nothing is buffered in
+    /// the store, so there is nothing to flush.
     async fn close(&self) -> Result<(), StoreError> {
+        if self.closing.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        self.wake.notify_one();
+        self.release_all_leases().await;
         self.closed.store(true, Ordering::Release);
         Ok(())
-    }
-}
-
-/// TTLs of directory entries (seconds; 0 = none).
-pub(super) mod dir_ttl {
-    use super::keys::RETENTION_SECS;
-
-    fn secs(v: i64) -> i32 {
-        i32::try_from(v).unwrap_or(i32::MAX)
-    }
-
-    /// FD buckets of an FN: an FN lives at most ~3 years, so its last documents expire
-    /// within retention + 3 years of its first.
-    pub fn fn_docs() -> i32 {
-        secs(RETENTION_SECS + 4 * 365 * 86_400)
-    }
-    /// Days of a register's time index.
-    pub fn reg_docs() -> i32 {
-        secs(RETENTION_SECS + 2 * 86_400)
-    }
-    /// Days of the audit log.
-    pub fn audit() -> i32 {
-        secs(RETENTION_SECS + 2 * 86_400)
-    }
-    /// Days of notifications (their rows live 366 days).
-    pub fn notes() -> i32 {
-        secs(368 * 86_400)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn replication_factor_from_maps() {
-        let nts = HashMap::from([
-            ("class".to_owned(), "org.apache.cassandra.locator.NetworkTopologyStrategy".to_owned()),
-            ("dc1".to_owned(), "3".to_owned()),
-            ("dc2".to_owned(), "2".to_owned()),
-        ]);
-        assert_eq!(replication_factor(&nts, Some("dc1")), Some(3));
-        assert_eq!(replication_factor(&nts, Some("dc2")), Some(2));
-        assert_eq!(replication_factor(&nts, Some("dc3")), None);
-        assert_eq!(replication_factor(&nts, None), None, "ambiguous");
-        let one = HashMap::from([
-            ("class".to_owned(), "NetworkTopologyStrategy".to_owned()),
-            ("datacenter1".to_owned(), "1".to_owned()),
-        ]);
-        assert_eq!(replication_factor(&one, None), Some(1));
-        let simple = HashMap::from([
-            ("class".to_owned(), "org.apache.cassandra.locator.SimpleStrategy".to_owned()),
-            ("replication_factor".to_owned(), "3".to_owned()),
-        ]);
-        assert_eq!(replication_factor(&simple, Some("dc1")), Some(3));
-        assert_eq!(replication_factor(&HashMap::new(), Some("dc1")), None);
-    }
 
     #[test]
     fn health_state_remembers_recent_unavailability_until_a_success() {
@@ -641,16 +530,5 @@ mod tests {
         assert_eq!(h.recent_error(), None);
         h.observe::<()>(&Err(StoreError::Timeout("write timeout".into())));
         assert!(h.recent_error().is_some());
-    }
-
-    #[test]
-    fn dir_cache_is_bounded() {
-        let c = DirCache::default();
-        c.insert("a".into());
-        assert!(c.contains("a"));
-        for i in 0..DirCache::MAX {
-            c.insert(i.to_string());
-        }
-        assert!(!c.contains("a"), "cleared when full");
     }
 }

@@ -16,7 +16,7 @@ use scylla::value::CqlTimestamp;
 use uuid::Uuid;
 
 use super::config::MigrationConfig;
-use super::delivery::{CursorRow, ObRow, ParkRow};
+use super::journal::EntryRow;
 use super::registers::{UnknownRow, UnknownRowNoFn};
 use super::rows::{DeliveryRowTuple, DocInsert, DocRow};
 use super::schema::render;
@@ -270,15 +270,16 @@ fn rows_read_match_the_schema() {
     check_row::<(i64,)>("dir_int_desc");
     check_row::<(String,)>("dir_text_from");
     check_row::<DeliveryRowTuple>("dlv_get");
-    check_row::<ObRow>("ob_after");
-    check_row::<CursorRow>("cur_get");
-    check_row::<ParkRow>("park_list");
+    check_row::<EntryRow>("jr_after");
+    check_row::<(Option<i32>, Option<i64>)>("cur_get");
+    check_row::<(i16, Option<i64>, Option<CqlTimestamp>, Option<CqlTimestamp>)>("backlog_all");
+    check_row::<(String, Option<String>)>("node_all");
     check_row::<(Option<String>,)>("reg_get");
     check_row::<(String, Option<String>)>("reg_after");
     check_row::<(Option<String>,)>("fn_get");
     check_row::<(String,)>("owner_after");
     check_row::<(CqlTimestamp, String)>("upd_after");
-    check_row::<(Option<String>, Option<i64>)>("act_get");
+    check_row::<(String, Option<String>)>("act_get");
     check_row::<UnknownRowNoFn>("unk_get");
     check_row::<UnknownRow>("unk_after");
     for n in
@@ -297,7 +298,6 @@ fn rows_read_match_the_schema() {
 fn values_bound_match_the_markers() {
     let t = CqlTimestamp(0);
     let raw = Bytes::from_static(b"raw");
-    let pos = vec![(1i32, 2i64)];
     // (the same Rust types as the call sites bind)
     check_values(
         "doc_insert",
@@ -318,40 +318,37 @@ fn values_bound_match_the_markers() {
             telemetry: None,
             raw: &raw,
             ack: &raw,
-            write_ts: 0,
+            attempt: Uuid::nil(),
         },
     );
     check_values("doc_get", &("f", 0i32, 0i64));
     check_values("doc_received", &("f", 0i32, 0i64));
     check_values("doc_range", &("f", 0i32, 0i64, 0i64, 1i32));
-    check_values("idx_insert", &("r", 0i32, t, "f", 0i64, 0i16, 0i64));
+    check_values("idx_insert", &("r", 0i32, t, "f", 0i64, 0i16));
     check_values("idx_after", &("r", 0i32, t, "f", 0i64, 1i32));
     check_values("dir_int_insert", &("k", "o", 0i64, 0i32));
     check_values("dir_int_asc", &("k", "o", 0i64, 0i64));
     check_values("dir_int_desc", &("k", "o", 0i64, 0i64));
     check_values("dir_text_insert", &("k", "o", "e"));
     check_values("dir_text_from", &("k", "o", "e"));
-    check_values("dlv_queue", &(0i64, t, t, pos.clone(), "f", 0i32, 0i64));
+    check_values("jr_insert", &(0i16, 0i32, 0i64, "f", 0i64, "r", "{}".to_owned(), false));
+    check_values("jr_after", &(0i16, 0i32, 0i64, "f", 0i64, 1i32));
+    check_values("jr_done", &(0i16, 0i32, 0i64, "f", 0i64));
+    check_values("jr_retry", &(t, 1i32, 0i16, 0i32, 0i64, "f", 0i64));
+    check_values("jr_drop_hour", &(0i16, 0i32));
+    check_values("cur_get", &(0i16, "derive"));
+    check_values("cur_set", &(0i16, "derive", 0i32, 0i64, t, 0i64));
+    check_values("backlog_set", &(0i16, 0i64, Some(t), t, 0i64));
+    check_values("backlog_all", &());
     check_values("dlv_get", &("f", 0i32, 0i64));
-    check_values("dlv_delivered", &(0i64, t, t, "f", 0i32, 0i64));
-    check_values("dlv_failed", &(0i64, 1i32, "e", t, t, "f", 0i32, 0i64));
-    check_values("dlv_drop_position", &(0i64, pos.clone(), "f", 0i32, 0i64));
-    check_values("dlv_park", &(0i64, pos.clone(), pos.clone(), "f", 0i32, 0i64));
-    check_values("dlv_unpark", &(0i64, pos.clone(), "f", 0i32, 0i64));
-    check_values("ob_insert", &(0i16, 0i32, 0i64, "f", 0i64, t, t, 0i64));
-    check_values("ob_after", &(0i16, 0i32, 0i64, "f", 0i64));
-    check_values("ob_done", &(0i64, 0i16, 0i32, 0i64, "f", 0i64));
-    check_values("ob_retry", &(0i64, t, 1i32, 0i16, 0i32, 0i64, "f", 0i64));
-    check_values("ob_drop_hour", &(0i16, 0i32));
-    check_values("cur_get", &(0i16,));
-    check_values("cur_set", &(0i16, 0i32, 0i64, "f", 0i64, t));
-    check_values("park_insert", &(0i16, 0i32, 0i64, "f", 0i64, t, t, 0i32, t));
-    check_values("park_list", &(0i16,));
-    check_values("park_retry", &(t, 1i32, 0i16, 0i32, 0i64, "f", 0i64));
-    check_values("park_delete", &(0i16, 0i32, 0i64, "f", 0i64));
+    check_values("dlv_delivered", &(t, t, t, "f", 0i32, 0i64));
+    check_values("dlv_failed", &(t, 1i32, "e", t, t, "f", 0i32, 0i64));
     check_values("lease_take", &("n", "h", 1i32));
     check_values("lease_renew", &(1i32, "h", "n", "h"));
     check_values("lease_release", &("n", "h"));
+    check_values("node_beat", &("n", t, "fp", 1i32));
+    check_values("node_all", &());
+    check_values("node_leave", &("n",));
     check_values("reg_get", &("b".to_owned(), "r"));
     check_values("reg_after", &("b", "r"));
     check_values("reg_insert", &("b".to_owned(), "r".to_owned(), "{}".to_owned(), 1i64, t));
@@ -364,7 +361,7 @@ fn values_bound_match_the_markers() {
     check_values("upd_insert", &(0i32, 0i32, t, "r".to_owned()));
     check_values("upd_after", &(0i32, 0i32, t, "r"));
     check_values("act_get", &("r",));
-    check_values("act_put", &("r", "{}".to_owned(), 0i64));
+    check_values("act_put", &("r", "f", "{}".to_owned(), 0i64));
     check_values("unk_get", &("p", "f"));
     check_values("unk_put", &("p", "f", t, t, 1i64, Some("r"), None::<&str>, Some("peer")));
     check_values("unk_after", &("p", "f"));
@@ -411,16 +408,16 @@ fn the_checker_catches_mismatches() {
     // negative controls: each check fails for the reason it exists
     let m = panic_message(std::panic::catch_unwind(|| check_row::<(i32,)>("doc_received")));
     assert!(m.contains("row type does not match"), "int read from a timestamp column: {m:?}");
-    let m = panic_message(std::panic::catch_unwind(|| check_row::<(Option<String>, Option<String>)>("act_get")));
-    assert!(m.contains("row type does not match"), "text read from WRITETIME: {m:?}");
+    let m = panic_message(std::panic::catch_unwind(|| check_row::<(Option<String>, Option<i64>)>("act_get")));
+    assert!(m.contains("row type does not match"), "bigint read from a text column: {m:?}");
     let m = panic_message(std::panic::catch_unwind(|| check_values("fn_get", &(1i32,))));
     assert!(m.contains("values do not match"), "int bound to a text key: {m:?}");
     let m = panic_message(std::panic::catch_unwind(|| check_values("doc_get", &("f", 0i32))));
     assert!(m.contains("values do not match"), "a missing value: {m:?}");
     let m = panic_message(std::panic::catch_unwind(|| {
-        check_values("dlv_queue", &(0i64, CqlTimestamp(0), CqlTimestamp(0), vec!["x"], "f", 0i32, 0i64))
+        check_values("dlv_failed", &(0i64, 1i32, "e", CqlTimestamp(0), CqlTimestamp(0), "f", 0i32, 0i64))
     }));
-    assert!(m.contains("values do not match"), "text added to a set of tuples: {m:?}");
+    assert!(m.contains("values do not match"), "a bigint bound to a timestamp: {m:?}");
     let m = panic_message(std::panic::catch_unwind(|| {
         let schema = schema();
         marker_specs("SELECT x FROM ofd.documents WHERE nope = ?", &schema["documents"]);

@@ -1,0 +1,174 @@
+//! The store's own background work, on a weak handle of its state (it ends when the store
+//! is closed or dropped): the node heartbeat, the clock check, this node's share of the
+//! deriver leases, and the deriver rounds — at once for partitions this process appended
+//! to, and every [`SWEEP`] for all the partitions it holds (other nodes append to them
+//! too). Also `settle()`, which waits for the deriver.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use super::clock::CHECK_EVERY;
+use super::derive::{DERIVE_GROUPS, group_of, lease_name};
+use super::journal::DERIVE;
+use super::keys;
+use super::store::{Inner, ScyllaStore};
+use crate::error::StoreError;
+use crate::metrics::{JOURNAL_ERRORS_TOTAL, JOURNAL_PARTITIONS};
+use crate::model::DELIVERY_PARTITIONS;
+
+/// Every held partition is read at least this often.
+const SWEEP: Duration = Duration::from_secs(1);
+/// The idle wait between rounds (an append wakes the task earlier).
+const IDLE: Duration = Duration::from_millis(200);
+/// Heartbeat period.
+const BEAT: Duration = Duration::from_secs(5);
+/// Lifetime of a deriver lease; renewed at a third of it (with jitter).
+const DERIVE_LEASE_TTL: Duration = Duration::from_secs(15);
+
+pub(super) fn spawn(weak: Weak<Inner>, wake: Arc<tokio::sync::Notify>) {
+    tokio::spawn(run(weak, wake));
+}
+
+async fn run(weak: Weak<Inner>, wake: Arc<tokio::sync::Notify>) {
+    let mut last_beat: Option<Instant> = None;
+    let mut last_clock = Instant::now();
+    let mut next_balance = Instant::now();
+    let mut last_sweep: Option<Instant> = None;
+    // lease groups held, and the partitions they cover
+    let mut groups: Vec<u16> = Vec::new();
+    let mut held: Vec<u16> = Vec::new();
+    loop {
+        let Some(inner) = weak.upgrade() else { return };
+        let store = ScyllaStore::from_inner(inner);
+        if store.is_closed() {
+            return;
+        }
+        if last_beat.is_none_or(|t| t.elapsed() >= BEAT) {
+            if let Err(e) = store.heartbeat().await {
+                tracing::debug!(error = %e, "node heartbeat");
+            }
+            last_beat = Some(Instant::now());
+        }
+        if last_clock.elapsed() >= CHECK_EVERY {
+            store.measure_clock().await;
+            last_clock = Instant::now();
+        }
+        if Instant::now() >= next_balance {
+            match store.balance_leases(DERIVE, DERIVE_GROUPS, DERIVE_LEASE_TTL, &groups).await {
+                Ok(now_groups) => {
+                    let now_held: Vec<u16> =
+                        (0..DELIVERY_PARTITIONS).filter(|p| now_groups.contains(&group_of(*p))).collect();
+                    store.adopt(&held, &now_held).await;
+                    held = now_held;
+                    groups = now_groups;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "renewing the deriver leases; pausing the deriver");
+                    store.adopt(&held, &[]).await;
+                    held.clear();
+                    groups.clear();
+                }
+            }
+            metrics::gauge!(JOURNAL_PARTITIONS, "follower" => DERIVE).set(held.len() as f64);
+            let jitter = Duration::from_millis(keys::fnv1a(&keys::now_micros().to_le_bytes()) % 1000);
+            next_balance = Instant::now() + DERIVE_LEASE_TTL / 3 - Duration::from_millis(500) + jitter;
+        }
+        let sweep = last_sweep.is_none_or(|t| t.elapsed() >= SWEEP);
+        let mut parts: BTreeSet<u16> = store.follow.take_dirty();
+        if sweep {
+            parts.extend(held.iter().copied());
+            last_sweep = Some(Instant::now());
+        }
+        let busy = store.derive_parts(&parts).await;
+        drop(store);
+        if !busy {
+            let _ = tokio::time::timeout(IDLE, wake.notified()).await;
+        }
+    }
+}
+
+impl ScyllaStore {
+    /// Sets up the state of newly held partitions and drops that of lost ones.
+    async fn adopt(&self, before: &[u16], now: &[u16]) {
+        let mut map = self.follow.derive.lock().await;
+        for p in before.iter().filter(|p| !now.contains(p)) {
+            map.remove(p);
+            self.follow.forget_derived(*p);
+            tracing::info!(partition = p, "deriver partition handed over");
+        }
+        for p in now.iter().filter(|p| !before.contains(p)) {
+            match self.derive_state(*p).await {
+                Ok(st) => {
+                    map.insert(*p, st);
+                }
+                Err(e) => tracing::warn!(partition = p, error = %e, "loading a deriver cursor"),
+            }
+        }
+    }
+
+    /// One round over `parts` (those held); true if a round was full (more to do).
+    async fn derive_parts(&self, parts: &BTreeSet<u16>) -> bool {
+        let mut map = self.follow.derive.lock().await;
+        let mut busy = false;
+        for p in parts {
+            let Some(st) = map.get_mut(p) else { continue };
+            match self.derive_round(*p, st, false).await {
+                Ok(n) => {
+                    busy |= n >= 1000;
+                    self.follow.set_derived_to(*p, st.read_to_pos());
+                }
+                Err(e) => {
+                    metrics::counter!(JOURNAL_ERRORS_TOTAL, "follower" => DERIVE).increment(1);
+                    tracing::warn!(partition = p, error = %e, "deriver round failed; retried");
+                    if matches!(e, StoreError::Conflict(_)) {
+                        // the lease is about to expire or is lost: stop until renewed
+                        map.remove(p);
+                        self.follow.forget_derived(*p);
+                    }
+                }
+            }
+        }
+        busy
+    }
+
+    /// Waits until the derived views include every append that returned before the call:
+    /// every partition's deriver (here, or on another node through its persisted
+    /// cursor) has read past this moment. Bounded: fails with `Timeout` after a minute
+    /// plus the settle time.
+    pub(super) async fn settle_derived(&self) -> Result<(), StoreError> {
+        let target = keys::now_micros();
+        let deadline = Instant::now() + Duration::from_secs(60) + self.cfg.journal_settle() * 2;
+        loop {
+            self.check_open()?;
+            for p in 0..DELIVERY_PARTITIONS {
+                self.follow.mark_dirty(p);
+            }
+            self.wake.notify_one();
+            let here = self.follow.derived_to();
+            let mut behind = Vec::new();
+            for p in 0..DELIVERY_PARTITIONS {
+                match here.get(&p) {
+                    Some(at) if *at >= target => {}
+                    Some(_) => behind.push(p),
+                    None => {
+                        // held elsewhere: its persisted cursor (which lags by the settle time)
+                        if self.cursor(p, DERIVE).await?.pos < target {
+                            behind.push(p);
+                        }
+                    }
+                }
+            }
+            if behind.is_empty() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(StoreError::Timeout(format!(
+                    "derived views of journal partitions {behind:?} did not catch up (leases {:?})",
+                    behind.iter().map(|p| lease_name(*p)).collect::<Vec<_>>()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}

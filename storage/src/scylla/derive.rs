@@ -1,0 +1,274 @@
+//! The deriver: follows the journal and maintains what is derived from the documents —
+//! the time index (`documents_by_register`), the directories of FD buckets and register
+//! days, and the activity of each (register, FN) with the FDs received (`fn_activity`).
+//!
+//! One node at a time follows a journal partition, under the lease `derive-<p>`; the 64
+//! partitions are shared out evenly among the live nodes (`leases`). A round reads the
+//! entries after what was read (and, every quarter of the settle time, the settle window
+//! behind it again, for entries that became visible late), applies them, writes the
+//! activity rows it changed with the lease's fenced timestamp, and moves the persisted
+//! cursor — never past entries younger than the settle time. Applying an entry twice is
+//! harmless: index rows and directories are idempotent upserts, and the activity of a
+//! (register, FN) folds each FD once (its `FdLedger`), so a restart or a takeover that
+//! re-reads entries behind the cursor changes nothing. The lag of the derived views is
+//! the round interval while this node holds the partition (a metric shows it).
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::directory::dir_ttl;
+use super::journal::{DERIVE, Entry, Pos};
+use super::keys::{self, day_of};
+use super::rows::{from_json, to_json, ts};
+use super::store::ScyllaStore;
+use crate::error::StoreError;
+use crate::metrics::{JOURNAL_ENTRIES_TOTAL, JOURNAL_LAG_SECONDS};
+use crate::model::{DocumentRecord, FdLedger, RegisterActivity};
+
+/// Entries one round applies at most per partition.
+const ROUND_LIMIT: usize = 2000;
+/// Activity rows cached per partition before the clean ones are dropped.
+const CACHE_MAX: usize = 100_000;
+/// Persist a moved cursor at most this often (it is re-derivable; this bounds writes).
+const PERSIST_EVERY: Duration = Duration::from_secs(2);
+/// How often passed hour partitions are deleted.
+const PRUNE_EVERY: Duration = Duration::from_secs(600);
+
+/// The activity row of one (register, FN).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct FnActivity {
+    /// What the documents of this FN said.
+    pub activity: RegisterActivity,
+    /// Which FDs were folded in (and which are missing).
+    pub ledger: FdLedger,
+}
+
+impl FnActivity {
+    /// Folds a document in once; false if its FD was folded before.
+    pub fn fold(&mut self, doc: &DocumentRecord) -> bool {
+        if !self.ledger.record(doc.fd) {
+            return false;
+        }
+        self.activity.absorb(doc);
+        true
+    }
+}
+
+/// What the deriver of one partition knows in this process.
+#[derive(Debug)]
+pub(super) struct DeriveState {
+    /// The persisted cursor.
+    cursor: Pos,
+    last_persist: Instant,
+    /// Everything up to here was read.
+    read_to: Pos,
+    /// Entries applied within the settle window behind `read_to` (for the re-read).
+    seen: BTreeSet<Pos>,
+    last_reread: Instant,
+    /// Activity rows of (register, FN), as last written or read.
+    activity: HashMap<(String, String), FnActivity>,
+    /// Hour partitions below this were deleted (both followers had passed them).
+    pruned_below: i32,
+    last_prune: Instant,
+}
+
+impl DeriveState {
+    /// Everything before this position (µs) was read and applied.
+    pub fn read_to_pos(&self) -> i64 {
+        self.read_to.pos
+    }
+
+    fn new(cursor: Pos) -> Self {
+        Self {
+            read_to: cursor.clone(),
+            cursor,
+            last_persist: Instant::now(),
+            seen: BTreeSet::new(),
+            last_reread: Instant::now(),
+            activity: HashMap::new(),
+            pruned_below: i32::MIN,
+            last_prune: Instant::now(),
+        }
+    }
+}
+
+/// The deriver's 64 partitions are leased in this many groups (partition `p` belongs to
+/// group `p % DERIVE_GROUPS`): eight lightweight transactions per renewal instead of 64,
+/// and still an even split for up to eight nodes.
+pub(super) const DERIVE_GROUPS: u16 = 8;
+
+/// The lease group of a partition.
+pub(super) fn group_of(part: u16) -> u16 {
+    part % DERIVE_GROUPS
+}
+
+/// The lease name of a partition's deriver (its group's).
+pub(super) fn lease_name(part: u16) -> String {
+    format!("{DERIVE}-{}", group_of(part))
+}
+
+impl ScyllaStore {
+    /// The state of a partition this node just took: its persisted cursor.
+    pub(super) async fn derive_state(&self, part: u16) -> Result<DeriveState, StoreError> {
+        Ok(DeriveState::new(self.cursor(part, DERIVE).await?))
+    }
+
+    /// One round of a partition. Returns the entries applied.
+    pub(super) async fn derive_round(
+        &self,
+        part: u16,
+        st: &mut DeriveState,
+        reread: bool,
+    ) -> Result<usize, StoreError> {
+        let lease = lease_name(part);
+        let settle_us = i64::try_from(self.cfg.journal_settle().as_micros()).unwrap_or(i64::MAX);
+        let until = keys::now_micros();
+        // entries after what was read
+        let mut entries = self.read_entries(part, &st.read_to, until, ROUND_LIMIT).await?;
+        let exhausted = entries.len() < ROUND_LIMIT;
+        let new_read_to = match entries.last() {
+            Some(e) if !exhausted => e.at.clone(),
+            _ => Pos::before(until),
+        };
+        // the settle window behind, again
+        if reread || st.last_reread.elapsed() >= self.cfg.journal_settle() / 4 {
+            let from = Pos::before(st.read_to.pos.saturating_sub(settle_us)).max(st.cursor.clone());
+            let late = self.read_entries(part, &from, st.read_to.pos.saturating_add(1), usize::MAX).await?;
+            entries.extend(late.into_iter().filter(|e| e.at <= st.read_to && !st.seen.contains(&e.at)));
+            st.last_reread = Instant::now();
+        }
+        let applied = entries.len();
+        self.apply(part, st, &entries, &lease).await?;
+        for e in entries {
+            st.seen.insert(e.at);
+        }
+        st.read_to = st.read_to.clone().max(new_read_to);
+        // forget what the re-read will no longer look at
+        let keep_from = Pos::before(st.read_to.pos.saturating_sub(settle_us.saturating_mul(2)));
+        st.seen = st.seen.split_off(&keep_from);
+        // the persisted cursor: everything read, but nothing younger than the settle time
+        let cursor = Pos::before(st.read_to.pos.min(self.settled_before()));
+        if cursor > st.cursor && st.last_persist.elapsed() >= PERSIST_EVERY {
+            self.set_cursor(part, DERIVE, &cursor, &lease).await?;
+            st.cursor = cursor;
+            st.last_persist = Instant::now();
+        }
+        if st.last_prune.elapsed() >= PRUNE_EVERY {
+            // hours both followers have passed go as a whole (rows also expire by TTL)
+            let fns = self.cursor(part, super::journal::FNS).await?;
+            let from = if st.pruned_below == i32::MIN { st.cursor.hour() - 24 * 90 } else { st.pruned_below };
+            st.pruned_below = self.prune(part, &st.cursor, &fns, from.max(fns.hour() - 24 * 90)).await?;
+            st.last_prune = Instant::now();
+        }
+        let lag = (keys::now_micros() - st.read_to.pos).max(0) as f64 / 1e6;
+        metrics::gauge!(JOURNAL_LAG_SECONDS, "follower" => DERIVE).set(lag);
+        metrics::counter!(JOURNAL_ENTRIES_TOTAL, "follower" => DERIVE).increment(applied as u64);
+        Ok(applied)
+    }
+
+    /// Applies entries: index rows and directories, then the activity rows they change.
+    async fn apply(&self, part: u16, st: &mut DeriveState, entries: &[Entry], lease: &str) -> Result<(), StoreError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let futs: Vec<_> = entries.iter().map(|e| self.index(&e.meta, &e.at.fn_text)).collect();
+        super::store::unordered(futs, self.cfg.append_concurrency).await?;
+        let mut dirty: HashSet<(String, String)> = HashSet::new();
+        for e in entries {
+            let key = (e.meta.rnm.as_str().to_owned(), e.at.fn_text.clone());
+            if !st.activity.contains_key(&key) {
+                let rows = self.read_activity_rows(&key.0).await?;
+                for (f, a) in rows {
+                    st.activity.entry((key.0.clone(), f)).or_insert(a);
+                }
+            }
+            let a = st.activity.entry(key.clone()).or_default();
+            if a.fold(&e.meta) {
+                dirty.insert(key);
+            }
+        }
+        let mut writes = Vec::with_capacity(dirty.len());
+        for key in &dirty {
+            let Some(a) = st.activity.get(key) else { continue };
+            let body = to_json(a)?;
+            let ts = self.fenced(lease)?;
+            writes.push(async move { self.write(&self.st.act_put, (key.0.as_str(), key.1.as_str(), body, ts)).await });
+        }
+        super::store::unordered(writes, self.cfg.append_concurrency).await?;
+        if st.activity.len() > CACHE_MAX {
+            st.activity.retain(|k, _| dirty.contains(k));
+        }
+        let _ = part;
+        Ok(())
+    }
+
+    /// The index row and the directory entries of one document.
+    async fn index(&self, doc: &DocumentRecord, fn_text: &str) -> Result<(), StoreError> {
+        let day = day_of(doc.received_at);
+        let idx = self.write(
+            &self.st.idx_insert,
+            (doc.rnm.as_str(), day, ts(doc.received_at), fn_text, keys::fd_value(doc.fd), i16::from(doc.doc_type)),
+        );
+        let fn_dir = self.dir_int("fn_docs", fn_text, i64::from(keys::fd_bucket(doc.fd)), dir_ttl::fn_docs());
+        let reg_dir = self.dir_int("reg_docs", doc.rnm.as_str(), i64::from(day), dir_ttl::reg_docs());
+        futures::try_join!(idx, fn_dir, reg_dir)?;
+        Ok(())
+    }
+
+    /// The activity rows of a register, by stored FN.
+    pub(super) async fn read_activity_rows(&self, rnm: &str) -> Result<Vec<(String, FnActivity)>, StoreError> {
+        let rows: Vec<(String, Option<String>)> = self.rows(&self.st.act_get, (rnm,)).await?;
+        rows.into_iter()
+            .map(|(f, body)| {
+                let a: FnActivity =
+                    from_json(&format!("activity of {rnm}/{}", f.trim_end()), body.as_deref().unwrap_or("{}"))?;
+                Ok((f, a))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use ffd::FnNumber;
+
+    use super::*;
+    use crate::ids::{Rnm, Timestamp};
+
+    fn doc(fd: u32, code: u8) -> DocumentRecord {
+        DocumentRecord {
+            fn_number: FnNumber::parse_strict("9999078900005488").expect("fn"),
+            fd,
+            rnm: Rnm::parse("0000000005008570").expect("rnm"),
+            doc_type: 3,
+            ffd_version: None,
+            doc_time: None,
+            received_at: Timestamp(i64::from(fd) * 1000),
+            total: None,
+            fiscal_sign: None,
+            response_code: code,
+            flk_error: None,
+            opaque: false,
+            telemetry: None,
+            raw: Bytes::new(),
+            ack: Bytes::new(),
+        }
+    }
+
+    #[test]
+    fn each_fd_is_folded_once_whatever_the_order_and_the_repeats() {
+        let mut a = FnActivity::default();
+        for fd in [3, 1, 2, 3, 1, 5, 2, 5] {
+            a.fold(&doc(fd, if fd == 2 { 14 } else { 0 }));
+        }
+        assert_eq!(a.activity.documents, 4);
+        assert_eq!(a.activity.flk_errors, 1);
+        assert_eq!(a.activity.last_fd, Some(5));
+        assert_eq!(a.ledger.gaps, vec![4]);
+        let json = to_json(&a).expect("json");
+        assert_eq!(from_json::<FnActivity>("x", &json).expect("back"), a);
+    }
+}
