@@ -336,6 +336,48 @@ pub static CATALOGUE: &[MetricDef] = &[
         &["op"],
         LATENCY_BUCKETS,
     ),
+    def(
+        storage::metrics::CLOCK_OFFSET_SECONDS,
+        Gauge,
+        "This node's clock minus the CQL cluster's (cluster backend); appends are refused beyond a quarter of storage.journal_settle.",
+        &[],
+        &[],
+    ),
+    def(
+        storage::metrics::JOURNAL_LAG_SECONDS,
+        Gauge,
+        "Age of the oldest journal entry a follower of this node has not processed, by follower (derive: the time index and activity; fns: FNS forwarding); cluster backend.",
+        &["follower"],
+        &[],
+    ),
+    def(
+        storage::metrics::JOURNAL_ENTRIES_TOTAL,
+        Counter,
+        "Journal entries read by the followers of this node, by follower (cluster backend).",
+        &["follower"],
+        &[],
+    ),
+    def(
+        storage::metrics::JOURNAL_ERRORS_TOTAL,
+        Counter,
+        "Follower rounds that failed and are retried, by follower (cluster backend).",
+        &["follower"],
+        &[],
+    ),
+    def(
+        storage::metrics::JOURNAL_PARTITIONS,
+        Gauge,
+        "Journal partitions whose lease this node holds, by follower (cluster backend).",
+        &["follower"],
+        &[],
+    ),
+    def(
+        storage::metrics::APPENDS_REFUSED_TOTAL,
+        Counter,
+        "Appends refused before anything was written, by reason (clock_skew, slow_journal); cluster backend.",
+        &["reason"],
+        &[],
+    ),
     def(PROCESS_CPU, Counter, "CPU time consumed by the process (user + system).", &[], &[]),
     def(PROCESS_RSS, Gauge, "Resident memory of the process.", &[], &[]),
     def(PROCESS_OPEN_FDS, Gauge, "Open file descriptors.", &[], &[]),
@@ -424,8 +466,17 @@ pub fn prime_catalogue() {
     for code in ["io", "poisoned", "corrupt", "closed"] {
         prime(storage::metrics::COMMIT_ERRORS_TOTAL, &[("error", code)]);
     }
-    // cluster backend only: with the embedded store this series stays empty
+    // cluster backend only: with the embedded store these series stay at zero
     prime(storage::metrics::OPERATION_SECONDS, &[("op", "append_documents")]);
+    for follower in ["derive", "fns"] {
+        prime(storage::metrics::JOURNAL_LAG_SECONDS, &[("follower", follower)]);
+        prime(storage::metrics::JOURNAL_ENTRIES_TOTAL, &[("follower", follower)]);
+        prime(storage::metrics::JOURNAL_ERRORS_TOTAL, &[("follower", follower)]);
+        prime(storage::metrics::JOURNAL_PARTITIONS, &[("follower", follower)]);
+    }
+    for reason in ["clock_skew", "slow_journal"] {
+        prime(storage::metrics::APPENDS_REFUSED_TOTAL, &[("reason", reason)]);
+    }
 }
 
 /// Renders `docs/metrics.md` from the catalogue.

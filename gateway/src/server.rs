@@ -75,29 +75,65 @@ pub async fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn Store>> {
         #[cfg(feature = "scylla")]
         "scylla" => {
             let sc = scylla_config(cfg)?;
-            let store = storage::scylla::ScyllaStore::connect(sc)
-                .await
-                .context("connecting to ScyllaDB (run `gateway migrate` first on a new cluster)")?;
+            let nodes = sc.nodes.join(",");
+            let store = storage::scylla::ScyllaStore::connect(sc).await.with_context(|| {
+                format!(
+                    "opening the CQL store at {nodes}, keyspace {} (on a new cluster, run `gateway migrate` first)",
+                    cfg.storage.keyspace
+                )
+            })?;
             Ok(Arc::new(store))
         }
         #[cfg(not(feature = "scylla"))]
-        "scylla" => bail!("this build has no ScyllaDB backend; rebuild with `--features scylla`"),
+        "scylla" => bail!("this build has no CQL backend (built with --no-default-features); rebuild with the `scylla` feature"),
         other => bail!("unknown storage backend {other:?}"),
     }
 }
 
-/// The ScyllaDB settings of the `[storage]` section.
+/// The CQL settings of the `[storage]` section (and this node's name).
 #[cfg(feature = "scylla")]
 pub fn scylla_config(cfg: &Config) -> anyhow::Result<storage::scylla::ScyllaConfig> {
     let s = &cfg.storage;
-    storage::scylla::ScyllaConfig::from_storage_section(
-        s.nodes.clone(),
-        &s.keyspace,
-        &s.local_dc,
-        &s.consistency,
-        s.request_timeout,
-    )
-    .map_err(|e| anyhow::anyhow!("storage: {e}"))
+    let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    let sc = storage::scylla::ScyllaConfig {
+        nodes: s.nodes.clone(),
+        keyspace: s.keyspace.clone(),
+        local_dc: (!s.local_dc.trim().is_empty()).then(|| s.local_dc.trim().to_owned()),
+        consistency: s.consistency.parse().map_err(|e| anyhow::anyhow!("{e}"))?,
+        request_timeout_ms: ms(s.request_timeout),
+        min_replication_factor: s.min_replication_factor,
+        journal_settle_ms: ms(s.journal_settle),
+        speculative_delay_ms: ms(s.speculative_delay),
+        node_id: Some(cfg.node_id()),
+        allow_periodic_commitlog: s.allow_periodic_commitlog,
+        ..storage::scylla::ScyllaConfig::default()
+    };
+    sc.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(sc)
+}
+
+/// Announces this node's signer fingerprint to the nodes sharing the store, and refuses to
+/// start beside a live node that signs with another key: the same document would get
+/// different acknowledgments depending on the gateway a register reached.
+async fn check_signers(store: &dyn Store, node: &str, fingerprint: &str) -> anyhow::Result<()> {
+    store.announce_signer(fingerprint);
+    let nodes = store.cluster_nodes().await.context("listing the gateway nodes sharing the store")?;
+    let clashing: Vec<String> = nodes
+        .iter()
+        .filter(|n| n.node != node && !n.signer_fingerprint.is_empty() && n.signer_fingerprint != fingerprint)
+        .map(|n| format!("{} (key {})", n.node, n.signer_fingerprint))
+        .collect();
+    if !clashing.is_empty() {
+        bail!(
+            "gateway nodes sharing this store sign acknowledgments with another key: {}; this node's key is {fingerprint}. \
+             Every gateway on one store needs the same signer.key_hex",
+            clashing.join(", ")
+        );
+    }
+    if !nodes.is_empty() {
+        tracing::info!(nodes = nodes.len(), signer = fingerprint, "gateway nodes sharing the store");
+    }
+    Ok(())
 }
 
 /// Starts a gateway with a validated configuration.
@@ -126,7 +162,9 @@ pub async fn start_with_store(
         Rules { tariff_grace: cfg.ingest.tariff_grace, replaced_fn_tolerance: cfg.ingest.replaced_fn_tolerance };
     let registry = Arc::new(Registry::load(store.as_ref(), rules).await.context("loading registers")?);
     tracing::info!(fns = registry.len(), backend = store.backend(), "register index loaded");
-    let signer = crate::data::signer::build(&cfg)?;
+    let built = crate::data::signer::build(&cfg)?;
+    let signer = built.signer;
+    check_signers(store.as_ref(), &cfg.node_id(), &built.fingerprint).await?;
     let backlog = Arc::new(Backlog::new());
     let ingest = Arc::new(Ingest::new(IngestParts {
         store: store.clone(),

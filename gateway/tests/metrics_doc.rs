@@ -157,6 +157,7 @@ const BOUNDED_LABELS: &[&str] = &[
     "route",     // admin API path templates (never the concrete path)
     "op",        // storage operation names
     "error",     // storage error codes
+    "follower",  // journal followers: derive | fns
     "version",   // build info
 ];
 

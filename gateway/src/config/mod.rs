@@ -224,10 +224,35 @@ impl Config {
                         ),
                     );
                 }
+                if !(1..=9).contains(&self.storage.min_replication_factor) {
+                    return invalid("storage.min_replication_factor", "must be between 1 and 9".into());
+                }
+                if self.storage.request_timeout < std::time::Duration::from_millis(100) {
+                    return invalid("storage.request_timeout", "must be at least 100ms".into());
+                }
+                if self.storage.journal_settle < self.storage.request_timeout * 2 {
+                    return invalid(
+                        "storage.journal_settle",
+                        "must be at least twice storage.request_timeout (an entry still being written must not be passed)"
+                            .into(),
+                    );
+                }
+                let spec = self.storage.speculative_delay;
+                if !spec.is_zero() && spec < std::time::Duration::from_millis(10) {
+                    return invalid("storage.speculative_delay", "must be 0s (off) or at least 10ms".into());
+                }
             }
             other => {
                 return invalid("storage.backend", format!("unknown backend {other:?} (embedded or scylla)"));
             }
+        }
+        if self.storage.backend == "scylla" && self.signer.key_hex.is_none() {
+            return invalid(
+                "signer.key_hex",
+                "a CQL store is shared by several gateways, which must sign with one key: set signer.key_hex \
+                 (the same on every gateway; a development key in data_dir would differ per node)"
+                    .into(),
+            );
         }
         for t in &self.admin.tokens {
             if !matches!(t.role.as_str(), "admin" | "viewer") {

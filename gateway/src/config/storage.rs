@@ -6,11 +6,15 @@ use super::values::duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// Storage backend.
+/// Storage backend: the embedded store in `data_dir` (one gateway), or a CQL cluster
+/// (ScyllaDB in production; Apache Cassandra speaks the same protocol) shared by several
+/// gateways.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct StorageConfig {
-    /// `embedded` (default, in `data_dir`) or `scylla`.
+    /// `embedded` (default, in `data_dir`) or `scylla` (a CQL cluster; apply the schema
+    /// first with `gateway --config F migrate`). With `scylla`, `signer.key_hex` must be
+    /// set, the same on every gateway sharing the keyspace.
     pub backend: String,
     /// Embedded: `sync_all` (fsync, default) or `sync_data` (fdatasync).
     pub sync: String,
@@ -18,21 +22,44 @@ pub struct StorageConfig {
     pub max_batch: usize,
     /// Embedded: append requests queued for the writer at most.
     pub queue_capacity: usize,
-    /// ScyllaDB contact points.
+    /// CQL contact points (`host:port`); list two or three so that one down node does not
+    /// stop a restart.
     pub nodes: Vec<String>,
-    /// ScyllaDB keyspace.
+    /// CQL keyspace.
     pub keyspace: String,
-    /// ScyllaDB local datacenter.
+    /// The local datacenter: requests go to its replicas, `local_quorum` counts them.
     pub local_dc: String,
-    /// ScyllaDB write consistency (`local_quorum`, `quorum`, `each_quorum`, `all`).
+    /// Write consistency (`local_quorum`, `quorum`, `each_quorum`, `all`; anything weaker
+    /// could acknowledge a document held by one replica, and is refused).
     pub consistency: String,
-    /// ScyllaDB request timeout.
+    /// Timeout of one CQL request. A timeout is an unknown outcome: no acknowledgment, the
+    /// register retries.
     #[serde(with = "duration")]
     #[schemars(with = "String")]
     pub request_timeout: Duration,
-    /// ScyllaDB replication factor in the local datacenter, used by `gateway migrate` when
-    /// it creates the keyspace (an existing keyspace is left as it is).
+    /// Replication factor in the local datacenter, used by `gateway migrate` when it
+    /// creates the keyspace (an existing keyspace is left as it is).
     pub replication_factor: u32,
+    /// Refuse to start on a keyspace replicated fewer times than this in the local
+    /// datacenter (3: a quorum of 3 survives one node loss; 1 only for a single test
+    /// node).
+    pub min_replication_factor: u32,
+    /// How long a journal entry may take to become visible; the derived views (time index,
+    /// activity) and FNS forwarding never pass younger entries for good, and an append
+    /// whose entry took more than half of it is not acknowledged. At least twice
+    /// `request_timeout`.
+    #[serde(with = "duration")]
+    #[schemars(with = "String")]
+    pub journal_settle: Duration,
+    /// Send an idempotent request to a second replica when the first has not answered
+    /// after this long (`0s`: off): bounds the stall of a node that died but is not marked
+    /// down yet.
+    #[serde(with = "duration")]
+    #[schemars(with = "String")]
+    pub speculative_delay: Duration,
+    /// Start on a cluster whose `commitlog_sync` is `periodic` (replicas answer writes
+    /// from memory, so a power cut can lose acknowledged documents). Refused by default.
+    pub allow_periodic_commitlog: bool,
 }
 
 impl Default for StorageConfig {
@@ -46,8 +73,12 @@ impl Default for StorageConfig {
             keyspace: "ofd".into(),
             local_dc: "dc1".into(),
             consistency: "local_quorum".into(),
-            request_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(3),
             replication_factor: 3,
+            min_replication_factor: 3,
+            journal_settle: Duration::from_secs(10),
+            speculative_delay: Duration::from_millis(200),
+            allow_periodic_commitlog: false,
         }
     }
 }

@@ -8,9 +8,19 @@ use ffd::{AckSigner, SoftwareSigner};
 
 use crate::config::Config;
 
+/// The signer and a fingerprint of its key (the first 8 bytes of the key's SHA-256, hex),
+/// which a gateway announces to the others sharing its store: gateways with different
+/// keys would sign the same document differently.
+pub struct Built {
+    /// The signer.
+    pub signer: Arc<dyn AckSigner>,
+    /// Fingerprint of its key.
+    pub fingerprint: String,
+}
+
 /// Builds the signer. Without a configured key, a random one is created once in
 /// `<data_dir>/signer.key` (mode 0600) so acknowledgments stay stable across restarts.
-pub fn build(cfg: &Config) -> anyhow::Result<Arc<dyn AckSigner>> {
+pub fn build(cfg: &Config) -> anyhow::Result<Built> {
     let key = match &cfg.signer.key_hex {
         Some(k) => hex::decode(k).context("signer.key_hex is not hex")?,
         None => {
@@ -26,5 +36,7 @@ pub fn build(cfg: &Config) -> anyhow::Result<Arc<dyn AckSigner>> {
             }
         }
     };
-    Ok(Arc::new(SoftwareSigner::new(&key)))
+    use sha2::Digest;
+    let fingerprint = hex::encode(&sha2::Sha256::digest(&key)[..8]);
+    Ok(Built { signer: Arc::new(SoftwareSigner::new(&key)), fingerprint })
 }

@@ -147,11 +147,17 @@ impl ScyllaStore {
         self.write(&self.st.node_beat, (self.node.as_str(), now, fp.as_str(), keys::ttl_secs(NODE_TTL))).await
     }
 
-    /// Sets what this node announces as its signer's fingerprint.
+    /// Sets what this node announces as its signer's fingerprint, and announces it now.
     pub(super) fn announce_fingerprint(&self, fp: &str) {
         if let Ok(mut f) = self.leases.fingerprint.lock() {
             *f = fp.to_owned();
         }
+        let me = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = me.heartbeat().await {
+                tracing::debug!(error = %e, "announcing this node");
+            }
+        });
     }
 
     /// The live nodes (those whose heartbeat row has not expired), this one included.

@@ -1,8 +1,9 @@
 //! The forwarder: drains the outbox to the FNS endpoint.
 //!
 //! Work is split into [`DELIVERY_PARTITIONS`] partitions by FN. A node works only on the
-//! partitions whose lease (`fns-partition-<p>`) it holds; it renews them at a third of
-//! their TTL and tries to take the others at the same moments, so a dead node's
+//! partitions whose lease (`fns-partition-<p>`) it holds: its fair share of them among the
+//! live nodes sharing the store (the store lists them), renewed at about a third of their
+//! TTL with jitter; free partitions are taken while below the share, so a dead node's
 //! partitions are taken over once its leases expire, and with one node every partition is
 //! its own. Within a node one loop owns all its partitions, so no document is in flight
 //! twice; between nodes the leases keep a document with one node (a lease that expires
@@ -33,6 +34,12 @@ use super::backoff;
 use super::client::{FnsClient, SendError};
 use crate::config::FnsConfig;
 use crate::metrics as m;
+
+/// Where in 0..64 a node starts looking for free partitions.
+fn node_offset(node: &str) -> u16 {
+    let h = node.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3));
+    (h % u64::from(DELIVERY_PARTITIONS)) as u16
+}
 
 /// The lease name of a delivery partition.
 pub fn lease_name(partition: u16) -> String {
@@ -80,29 +87,64 @@ impl Forwarder {
         &self.owned
     }
 
-    /// Takes or renews every partition lease it can.
+    /// Keeps this node's fair share of the partition leases: renews those held, hands
+    /// back a surplus when more nodes share the store (the highest first), and takes free
+    /// ones while below the share. With one node that is every partition; with N, about
+    /// 64/N each, so a node that joins takes its share as the others give theirs up.
     pub async fn renew_leases(&mut self) {
-        for p in 0..DELIVERY_PARTITIONS {
-            match self.store.try_lease(&lease_name(p), &self.node, self.cfg.lease_ttl).await {
-                Ok(true) => {
-                    if self.owned.insert(p) {
-                        tracing::debug!(partition = p, "FNS partition lease taken");
-                    }
+        let live = match self.store.cluster_nodes().await {
+            Ok(nodes) => nodes.len().max(1),
+            Err(e) => {
+                tracing::debug!(error = %e, "listing the nodes sharing the store");
+                1
+            }
+        };
+        let share = usize::from(DELIVERY_PARTITIONS).div_ceil(live);
+        let held: Vec<u16> = self.owned.iter().copied().collect();
+        for (i, p) in held.iter().enumerate() {
+            if i >= share {
+                if let Err(e) = self.store.release_lease(&lease_name(*p), &self.node).await {
+                    tracing::debug!(partition = p, error = %e, "handing an FNS partition lease back");
                 }
-                Ok(false) => {
-                    if self.owned.remove(&p) {
-                        tracing::warn!(partition = p, "FNS partition lease lost to another node");
-                    }
-                }
-                Err(e) => {
-                    // Unknown: stop working on it until a renewal succeeds (another node
-                    // may take it when our lease runs out).
-                    self.owned.remove(&p);
-                    tracing::warn!(partition = p, error = %e, "renewing an FNS partition lease");
-                }
+                self.owned.remove(p);
+                tracing::info!(partition = p, live, "FNS partition handed back to share the work");
+                continue;
+            }
+            self.lease_one(*p).await;
+        }
+        // free partitions, starting at a node-specific offset so nodes do not race for the same ones
+        let start = node_offset(&self.node);
+        for k in 0..DELIVERY_PARTITIONS {
+            if self.owned.len() >= share {
+                break;
+            }
+            let p = (start + k) % DELIVERY_PARTITIONS;
+            if !self.owned.contains(&p) {
+                self.lease_one(p).await;
             }
         }
         metrics::gauge!(m::FNS_PARTITIONS).set(self.owned.len() as f64);
+    }
+
+    async fn lease_one(&mut self, p: u16) {
+        match self.store.try_lease(&lease_name(p), &self.node, self.cfg.lease_ttl).await {
+            Ok(true) => {
+                if self.owned.insert(p) {
+                    tracing::debug!(partition = p, "FNS partition lease taken");
+                }
+            }
+            Ok(false) => {
+                if self.owned.remove(&p) {
+                    tracing::warn!(partition = p, "FNS partition lease lost to another node");
+                }
+            }
+            Err(e) => {
+                // Unknown: stop working on it until a renewal succeeds (another node
+                // may take it when our lease runs out).
+                self.owned.remove(&p);
+                tracing::warn!(partition = p, error = %e, "renewing an FNS partition lease");
+            }
+        }
     }
 
     /// Releases every lease held.
@@ -214,7 +256,9 @@ impl Forwarder {
             }
             if last_renew.is_none_or(|t| t.elapsed() >= renew_every) {
                 self.renew_leases().await;
-                last_renew = Some(Instant::now());
+                // jittered, so that nodes started together do not renew in lockstep
+                let jitter = Duration::from_millis(rand::random::<u64>() % (renew_every.as_millis() as u64 / 5).max(1));
+                last_renew = Some(Instant::now().checked_sub(jitter).unwrap_or_else(Instant::now));
             }
             let stats = self.round().await;
             if stats.failed > 0 && last_failure_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(30)) {
