@@ -10,6 +10,7 @@
 # `prometheus` and `prometheus-alertmanager`, installed here if missing; needs root or
 # sudo). The tests start their own Prometheus and Alertmanager on free loopback ports, so
 # one that is already running (the package's service, or a user's own) is left alone.
+# schemathesis (PyPI) is installed into target/schemathesis-venv for the OpenAPI test.
 # `--no-fail-fast`: one red suite must not hide the state of the suites after it.
 # Long benchmarks, fuzzing and soak tests are separate commands (see README).
 set -euo pipefail
@@ -18,12 +19,24 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v prometheus-alertmanager >/dev/null 2>&1 || need_apt+=(prometheus-alertmanager)
+# schemathesis (PyPI) for the admin API's OpenAPI test, in a venv under target/
+st_venv=target/schemathesis-venv
+if [ ! -x "$st_venv/bin/schemathesis" ]; then
+    command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
+    python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
+fi
 if ((${#need_apt[@]})); then
     echo "installing: ${need_apt[*]}" >&2
     sudo_=""
     [ "$(id -u)" -eq 0 ] || sudo_="sudo"
     $sudo_ apt-get update -qq >/dev/null
     DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+if [ ! -x "$st_venv/bin/schemathesis" ]; then
+    echo "installing: schemathesis (into $st_venv)" >&2
+    rm -rf "$st_venv"
+    python3 -m venv "$st_venv"
+    "$st_venv/bin/pip" install -q --disable-pip-version-check schemathesis >/dev/null
 fi
 
 exec cargo test --workspace --no-fail-fast "$@"

@@ -38,7 +38,9 @@ use crate::control::alerts::{Light, condition, light, validate_rule};
 pub fn routes() -> Vec<Route> {
     vec![
         Route::get("/v1/alerts/rules", Role::Viewer, "List alert rules with their firing counts", list_rules),
-        Route::post("/v1/alerts/rules", "alert_rule.create", "Create an alert rule", create_rule),
+        Route::post("/v1/alerts/rules", "alert_rule.create", "Create an alert rule", create_rule)
+            .body::<RuleInput>()
+            .answers(StatusCode::CREATED),
         Route::get("/v1/alerts/rules/{name}", Role::Viewer, "One alert rule with its firing count", show_rule),
         Route::post("/v1/alerts/rules/{name}/enable", "alert_rule.enable", "Enable an alert rule", enable_rule),
         Route::post(
@@ -52,19 +54,22 @@ pub fn routes() -> Vec<Route> {
             "alert_rule.delete",
             "Delete an alert rule and its alert states",
             delete_rule,
-        ),
+        )
+        .answers(StatusCode::NO_CONTENT),
         Route::get(
             "/v1/alerts",
             Role::Viewer,
             "Alert states with the traffic light per register (rule, state, rnm, owner_inn; paginated)",
             list_alerts,
-        ),
+        )
+        .query::<AlertQuery>(),
         Route::get(
             "/v1/alerts/notifications",
             Role::Viewer,
             "Webhook notifications and their delivery state, newest first (paginated)",
             list_notifications,
-        ),
+        )
+        .query::<NotificationQuery>(),
     ]
 }
 
@@ -143,16 +148,19 @@ async fn show_rule(State(ctx): State<Ctx>, ApiPath(name): ApiPath<String>) -> Ap
 }
 
 /// Body of `POST /v1/alerts/rules`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RuleInput {
     #[serde(default)]
     name: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     condition: Option<AlertCondition>,
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     scope: Option<AlertScope>,
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     severity: Option<Severity>,
     #[serde(default)]
     enabled: Option<bool>,
@@ -265,13 +273,16 @@ async fn delete_rule(
 
 // ---------------------------------------------------------------- states and lights
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct AlertQuery {
     rule: Option<String>,
     state: Option<String>,
     rnm: Option<String>,
     owner_inn: Option<String>,
+    /// Items per page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
     cursor: Option<String>,
 }
@@ -411,9 +422,12 @@ async fn list_alerts(State(ctx): State<Ctx>, ApiQuery(q): ApiQuery<AlertQuery>) 
     Ok(Json(AlertPage { items, next: p.next, registers, summary }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct NotificationQuery {
+    /// Items per page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
     cursor: Option<String>,
 }

@@ -28,12 +28,15 @@ use super::{Ctx, Route, page_request, parse_time};
 
 /// Routes of this module.
 pub fn routes() -> Vec<Route> {
-    vec![Route::get(
-        "/v1/audit",
-        Role::Viewer,
-        "Audit log, newest first (actor, action prefix, target, since; paginated)",
-        list,
-    )]
+    vec![
+        Route::get(
+            "/v1/audit",
+            Role::Viewer,
+            "Audit log, newest first (actor, action prefix, target, since; paginated)",
+            list,
+        )
+        .query::<ListQuery>(),
+    ]
 }
 
 /// Appends an audit entry for the caller's action; 503 when it cannot be written.
@@ -104,13 +107,16 @@ where
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
     actor: Option<String>,
     action: Option<String>,
     target: Option<String>,
     since: Option<String>,
+    /// Items per page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
     cursor: Option<String>,
 }

@@ -15,17 +15,23 @@ use super::{Ctx, Route, page_request};
 
 /// Routes of this module.
 pub fn routes() -> Vec<Route> {
-    vec![Route::get(
-        "/v1/backlog",
-        Role::Viewer,
-        "Unknown FNs that tried to send documents (counts, first/last seen); paginated",
-        list,
-    )]
+    vec![
+        Route::get(
+            "/v1/backlog",
+            Role::Viewer,
+            "Unknown FNs that tried to send documents (counts, first/last seen); paginated",
+            list,
+        )
+        .query::<ListQuery>(),
+    ]
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// Items per page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
     cursor: Option<String>,
 }

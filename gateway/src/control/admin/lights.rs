@@ -34,13 +34,15 @@ pub fn routes() -> Vec<Route> {
             Role::Viewer,
             "The traffic light of every register (state = a colour, owner_inn, tariff; paginated)",
             list,
-        ),
+        )
+        .query::<ListQuery>(),
         Route::get(
             "/v1/lights/summary",
             Role::Viewer,
             "How many registers are green, yellow, red, grey (they add up to total); by=tariff|owner_inn for totals per group",
             summary,
-        ),
+        )
+        .query::<SummaryQuery>(),
     ]
 }
 
@@ -104,12 +106,15 @@ fn colour(r: &Register, firing: &HashMap<Rnm, Vec<Severity>>) -> RegisterLight {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
     state: Option<String>,
     owner_inn: Option<String>,
     tariff: Option<String>,
+    /// Items per page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
     cursor: Option<String>,
 }
@@ -131,8 +136,9 @@ async fn list(State(ctx): State<Ctx>, ApiQuery(q): ApiQuery<ListQuery>) -> ApiRe
     Ok(Json(LightPage { items, next: p.next }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct SummaryQuery {
     by: Option<String>,
     owner_inn: Option<String>,

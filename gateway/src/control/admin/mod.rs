@@ -63,7 +63,7 @@ macro_rules! nouns {
     };
 }
 
-nouns!(registers, tariffs, documents, backlog, audit, alerts, lights, resend, fns);
+nouns!(registers, tariffs, documents, backlog, audit, alerts, lights, resend, fns, openapi);
 
 /// Largest request body (an import of 5,000 rows is ~1.5 MB).
 pub const MAX_BODY_BYTES: usize = 16 << 20;
@@ -101,7 +101,26 @@ pub struct Route {
     pub action: &'static str,
     /// One line for the route list in docs and `--help`.
     pub summary: &'static str,
+    /// Query parameters, from the handler's query type (OpenAPI).
+    pub query: Option<fn() -> Vec<utoipa::openapi::path::Parameter>>,
+    /// Request body: its schema name and schema, from the handler's body type, and
+    /// whether it is required (OpenAPI).
+    pub body: Option<(fn() -> openapi::BodySchema, bool)>,
+    /// Status of a successful answer.
+    pub ok: StatusCode,
+    /// Media types of a successful answer (JSON unless streamed).
+    pub produces: &'static [&'static str],
     handler: MethodRouter<Ctx>,
+}
+
+fn query_params<T: utoipa::IntoParams>() -> Vec<utoipa::openapi::path::Parameter> {
+    T::into_params(|| Some(utoipa::openapi::path::ParameterIn::Query))
+}
+
+fn body_schema<T: utoipa::ToSchema>() -> openapi::BodySchema {
+    let mut deps = Vec::new();
+    T::schemas(&mut deps);
+    openapi::BodySchema { name: T::name().into_owned(), schema: <T as utoipa::PartialSchema>::schema(), deps }
 }
 
 impl std::fmt::Debug for Route {
@@ -129,7 +148,48 @@ impl Route {
         H: Handler<T, Ctx>,
         T: 'static,
     {
-        Self { method, path, role, action, summary, handler: on(filter, handler) }
+        Self {
+            method,
+            path,
+            role,
+            action,
+            summary,
+            query: None,
+            body: None,
+            ok: StatusCode::OK,
+            produces: &["application/json"],
+            handler: on(filter, handler),
+        }
+    }
+
+    /// Documents the query parameters: the handler's `ApiQuery<T>` type.
+    pub fn query<T: utoipa::IntoParams>(mut self) -> Self {
+        self.query = Some(query_params::<T>);
+        self
+    }
+
+    /// Documents the request body: the handler's `ApiJson<T>` type.
+    pub fn body<T: utoipa::ToSchema>(mut self) -> Self {
+        self.body = Some((body_schema::<T>, true));
+        self
+    }
+
+    /// Documents an optional request body.
+    pub fn optional_body<T: utoipa::ToSchema>(mut self) -> Self {
+        self.body = Some((body_schema::<T>, false));
+        self
+    }
+
+    /// The status of a successful answer (201 for creations, 204 for deletions).
+    pub fn answers(mut self, status: StatusCode) -> Self {
+        self.ok = status;
+        self
+    }
+
+    /// A streamed answer in these media types.
+    pub fn streams(mut self, media: &'static [&'static str]) -> Self {
+        self.produces = media;
+        self
     }
 
     /// A read route.

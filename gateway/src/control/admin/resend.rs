@@ -33,8 +33,11 @@ pub fn routes() -> Vec<Route> {
             "resend.create",
             "Create a resend job (rnm | fn_number | owner_inn, from, to, types)",
             create,
-        ),
-        Route::get("/v1/resend", Role::Viewer, "List resend jobs, newest first (state; paginated)", list),
+        )
+        .body::<CreateJob>()
+        .answers(axum::http::StatusCode::CREATED),
+        Route::get("/v1/resend", Role::Viewer, "List resend jobs, newest first (state; paginated)", list)
+            .query::<ListQuery>(),
         Route::get("/v1/resend/{id}", Role::Viewer, "One resend job with its progress", show),
         Route::post("/v1/resend/{id}/cancel", "resend.cancel", "Cancel a resend job", cancel),
     ]
@@ -75,7 +78,7 @@ fn job_error(e: JobError) -> ApiError {
 }
 
 /// Body of `POST /v1/resend`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateJob {
     #[serde(default)]
@@ -171,10 +174,13 @@ async fn create(
     Ok((StatusCode::CREATED, Json(view(job))))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
     state: Option<String>,
+    /// Items per page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
     cursor: Option<String>,
 }

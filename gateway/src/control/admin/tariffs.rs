@@ -40,20 +40,24 @@ const MAX_LISTED: usize = 1_000;
 pub fn routes() -> Vec<Route> {
     vec![
         Route::get("/v1/tariffs", Role::Viewer, "List tariff plans", list),
-        Route::post("/v1/tariffs", "tariff.create", "Create a tariff plan", create),
+        Route::post("/v1/tariffs", "tariff.create", "Create a tariff plan", create)
+            .body::<CreatePlan>()
+            .answers(StatusCode::CREATED),
         Route::get("/v1/tariffs/{name}", Role::Viewer, "One tariff plan", show),
         Route::post(
             "/v1/tariffs/assign",
             "tariff.assign",
             "Assign a plan to registers (rnms or filter), now or at the end of the paid period",
             assign,
-        ),
+        )
+        .body::<AssignRequest>(),
         Route::post(
             "/v1/tariffs/renew",
             "tariff.renew",
             "Extend paid_until by the plan period (rnms or filter)",
             renew,
-        ),
+        )
+        .body::<RenewRequest>(),
     ]
 }
 
@@ -61,7 +65,7 @@ pub fn routes() -> Vec<Route> {
 
 /// Body of `POST /v1/tariffs` (numbers as JSON values so that a wrong type is reported
 /// with its field name).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreatePlan {
     #[serde(default)]
@@ -171,7 +175,7 @@ pub struct Selector {
 }
 
 /// A register filter in a request body (at least one field, or `all: true`).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FilterInput {
     #[serde(default)]
@@ -377,7 +381,7 @@ async fn apply_bulk(
 }
 
 /// Body of assign.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AssignRequest {
     #[serde(default)]
@@ -443,7 +447,7 @@ async fn assign(
 }
 
 /// Body of renew.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RenewRequest {
     #[serde(default)]

@@ -53,8 +53,9 @@ pub const CSV_COLUMNS: [&str; 12] = [
     "opaque",
 ];
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct ExportQuery {
     rnm: Option<String>,
     owner_inn: Option<String>,

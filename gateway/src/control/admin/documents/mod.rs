@@ -28,19 +28,23 @@ pub fn routes() -> Vec<Route> {
             Role::Viewer,
             "List documents by rnm (from/to) or fn (fd_from/fd_to, from/to); paginated",
             list,
-        ),
+        )
+        .query::<ListQuery>(),
         Route::get(
             "/v1/documents/verify",
             Role::Viewer,
             "Check a receipt: fn, fd and fiscal_sign, or the receipt's QR string (qr) whose sum, date and operation are checked too",
             verify,
-        ),
+        )
+        .query::<VerifyQuery>(),
         Route::get(
             "/v1/documents/export",
             Role::Viewer,
             "Stream the documents of a register (rnm) or an owner (owner_inn) received in from..to as JSON lines or CSV (format), resumable after a position (after=FN:FD)",
             export::export,
-        ),
+        )
+        .query::<export::ExportQuery>()
+        .streams(&["application/x-ndjson", "text/csv"]),
         Route::get(
             "/v1/documents/{fn_number}/{fd}",
             Role::Viewer,
@@ -115,8 +119,9 @@ fn parse_fd(field: &str, s: &str) -> ApiResult<u32> {
         .map_err(|_| ApiError::invalid_param(field, format!("{s:?} is not an FD number (a whole number)")))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
     rnm: Option<String>,
     #[serde(rename = "fn")]
@@ -125,6 +130,8 @@ struct ListQuery {
     to: Option<String>,
     fd_from: Option<String>,
     fd_to: Option<String>,
+    /// Items per page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
     cursor: Option<String>,
 }
@@ -218,8 +225,9 @@ async fn show(State(ctx): State<Ctx>, ApiPath((f, fd)): ApiPath<(String, String)
     }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct VerifyQuery {
     #[serde(rename = "fn")]
     fn_number: Option<String>,

@@ -9,13 +9,13 @@ use serde::{Deserialize, Serialize};
 use storage::model::{FnRecord, Register};
 use storage::{IdError, Inn, Rnm, Timestamp};
 
-use crate::control::admin::error::{ApiResult, FieldError};
 use crate::control::admin::Ctx;
+use crate::control::admin::error::{ApiResult, FieldError};
 
 // ---------------------------------------------------------------- input validation
 
 /// A register as sent by a client: every field a string, checked one by one.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterInput {
     /// RNM (16 digits with check code).
@@ -257,4 +257,3 @@ pub(super) async fn clear_backlog(ctx: &Ctx, fns: Vec<FnNumber>) {
         })
         .await;
 }
-

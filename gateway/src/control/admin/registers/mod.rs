@@ -25,17 +25,16 @@ mod status;
 mod view;
 mod write;
 
-pub(crate) use view::diff;
-pub use view::RegisterView;
-pub use write::{ImportOutcome, ImportRequest};
 pub use read::ListItem;
+pub use view::RegisterView;
+pub(crate) use view::diff;
+pub use write::{ImportOutcome, ImportRequest};
 
-use super::auth::Role;
 use super::Route;
+use super::auth::Role;
 use read::{list, show};
 use status::{replace_fn, resume, suspend};
 use write::{create, import};
-
 
 /// Most rows in one import request.
 pub const MAX_IMPORT_ROWS: usize = 5_000;
@@ -48,14 +47,18 @@ pub fn routes() -> Vec<Route> {
             Role::Viewer,
             "List registers (status, owner_inn, group, tariff, silent_for, paid_until_before; paginated)",
             list,
-        ),
-        Route::post("/v1/registers", "register.create", "Create one register", create),
+        )
+        .query::<read::ListQuery>(),
+        Route::post("/v1/registers", "register.create", "Create one register", create)
+            .body::<input::RegisterInput>()
+            .answers(axum::http::StatusCode::CREATED),
         Route::post(
             "/v1/registers/import",
             "register.import",
             "Import up to 5,000 registers (all-or-nothing unless partial; dry_run)",
             import,
-        ),
+        )
+        .body::<write::ImportRequest>(),
         Route::get(
             "/v1/registers/{rnm}",
             Role::Viewer,
@@ -67,13 +70,16 @@ pub fn routes() -> Vec<Route> {
             "register.suspend",
             "Suspend a register (its documents are refused)",
             suspend,
-        ),
-        Route::post("/v1/registers/{rnm}/resume", "register.resume", "Resume a suspended register", resume),
+        )
+        .optional_body::<status::StatusChange>(),
+        Route::post("/v1/registers/{rnm}/resume", "register.resume", "Resume a suspended register", resume)
+            .optional_body::<status::StatusChange>(),
         Route::post(
             "/v1/registers/{rnm}/replace-fn",
             "register.replace_fn",
             "Replace the FN (the old one is kept in the history)",
             replace_fn,
-        ),
+        )
+        .body::<status::ReplaceFn>(),
     ]
 }

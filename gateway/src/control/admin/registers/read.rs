@@ -2,20 +2,20 @@
 
 use std::collections::HashMap;
 
-use axum::extract::State;
 use axum::Json;
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use storage::model::{Register, RegisterActivity, RegisterStatus};
 use storage::{Inn, Page, PageRequest, RegisterFilter, Rnm, Timestamp};
 
-use crate::control::admin::error::{ApiError, ApiPath, ApiQuery, ApiResult};
-use crate::control::admin::{Ctx, page_request, parse_duration, parse_time};
 use super::input::present;
 use super::view::{RegisterView, acceptance, load, parse_rnm, view};
+use crate::control::admin::error::{ApiError, ApiPath, ApiQuery, ApiResult};
+use crate::control::admin::{Ctx, page_request, parse_duration, parse_time};
 
-
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct ListQuery {
     status: Option<String>,
     owner_inn: Option<String>,
@@ -23,6 +23,8 @@ pub(super) struct ListQuery {
     tariff: Option<String>,
     silent_for: Option<String>,
     paid_until_before: Option<String>,
+    /// Items per page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
     cursor: Option<String>,
 }

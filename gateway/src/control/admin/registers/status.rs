@@ -8,17 +8,17 @@ use axum::{Extension, Json};
 use ffd::FnNumber;
 use serde::Deserialize;
 use serde_json::Value;
-use storage::model::RegisterStatus;
 use storage::Timestamp;
+use storage::model::RegisterStatus;
 
+use super::input::{apply_to_index, clear_backlog, present, replace};
+use super::view::{RegisterView, audit_value, load, parse_rnm, view, write_one};
 use crate::control::admin::auth::Caller;
 use crate::control::admin::error::{ApiError, ApiJson, ApiPath, ApiResult, FieldError};
 use crate::control::admin::{Ctx, audit, optional_json};
-use super::input::{apply_to_index, clear_backlog, present, replace};
-use super::view::{RegisterView, audit_value, load, parse_rnm, view, write_one};
 
 /// Optional body of suspend/resume.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct StatusChange {
     /// Why (recorded in the audit log).
@@ -80,7 +80,7 @@ pub(super) async fn resume(
 }
 
 /// Body of replace-fn.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ReplaceFn {
     /// The new FN (16 digits).
@@ -151,4 +151,3 @@ pub(super) async fn replace_fn(
     clear_backlog(&ctx, vec![new_fn]).await;
     Ok(Json(view(&ctx, after, None)))
 }
-

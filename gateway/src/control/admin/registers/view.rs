@@ -8,10 +8,10 @@ use serde_json::Value;
 use storage::model::{Register, RegisterActivity, RegisterStatus};
 use storage::{Rnm, Timestamp};
 
+use super::input::apply_to_index;
 use crate::control::admin::auth::Caller;
 use crate::control::admin::error::{ApiError, ApiResult};
 use crate::control::admin::{Ctx, audit};
-use super::input::apply_to_index;
 
 // ---------------------------------------------------------------- views
 
@@ -85,7 +85,12 @@ pub(super) async fn load(ctx: &Ctx, rnm: &Rnm) -> ApiResult<Register> {
 
 /// Writes one changed register (audited first), with its version as the precondition,
 /// and updates the index.
-pub(super) async fn write_one(ctx: &Ctx, caller: &Caller, before: Option<&Register>, after: Register) -> ApiResult<Register> {
+pub(super) async fn write_one(
+    ctx: &Ctx,
+    caller: &Caller,
+    before: Option<&Register>,
+    after: Register,
+) -> ApiResult<Register> {
     let target = after.rnm.to_string();
     // a create must not overwrite a register created concurrently: version 0 = absent
     let expected = Some(before.map_or(0, |b| b.version));
@@ -97,4 +102,3 @@ pub(super) async fn write_one(ctx: &Ctx, caller: &Caller, before: Option<&Regist
     apply_to_index(ctx, std::slice::from_ref(&after));
     Ok(after)
 }
-

@@ -12,12 +12,12 @@ use serde_json::{Value, json};
 use storage::model::Register;
 use storage::{Rnm, Timestamp};
 
-use crate::control::admin::auth::Caller;
-use crate::control::admin::error::{ApiError, ApiJson, ApiResult, FieldError};
-use crate::control::admin::{Ctx, audit};
 use super::MAX_IMPORT_ROWS;
 use super::input::{Change, RegisterInput, Valid, apply_to_index, clear_backlog, plan, plan_names, validate};
 use super::view::{RegisterView, audit_value, diff, view, write_one};
+use crate::control::admin::auth::Caller;
+use crate::control::admin::error::{ApiError, ApiJson, ApiResult, FieldError};
+use crate::control::admin::{Ctx, audit};
 
 // ---------------------------------------------------------------- handlers
 
@@ -49,7 +49,7 @@ pub(super) async fn create(
 }
 
 /// Body of `POST /v1/registers/import`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImportRequest {
     /// Rows.
