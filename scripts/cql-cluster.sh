@@ -26,6 +26,9 @@
 #   CQL_RING_TIMEOUT    seconds the ring may take to show every node up (default 60)
 #   CQL_STOP_TIMEOUT    seconds to wait after SIGTERM before SIGKILL (default 30)
 #   CQL_JMX_BASE        JMX port of node 1; node I uses CQL_JMX_BASE+I-1 (default 7199)
+#   CQL_ADDR_BASE       last byte of node 1's address; node I listens on 127.0.0.(BASE+I-1)
+#                       (default 1; the test suite uses its own, so that it runs beside a
+#                       developer's cluster)
 #   CQL_KEEP_ON_FAILURE 1: a failed start/restart leaves the nodes it launched running
 #                       (default: it SIGKILLs them, so a failure leaves nothing half-started)
 #
@@ -43,6 +46,7 @@ START_TIMEOUT=${CQL_START_TIMEOUT:-120}
 RING_TIMEOUT=${CQL_RING_TIMEOUT:-60}
 STOP_TIMEOUT=${CQL_STOP_TIMEOUT:-30}
 JMX_BASE=${CQL_JMX_BASE:-7199}
+ADDR_BASE=${CQL_ADDR_BASE:-1}
 CQL_PORT=9042
 STORAGE_PORT=7000
 MAX_NODES=3
@@ -70,7 +74,7 @@ usage() {
 
 # ---------------------------------------------------------------- layout
 
-node_addr() { printf '127.0.0.%d' "$1"; }
+node_addr() { printf '127.0.0.%d' $((ADDR_BASE + $1 - 1)); }
 node_dir() { printf '%s/node%d' "$STATE_DIR" "$1"; }
 node_jmx() { printf '%d' $((JMX_BASE + $1 - 1)); }
 node_log() { printf '%s/node.log' "$(node_dir "$1")"; }

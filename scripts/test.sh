@@ -11,6 +11,8 @@
 # sudo). The tests start their own Prometheus and Alertmanager on free loopback ports, so
 # one that is already running (the package's service, or a user's own) is left alone.
 # schemathesis (PyPI) is installed into target/schemathesis-venv for the OpenAPI test.
+# Java 17 and Maven (present on these machines) run a one-node Apache Cassandra for the
+# CQL backend's tests (scripts/cql-cluster.sh), stopped at the end.
 # `--no-fail-fast`: one red suite must not hide the state of the suites after it.
 # Long benchmarks, fuzzing and soak tests are separate commands (see README).
 set -euo pipefail
@@ -39,4 +41,16 @@ if [ ! -x "$st_venv/bin/schemathesis" ]; then
     "$st_venv/bin/pip" install -q --disable-pip-version-check schemathesis >/dev/null
 fi
 
-exec cargo test --workspace --no-fail-fast "$@"
+# A real CQL server for the CQL backend (Apache Cassandra 5.0, one node, on 127.0.0.11 so
+# that it runs beside a developer's own cluster): the storage conformance suite and the
+# gateway's CQL tests run against it. Jars are fetched from Maven Central once (cached in
+# ~/.cache). Set SCYLLA_URI to use a running cluster instead.
+if [ -z "${SCYLLA_URI:-}" ]; then
+    export CQL_CLUSTER_DIR=${CQL_TEST_DIR:-$PWD/target/cql-test} CQL_ADDR_BASE=11 CQL_JMX_BASE=7211
+    SCYLLA_URI=$(scripts/cql-cluster.sh start 1 --wipe)
+    export SCYLLA_URI
+    trap 'scripts/cql-cluster.sh stop --wipe >/dev/null 2>&1 || true' EXIT
+fi
+echo "CQL tests against $SCYLLA_URI" >&2
+
+cargo test --workspace --no-fail-fast "$@"

@@ -142,7 +142,14 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("creating data_dir {}", cfg.data_dir.display()))?;
     let prometheus = crate::metrics::install();
     let store = open_store(&cfg).await?;
-    start_with_store(cfg, store, prometheus).await
+    match start_with_store(cfg, store.clone(), prometheus).await {
+        Ok(r) => Ok(r),
+        Err(e) => {
+            // give leases, heartbeat rows and file locks back before reporting
+            let _ = store.close().await;
+            Err(e)
+        }
+    }
 }
 
 /// Starts a gateway on a given store (tests wrap stores with fault injection).
