@@ -88,6 +88,10 @@ metric_names! {
     PROTOCOL_ERRORS = "ofd_gateway_protocol_errors_total";
     /// Counter: format-logic (code 11/14) answers by error code.
     FLK_ERRORS = "ofd_gateway_flk_errors_total";
+    /// Counter: tags unknown to the dictionary, by tag-number bucket and action.
+    UNKNOWN_TAGS = "ofd_gateway_unknown_tags_total";
+    /// Counter: documents carrying a requisite newer than their FFD version.
+    NEWER_TAG_DOCUMENTS = "ofd_gateway_newer_tag_documents_total";
     /// Histogram: from a whole message read to its acknowledgment written, by transport.
     ACK_LATENCY = "ofd_gateway_ack_latency_seconds";
     /// Counter: storage errors on the ingest path, by error code.
@@ -206,6 +210,20 @@ pub static CATALOGUE: &[MetricDef] = &[
         &[],
     ),
     def(FLK_ERRORS, Counter, "Documents stored and answered with code 11 or 14, by error code.", &["code"], &[]),
+    def(
+        UNKNOWN_TAGS,
+        Counter,
+        "Requisites whose tag the dictionary does not know (once per document and tag, the first 8 of a document), by tag-number bucket (1000-1099 … 2900-2999, other) and action (accepted, refused: ingest.unknown_*_tags = strict).",
+        &["bucket", "action"],
+        &[],
+    ),
+    def(
+        NEWER_TAG_DOCUMENTS,
+        Counter,
+        "Documents accepted although they carry a requisite that their declared FFD version (1209) does not have yet.",
+        &[],
+        &[],
+    ),
     def(
         ACK_LATENCY,
         Histogram,

@@ -181,6 +181,7 @@ pub async fn start_with_store(
         limits: cfg.ffd_limits(),
         ofd_inn: cfg.ofd_inn.clone(),
         accept_opaque: cfg.ingest.accept_opaque,
+        unknown_tags: crate::data::ingest::UnknownTagPolicy::from_config(&cfg.ingest),
         max_inflight: cfg.limits.max_inflight_documents,
         ack_timeout: cfg.limits.ack_timeout,
     }));

@@ -158,6 +158,8 @@ const BOUNDED_LABELS: &[&str] = &[
     "op",        // storage operation names
     "error",     // storage error codes
     "follower",  // journal followers: derive | fns
+    "bucket",    // tag-number hundreds 1000-1099 … 2900-2999 | other (ffd::tags::tag_bucket: 21)
+    "action",    // unknown tags: accepted | refused
     "version",   // build info
 ];
 

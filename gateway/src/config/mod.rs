@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 pub use admin::{AdminConfig, TokenConfig};
 pub use alerts::AlertsConfig;
 pub use fns::FnsConfig;
-pub use ingest::IngestConfig;
+pub use ingest::{IngestConfig, TagPolicy};
 pub use limits::LimitsConfig;
 pub use listen::ListenConfig;
 pub use log::LogConfig;

@@ -18,19 +18,69 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use ffd::ack::{AckFields, build_ack_container, wrap_reply};
-use ffd::{AckSigner, Message};
+use ffd::tags::{TagClass, tag_bucket};
+use ffd::{AckSigner, Message, Summary};
 use storage::model::{AppendOutcome, DocumentRecord, TelemetryRecord};
 use storage::{Durability, Store, Timestamp};
 use tokio::sync::Semaphore;
 
+use crate::config::{IngestConfig, TagPolicy};
 use crate::data::backlog::Backlog;
 use crate::data::close::{CloseReason, Transport};
 use crate::data::registry::{Refusal, Registry};
 use crate::metrics::{self as m, doc_type_label};
+
+/// The `reason` of `ofd_gateway_documents_refused_total` for an attempt refused because it
+/// carries a tag the dictionary does not know and the tag's class is `strict`.
+pub const UNKNOWN_TAG_REFUSAL: &str = "unknown_tag";
+
+/// The policy for tags the dictionary does not know, per tag class
+/// (`ingest.unknown_requisite_tags`, `…_marking_tags`, `…_other_tags`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UnknownTagPolicy {
+    /// 1000–1999.
+    pub requisite: TagPolicy,
+    /// 2000–2999.
+    pub marking: TagPolicy,
+    /// Everything else.
+    pub other: TagPolicy,
+}
+
+impl UnknownTagPolicy {
+    /// From the `[ingest]` section.
+    pub fn from_config(c: &IngestConfig) -> Self {
+        Self { requisite: c.unknown_requisite_tags, marking: c.unknown_marking_tags, other: c.unknown_other_tags }
+    }
+
+    fn of(&self, tag: u16) -> TagPolicy {
+        match TagClass::of(tag) {
+            TagClass::Requisite => self.requisite,
+            TagClass::Marking => self.marking,
+            TagClass::Other => self.other,
+        }
+    }
+}
+
+/// Which tag numbers have been logged as unknown: one bit per tag, 8 KiB whatever
+/// registers send, so "logged once per tag" costs bounded memory.
+struct SeenTags(Box<[AtomicU64]>);
+
+impl SeenTags {
+    fn new() -> Self {
+        Self((0..1024).map(|_| AtomicU64::new(0)).collect())
+    }
+
+    /// True the first time `tag` is offered.
+    fn first(&self, tag: u16) -> bool {
+        let bit = 1u64 << (tag % 64);
+        self.0.get(usize::from(tag / 64)).is_some_and(|w| w.fetch_or(bit, Ordering::Relaxed) & bit == 0)
+    }
+}
 
 /// What to do after a message.
 #[derive(Debug)]
@@ -50,6 +100,8 @@ pub struct Ingest {
     limits: ffd::Limits,
     ofd_inn: [u8; 12],
     accept_opaque: bool,
+    unknown_tags: UnknownTagPolicy,
+    seen_tags: SeenTags,
     inflight: Semaphore,
     ack_timeout: Duration,
 }
@@ -76,6 +128,8 @@ pub struct IngestParts {
     pub ofd_inn: String,
     /// Accept opaque bodies.
     pub accept_opaque: bool,
+    /// What to do with tags the dictionary does not know.
+    pub unknown_tags: UnknownTagPolicy,
     /// Documents in flight at most.
     pub max_inflight: usize,
     /// Durable-write deadline.
@@ -93,6 +147,8 @@ impl Ingest {
             limits: p.limits,
             ofd_inn: AckFields::pad_inn(&p.ofd_inn),
             accept_opaque: p.accept_opaque,
+            unknown_tags: p.unknown_tags,
+            seen_tags: SeenTags::new(),
             inflight: Semaphore::new(p.max_inflight),
             ack_timeout: p.ack_timeout,
         }
@@ -120,6 +176,11 @@ impl Ingest {
         let summary = insp.summary().copied();
         if summary.is_none() && insp.verdict.is_ok() && !self.accept_opaque {
             metrics::counter!(m::DOCUMENTS_REFUSED, "reason" => "opaque_refused").increment(1);
+            return Answer::Close(CloseReason::Protocol);
+        }
+        if let Some(s) = summary.as_ref().filter(|s| !s.unknown_tags.is_empty())
+            && self.refuse_unknown_tags(s, &header, peer)
+        {
             return Answer::Close(CloseReason::Protocol);
         }
         let doc_time = summary.and_then(|s| s.doc_time).map(|t| Timestamp::from_unix_secs(i64::from(t)));
@@ -202,6 +263,14 @@ impl Ingest {
                     .increment(1);
                 if let Err(e) = &insp.verdict {
                     metrics::counter!(m::FLK_ERRORS, "code" => e.code()).increment(1);
+                    let tag = match e {
+                        ffd::FfdError::Flk(flk) => flk.tag(),
+                        _ => None,
+                    };
+                    tracing::info!(fn_number = %header.fn_number, fd = header.fd, response_code = code.value(), error = e.code(), tag, reason = %e, "document stored with a non-zero response code");
+                }
+                if summary.is_some_and(|s| s.newer_tags) {
+                    metrics::counter!(m::NEWER_TAG_DOCUMENTS).increment(1);
                 }
                 ack
             }
@@ -221,6 +290,33 @@ impl Ingest {
         let reply = wrap_reply(msg.header(), &reply_ack);
         metrics::histogram!(m::ACK_LATENCY, "transport" => transport.as_str()).record(started.elapsed().as_secs_f64());
         Answer::Reply(reply)
+    }
+}
+
+impl Ingest {
+    /// Counts and logs the tags of a document that the dictionary does not know; true when
+    /// one of them falls in a class whose policy is `strict` (the attempt is refused: no
+    /// answer and nothing stored, so the stored answer never depends on this setting).
+    fn refuse_unknown_tags(
+        &self,
+        s: &Summary,
+        header: &ffd::container::ContainerHeader,
+        peer: Option<SocketAddr>,
+    ) -> bool {
+        let tags = s.unknown_tags.tags();
+        let refuse = tags.iter().any(|&t| self.unknown_tags.of(t) == TagPolicy::Strict);
+        let action = if refuse { "refused" } else { "accepted" };
+        for &tag in tags {
+            metrics::counter!(m::UNKNOWN_TAGS, "bucket" => tag_bucket(tag), "action" => action).increment(1);
+            if self.seen_tags.first(tag) {
+                tracing::info!(tag, class = TagClass::of(tag).as_str(), fn_number = %header.fn_number, fd = header.fd, action, "a requisite with a tag the dictionary does not know (logged once per tag)");
+            }
+        }
+        if refuse {
+            metrics::counter!(m::DOCUMENTS_REFUSED, "reason" => UNKNOWN_TAG_REFUSAL).increment(1);
+            tracing::debug!(?tags, count = s.unknown_tags.count(), fn_number = %header.fn_number, fd = header.fd, ?peer, "attempt refused: unknown tag in a class configured strict");
+        }
+        refuse
     }
 }
 

@@ -106,6 +106,12 @@ pub fn prime_metrics() {
     for code in FLK_ERROR_CODES {
         m::prime(m::FLK_ERRORS, &[("code", code)]);
     }
+    for tag in std::iter::once(0).chain((1000..3000).step_by(100)) {
+        for action in ["accepted", "refused"] {
+            m::prime(m::UNKNOWN_TAGS, &[("bucket", ffd::tags::tag_bucket(tag)), ("action", action)]);
+        }
+    }
+    m::prime(m::DOCUMENTS_REFUSED, &[("reason", ingest::UNKNOWN_TAG_REFUSAL)]);
     for result in ["ok", "error"] {
         m::prime(m::REGISTRY_REFRESHES, &[("result", result)]);
     }

@@ -254,6 +254,7 @@ mod tests {
             limits: ffd::Limits::default(),
             ofd_inn: "7700000009".into(),
             accept_opaque: true,
+            unknown_tags: Default::default(),
             max_inflight: 1,
             ack_timeout: Duration::from_secs(1),
         }));

@@ -37,14 +37,15 @@ pub fn idempotency_key(doc: &DocumentRecord) -> String {
     format!("{}:{}", doc.fn_number, doc.fd)
 }
 
-/// The FNS JSON form of the document body, when it decodes.
+/// The FNS JSON form of the document body, when it decodes (with `messageFiscalSign`
+/// from the container's trailer).
 fn fns_json(doc: &DocumentRecord) -> Option<Value> {
     if doc.opaque {
         return None;
     }
     let container = Container::parse(doc.raw.clone(), MSG_FROM_FN).ok()?;
-    let (document, _trailer) = Document::decode_lenient(&container.data(), &ffd::Limits::default()).ok()?;
-    Some(ffd::json::to_fns_json(&document))
+    let (document, trailer) = Document::decode_lenient(&container.data(), &ffd::Limits::default()).ok()?;
+    Some(ffd::json::to_fns_json_with_trailer(&document, &trailer))
 }
 
 /// The JSON body delivered for a document.
