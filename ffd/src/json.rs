@@ -14,7 +14,8 @@
 //! * strings exactly as sent: fixed-width fields keep their padding (`"userInn":
 //!   "7700000000  "`, `kktRegId` padded to 20);
 //! * integers as numbers, sums in kopecks, quantities as decimal numbers, the fiscal sign
-//!   (1077) as the number printed on the receipt;
+//!   (1077) as the number printed on the receipt (bytes 2–5 of `21 04 xx xx xx xx`; a 1077 of
+//!   another shape is written verbatim);
 //! * times as the drive's local wall-clock time, `"2026-01-05T10:15:00"` (the drive counts
 //!   seconds since 1970 in local time, without a zone);
 //! * a tag the table marks repeatable is an array even when it appears once (`items`,
@@ -122,6 +123,8 @@ fn typed(field: &Field) -> Option<bool> {
         (Value::Vln(_) | Value::Bytes(_), ValueType::Vln) => true,
         (Value::Fvln(_), ValueType::Fvln) => true,
         (Value::Str(_), ValueType::Str) => true,
+        // the printed fiscal sign carries bytes 2–5; only the usual `21 04` head is restored
+        (Value::Bytes(b), ValueType::Bytes) if field.tag == 1077 => b.len() == 6 && b[..2] == [0x21, 0x04],
         (Value::Bytes(_), ValueType::Bytes) => true,
         (Value::Stlv(_), ValueType::Stlv) => true,
         _ => false,

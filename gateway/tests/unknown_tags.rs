@@ -59,7 +59,8 @@ async fn unknown_tags_are_accepted_by_default_and_refused_per_attempt_when_stric
     let msg = receipt_with_unknown_tags(id, 5);
     let before = counts(&gw).await;
     assert_eq!(tcp_exchange(gw.tcp(), &msg).await, None, "strict: no answer");
-    let stored = gw.store().documents_by_fn(&id.fn_number, 0..=u32::MAX, storage::PageRequest::first(10)).await.unwrap();
+    let stored =
+        gw.store().documents_by_fn(&id.fn_number, 0..=u32::MAX, storage::PageRequest::first(10)).await.unwrap();
     assert!(stored.items.is_empty(), "strict: nothing stored");
     let after = counts(&gw).await;
     assert_eq!(after.1 - before.1, 1.0, "counted as refused in its bucket");
@@ -75,7 +76,8 @@ async fn unknown_tags_are_accepted_by_default_and_refused_per_attempt_when_stric
     let reply = tcp_exchange(gw.tcp(), &msg).await.expect("tolerant: answered");
     let (_, ack) = AckView::parse_reply(reply).expect("an acknowledgment");
     assert_eq!(ack.code, Some(ResponseCode::Accepted));
-    let stored = gw.store().documents_by_fn(&id.fn_number, 0..=u32::MAX, storage::PageRequest::first(10)).await.unwrap();
+    let stored =
+        gw.store().documents_by_fn(&id.fn_number, 0..=u32::MAX, storage::PageRequest::first(10)).await.unwrap();
     assert_eq!(stored.items.len(), 1);
     assert_eq!(stored.items[0].response_code, 0);
     let after = counts(&gw).await;
