@@ -390,6 +390,13 @@ pub static CATALOGUE: &[MetricDef] = &[
         &[],
     ),
     def(
+        storage::metrics::SWEPT_TOTAL,
+        Counter,
+        "Journal entries a sweep found that a follower had passed (a clock error on some node), by follower (cluster backend).",
+        &["follower"],
+        &[],
+    ),
+    def(
         storage::metrics::APPENDS_REFUSED_TOTAL,
         Counter,
         "Appends refused before anything was written, by reason (clock_skew, slow_journal); cluster backend.",
@@ -491,6 +498,7 @@ pub fn prime_catalogue() {
         prime(storage::metrics::JOURNAL_ENTRIES_TOTAL, &[("follower", follower)]);
         prime(storage::metrics::JOURNAL_ERRORS_TOTAL, &[("follower", follower)]);
         prime(storage::metrics::JOURNAL_PARTITIONS, &[("follower", follower)]);
+        prime(storage::metrics::SWEPT_TOTAL, &[("follower", follower)]);
     }
     for reason in ["clock_skew", "slow_journal"] {
         prime(storage::metrics::APPENDS_REFUSED_TOTAL, &[("reason", reason)]);

@@ -29,3 +29,6 @@ pub const JOURNAL_PARTITIONS: &str = "ofd_storage_journal_partitions";
 /// Counter: appends refused before anything was written, by `reason` (`clock_skew`,
 /// `slow_journal`).
 pub const APPENDS_REFUSED_TOTAL: &str = "ofd_storage_appends_refused_total";
+/// Counter: journal entries a sweep found that a follower had passed (a clock error on
+/// some node), by `follower`.
+pub const SWEPT_TOTAL: &str = "ofd_storage_journal_swept_total";

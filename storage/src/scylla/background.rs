@@ -80,7 +80,9 @@ async fn run(weak: Weak<Inner>, wake: Arc<tokio::sync::Notify>) {
             parts.extend(held.iter().copied());
             last_sweep = Some(Instant::now());
         }
-        let busy = store.derive_parts(&parts).await;
+        // a clock out of bounds could make the followers read too far ahead: pause them
+        // (appends are refused meanwhile); the sweep after it recovers looks back
+        let busy = if store.clock.out_of_bounds().is_some() { false } else { store.derive_parts(&parts).await };
         drop(store);
         if !busy {
             let _ = tokio::time::timeout(IDLE, wake.notified()).await;

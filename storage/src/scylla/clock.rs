@@ -28,6 +28,9 @@ pub(super) const CHECK_EVERY: Duration = Duration::from_secs(15);
 pub struct ClockState {
     /// (offset in ms, local minus cluster; whether it is beyond the bound; when measured).
     last: Mutex<Option<(i64, bool, Instant)>>,
+    /// Bumped whenever the clock comes back in bounds: the followers then sweep the recent
+    /// past for entries a wrong clock may have let them pass.
+    recovered: std::sync::atomic::AtomicU64,
 }
 
 impl ClockState {
@@ -44,8 +47,16 @@ impl ClockState {
 
     fn set(&self, offset_ms: i64, bad: bool) {
         if let Ok(mut g) = self.last.lock() {
+            if !bad && g.is_some_and(|(_, was_bad, _)| was_bad) {
+                self.recovered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
             *g = Some((offset_ms, bad, Instant::now()));
         }
+    }
+
+    /// How many times the clock came back in bounds.
+    pub fn recoveries(&self) -> u64 {
+        self.recovered.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -119,7 +130,9 @@ mod tests {
         assert_eq!(c.out_of_bounds(), None);
         c.set(-4000, true);
         assert!(c.out_of_bounds().is_some_and(|m| m.contains("-4000 ms")));
+        assert_eq!(c.recoveries(), 0);
         c.set(3, false);
         assert_eq!(c.out_of_bounds(), None);
+        assert_eq!(c.recoveries(), 1, "back in bounds: the followers sweep");
     }
 }

@@ -23,13 +23,14 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use scylla::value::CqlTimestamp;
 
+use super::derive::{SWEEP_EVERY, SWEEP_WINDOW};
 use super::journal::{FNS, Pos, part_value};
 use super::keys::{self, fd_bucket, fn_text};
 use super::rows::{DeliveryRow, DeliveryRowTuple, from_ts, ts};
 use super::store::{OpTimer, ScyllaStore};
 use crate::error::StoreError;
 use crate::ids::Timestamp;
-use crate::metrics::{JOURNAL_ENTRIES_TOTAL, JOURNAL_LAG_SECONDS};
+use crate::metrics::{JOURNAL_ENTRIES_TOTAL, JOURNAL_LAG_SECONDS, SWEPT_TOTAL};
 use crate::model::{BacklogStats, DELIVERY_PARTITIONS, Delivery, DeliveryStatus, DocumentKey, delivery_partition};
 use crate::store::{DeliveryStore, NodeInfo};
 
@@ -66,6 +67,8 @@ pub(super) struct FnsState {
     early: HashSet<DocumentKey>,
     last_reread: Instant,
     last_persist: Instant,
+    last_sweep: Instant,
+    swept_at_recovery: u64,
     /// When a caller last used it (a backlog row of an unused partition is not written).
     pub(super) last_used: Instant,
 }
@@ -82,6 +85,8 @@ impl FnsState {
             early: HashSet::new(),
             last_reread: long_ago,
             last_persist: long_ago,
+            last_sweep: Instant::now(),
+            swept_at_recovery: 0,
             last_used: Instant::now(),
         }
     }
@@ -128,6 +133,10 @@ impl ScyllaStore {
     /// cursor over what is delivered.
     async fn fns_refresh(&self, part: u16, st: &mut FnsState) -> Result<(), StoreError> {
         st.last_used = Instant::now();
+        if let Some(m) = self.clock.out_of_bounds() {
+            // a wrong clock could make this follower read too far ahead: pause
+            return Err(StoreError::Unavailable(m));
+        }
         let settle_us = i64::try_from(self.cfg.journal_settle().as_micros()).unwrap_or(i64::MAX);
         let until = keys::now_micros();
         let room = MAX_PENDING.saturating_sub(st.pending.len());
@@ -147,11 +156,36 @@ impl ScyllaStore {
             entries.extend(late.into_iter().filter(|e| e.at <= st.read_to && !st.seen.contains(&e.at)));
             st.last_reread = Instant::now();
         }
+        // the sweep (see `derive`): entries behind the cursor that are neither done nor
+        // pending were passed because of a clock error on some node
+        if st.last_sweep.elapsed() >= SWEEP_EVERY || st.swept_at_recovery != self.clock.recoveries() {
+            let back = i64::try_from(SWEEP_WINDOW.as_micros()).unwrap_or(0);
+            let from = Pos::before(st.cursor.pos.saturating_sub(back));
+            let old = self.read_entries(part, &from, st.cursor.pos, usize::MAX).await?;
+            let missed: Vec<_> = old.into_iter().filter(|e| !e.done && !st.by_key.contains_key(&e.key())).collect();
+            if !missed.is_empty() {
+                tracing::warn!(
+                    partition = part,
+                    entries = missed.len(),
+                    "the sweep found undelivered journal entries the forwarder had passed"
+                );
+                metrics::counter!(SWEPT_TOTAL, "follower" => FNS).increment(missed.len() as u64);
+            }
+            entries.extend(missed);
+            st.last_sweep = Instant::now();
+            st.swept_at_recovery = self.clock.recoveries();
+        }
         let n = entries.len();
         for e in entries {
             st.seen.insert(e.at.clone());
             let key = e.key();
-            if e.done || st.by_key.contains_key(&key) {
+            if e.done {
+                continue;
+            }
+            if st.by_key.contains_key(&key) {
+                // another entry of the same document (a retransmission) is pending here:
+                // this one is done, so that no sweep ever sends it again
+                self.entry_done(part, &e.at).await?;
                 continue;
             }
             let delivered = if st.early.remove(&key) {
@@ -190,6 +224,8 @@ impl ScyllaStore {
     /// past the settle time, and writes the backlog row.
     async fn fns_persist(&self, part: u16, st: &mut FnsState, force: bool) -> Result<(), StoreError> {
         let first_pending = st.pending.keys().next().map_or(st.read_to.pos, |p| p.pos);
+        // (a swept entry behind the cursor does not move the cursor back: it is pending
+        // in memory, and the next sweep finds it again if this node stops)
         let cursor = Pos::before(first_pending.min(st.read_to.pos).min(self.settled_before()));
         let oldest = st.pending.values().map(|p| p.queued_at).min();
         let lag = oldest.map_or(0.0, |t| Timestamp::now().since(t).as_secs_f64());

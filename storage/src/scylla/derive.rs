@@ -12,6 +12,14 @@
 //! (register, FN) folds each FD once (its `FdLedger`), so a restart or a takeover that
 //! re-reads entries behind the cursor changes nothing. The lag of the derived views is
 //! the round interval while this node holds the partition (a metric shows it).
+//!
+//! **The sweep.** A node whose clock jumped could write entries further behind than the
+//! settle window, or make this follower read too far ahead. Clock offsets beyond a
+//! quarter of the settle time are refused (no appends, no rounds), and every
+//! [`SWEEP_EVERY`] — at once after the clock came back in bounds — the deriver re-reads
+//! the last [`SWEEP_WINDOW`] behind its cursor and applies the entries whose FD is not
+//! folded yet (the activity's ledger says which are): reads, no writes, when nothing was
+//! missed. A metric counts what a sweep found.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -24,7 +32,7 @@ use super::keys::{self, day_of};
 use super::rows::{from_json, to_json, ts};
 use super::store::ScyllaStore;
 use crate::error::StoreError;
-use crate::metrics::{JOURNAL_ENTRIES_TOTAL, JOURNAL_LAG_SECONDS};
+use crate::metrics::{JOURNAL_ENTRIES_TOTAL, JOURNAL_LAG_SECONDS, SWEPT_TOTAL};
 use crate::model::{DocumentRecord, FdLedger, RegisterActivity};
 
 /// Entries one round applies at most per partition.
@@ -35,6 +43,10 @@ const CACHE_MAX: usize = 100_000;
 const PERSIST_EVERY: Duration = Duration::from_secs(2);
 /// How often passed hour partitions are deleted.
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
+/// How often the recent past is swept (and at once after the clock came back in bounds).
+pub(super) const SWEEP_EVERY: Duration = Duration::from_secs(600);
+/// How far behind the cursor a sweep looks.
+pub(super) const SWEEP_WINDOW: Duration = Duration::from_secs(900);
 
 /// The activity row of one (register, FN).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,6 +84,9 @@ pub(super) struct DeriveState {
     /// Hour partitions below this were deleted (both followers had passed them).
     pruned_below: i32,
     last_prune: Instant,
+    last_sweep: Instant,
+    /// The clock's recovery count at the last sweep.
+    swept_at_recovery: u64,
 }
 
 impl DeriveState {
@@ -90,6 +105,8 @@ impl DeriveState {
             activity: HashMap::new(),
             pruned_below: i32::MIN,
             last_prune: Instant::now(),
+            last_sweep: Instant::now(),
+            swept_at_recovery: 0,
         }
     }
 }
@@ -139,6 +156,31 @@ impl ScyllaStore {
             entries.extend(late.into_iter().filter(|e| e.at <= st.read_to && !st.seen.contains(&e.at)));
             st.last_reread = Instant::now();
         }
+        // the sweep: the recent past again, behind the cursor too, for entries that a
+        // clock error on some node let this follower pass; only FDs not folded yet are
+        // applied (the activity's ledger says which were), so it costs reads, not writes
+        if st.last_sweep.elapsed() >= SWEEP_EVERY || st.swept_at_recovery != self.clock.recoveries() {
+            let from = Pos::before(st.cursor.pos.saturating_sub(i64::try_from(SWEEP_WINDOW.as_micros()).unwrap_or(0)));
+            let old = self.read_entries(part, &from, st.read_to.pos.saturating_add(1), usize::MAX).await?;
+            let old: Vec<Entry> = old.into_iter().filter(|e| e.at <= st.read_to && !st.seen.contains(&e.at)).collect();
+            let mut missed = Vec::new();
+            for e in old {
+                if !self.folded(st, &e).await? {
+                    missed.push(e);
+                }
+            }
+            if !missed.is_empty() {
+                tracing::warn!(
+                    partition = part,
+                    entries = missed.len(),
+                    "the sweep found journal entries the deriver had passed"
+                );
+                metrics::counter!(SWEPT_TOTAL, "follower" => DERIVE).increment(missed.len() as u64);
+            }
+            entries.extend(missed);
+            st.last_sweep = Instant::now();
+            st.swept_at_recovery = self.clock.recoveries();
+        }
         let applied = entries.len();
         self.apply(part, st, &entries, &lease).await?;
         for e in entries {
@@ -166,6 +208,17 @@ impl ScyllaStore {
         metrics::gauge!(JOURNAL_LAG_SECONDS, "follower" => DERIVE).set(lag);
         metrics::counter!(JOURNAL_ENTRIES_TOTAL, "follower" => DERIVE).increment(applied as u64);
         Ok(applied)
+    }
+
+    /// Whether an entry's FD was folded into its (register, FN) activity already.
+    async fn folded(&self, st: &mut DeriveState, e: &Entry) -> Result<bool, StoreError> {
+        let key = (e.meta.rnm.as_str().to_owned(), e.at.fn_text.clone());
+        if !st.activity.contains_key(&key) {
+            for (f, a) in self.read_activity_rows(&key.0).await? {
+                st.activity.entry((key.0.clone(), f)).or_insert(a);
+            }
+        }
+        Ok(st.activity.get(&key).is_some_and(|a| a.ledger.contains(e.meta.fd)))
     }
 
     /// Applies entries: index rows and directories, then the activity rows they change.
