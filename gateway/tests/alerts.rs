@@ -89,7 +89,7 @@ async fn silent_rule_fires_then_resolves_only_after_consecutive_clear_evaluation
     assert_eq!(st.status, AlertStatus::Firing);
     assert_eq!(st.since, fired_at);
     assert_eq!(st.severity, Severity::Critical);
-    assert!(st.detail.contains("no document for 2m"), "{}", st.detail);
+    assert!(st.detail.contains("no document for 2 min"), "{}", st.detail);
 
     // the register speaks again: two clear evaluations are not enough ...
     send(gw.tcp.unwrap(), &receipt(&r, 2)).await;

@@ -151,6 +151,7 @@ impl Pusher {
     pub async fn run(self, stop: CancellationToken) {
         let renew_every = (self.cfg.lease_ttl / 3).max(Duration::from_millis(10));
         let mut renewed: Option<Instant> = None;
+        let mut pushed: Option<Instant> = None;
         loop {
             if renewed.is_none_or(|t| t.elapsed() >= renew_every) {
                 renewed = match self.store.try_lease(LEASE, &self.node, self.cfg.lease_ttl).await {
@@ -162,7 +163,8 @@ impl Pusher {
                     }
                 };
             }
-            if renewed.is_some() {
+            if renewed.is_some() && pushed.is_none_or(|t| t.elapsed() >= self.cfg.alertmanager_interval) {
+                pushed = Some(Instant::now());
                 match self.push_once(Timestamp::now()).await {
                     Ok(n) => {
                         metrics::counter!(m::ALERTMANAGER_PUSHES, "result" => "ok").increment(1);
