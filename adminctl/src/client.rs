@@ -198,13 +198,17 @@ impl Client {
         } else {
             "request failed"
         };
-        CliError::new(
-            exit::SERVER,
-            format!(
-                "{what}: {} (is the gateway running? set --server or ADMINCTL_SERVER)",
-                url.origin().ascii_serialization(),
-            ),
-        )
+        let mut cause: &dyn std::error::Error = e;
+        while let Some(next) = cause.source() {
+            cause = next;
+        }
+        let tls = url.scheme() == "https" && !e.is_timeout();
+        let hint = if tls {
+            "is the gateway running, with admin.tls? is its certificate's CA the context's `ca`?"
+        } else {
+            "is the gateway running? set --server or ADMINCTL_SERVER"
+        };
+        CliError::new(exit::SERVER, format!("{what}: {} ({cause}; {hint})", url.origin().ascii_serialization()))
     }
 
     /// Maps an error answer to an exit code and a message naming the field and rule.

@@ -183,15 +183,25 @@ fn resolve_token(
     ))
 }
 
-/// TLS material of a context: the CA to trust and a client identity.
-fn tls_options(context: Option<&(String, config::Context)>) -> CliResult<client::Tls> {
+/// TLS material of a context: the CA to trust and a client identity. Without a context
+/// CA, an `https://` server on loopback is trusted with the local gateway's development
+/// certificate (`<data dir>/tls/dev-cert.pem`) when there is one, as its token is.
+fn tls_options(g: &Global, url: &reqwest::Url, context: Option<&(String, config::Context)>) -> CliResult<client::Tls> {
+    let dev_ca = || {
+        let data_dir = g.data_dir.clone().or_else(|| context.and_then(|(_, c)| c.data_dir.clone()));
+        let path = dev_token_dir(data_dir.as_deref()).join("tls").join("dev-cert.pem");
+        (url.scheme() == "https" && is_loopback(url)).then(|| std::fs::read(path).ok()).flatten()
+    };
     let Some((name, c)) = context else {
-        return Ok(client::Tls::default());
+        return Ok(client::Tls { ca: dev_ca(), ..client::Tls::default() });
     };
     let read = |what: &str, p: &Path| {
         std::fs::read(p).map_err(|e| CliError::usage(format!("context {name:?}: {what} {}: {e}", p.display())))
     };
-    let ca = c.ca.as_deref().map(|p| read("ca", p)).transpose()?;
+    let ca = match c.ca.as_deref() {
+        Some(p) => Some(read("ca", p)?),
+        None => dev_ca(),
+    };
     let identity = match (&c.client_cert, &c.client_key) {
         (Some(cert), Some(key)) => {
             let mut pem = read("client_cert", cert)?;
@@ -299,7 +309,7 @@ pub fn run(cli: Cli) -> u8 {
             .unwrap_or_else(|| DEFAULT_SERVER.to_owned());
         let url = server_url(&server)?;
         let (token, hint) = resolve_token(&cli.global, &url, context.as_ref())?;
-        let tls = tls_options(context.as_ref())?;
+        let tls = tls_options(&cli.global, &url, context.as_ref())?;
         // reqwest is built without a default crypto provider; install ring's once
         let _ = rustls::crypto::ring::default_provider().install_default();
         let client = Client::new(url, token, hint, cli.global.timeout, &tls)?;

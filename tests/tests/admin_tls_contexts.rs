@@ -110,6 +110,17 @@ fn admin_api_over_tls_with_contexts_and_a_failure_limit() {
     assert_exit(&out, 2);
     assert!(stderr(&out).contains("config.toml") && stderr(&out).contains("server"), "{}", stderr(&out));
 
+    // with no context, a local gateway's development certificate is trusted like its token
+    let mut cmd = adminctl_command();
+    cmd.args(["--server", &https, "--data-dir", data.to_str().unwrap(), "registers", "list"]);
+    assert_exit(&cmd.output().unwrap(), 0);
+    // and without it the message says what to check
+    let mut cmd = adminctl_command();
+    cmd.args(["--server", &https, "--token", "x", "registers", "list"]);
+    let out = cmd.output().unwrap();
+    assert_exit(&out, 1);
+    assert!(stderr(&out).contains("certificate"), "{}", stderr(&out));
+
     // the limit on failed authentications per source address
     let token_file = xdg.join("wrong-token");
     std::fs::write(&token_file, "not-the-token").unwrap();
