@@ -297,6 +297,7 @@ pub(crate) fn fits_legacy(old: &tags::Legacy, value: &[u8]) -> bool {
 }
 
 /// The per-value checks shared by the tree decoder and the hot-path inspector.
+#[inline]
 pub(crate) fn check_value(tag: u16, info: &tags::TagInfo, value: &[u8]) -> Result<(), FlkError> {
     let len = value.len();
     if len > usize::from(info.max_len) {

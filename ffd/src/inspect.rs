@@ -134,16 +134,6 @@ impl UnknownTags {
         }
     }
 
-    /// Where the record stands (to undo what a discarded walk recorded).
-    fn mark(&self) -> (u32, u8) {
-        (self.count, self.len)
-    }
-
-    fn reset(&mut self, (count, len): (u32, u8)) {
-        self.count = count;
-        self.len = len;
-    }
-
     /// Requisites with an unknown tag, repeats and nested ones included.
     pub fn count(&self) -> u32 {
         self.count
@@ -284,6 +274,17 @@ enum Stop {
     Limit { max: u32 },
 }
 
+impl Stop {
+    /// Names `tag` as the STLV a depth failure happened in, unless a deeper one already is.
+    #[cold]
+    fn within(self, tag: u16) -> Self {
+        match self {
+            Stop::Flk(FlkError::DepthExceeded { max, tag: 0 }) => Stop::Flk(FlkError::DepthExceeded { max, tag }),
+            other => other,
+        }
+    }
+}
+
 impl From<FlkError> for Stop {
     fn from(e: FlkError) -> Self {
         Self::Flk(e)
@@ -321,7 +322,7 @@ impl<'l> Walker<'l> {
                 FlkError::DocumentTooLarge { doc_type: form.code, len: tlv.value.len(), max: form.max_len }.into()
             );
         }
-        self.walk(tlv.value, 1, TLV_HEADER_LEN, form.code.into())?;
+        self.walk(tlv.value, 1, TLV_HEADER_LEN).map_err(|stop| stop.within(form.code.into()))?;
         self.summary.newer_tags = self.needs > self.summary.ffd_version.unwrap_or(FfdVersion::V1_0);
         for (i, tag) in self.mandatory.iter().enumerate() {
             if self.present & (1 << i) == 0 {
@@ -331,10 +332,14 @@ impl<'l> Walker<'l> {
         Ok(())
     }
 
-    fn walk(&mut self, buf: &[u8], level: u8, base: usize, within: u16) -> Result<(), Stop> {
+    fn walk(&mut self, buf: &[u8], level: u8, base: usize) -> Result<(), Stop> {
         if level > self.limits.max_depth {
-            return Err(FlkError::DepthExceeded { max: self.limits.max_depth, tag: within }.into());
+            // the tag is filled in by the STLV whose content this is
+            return Err(FlkError::DepthExceeded { max: self.limits.max_depth, tag: 0 }.into());
         }
+        // kept in a register while walking, merged when the walk succeeds (a content that
+        // fails and is taken in a withdrawn meaning leaves nothing behind)
+        let mut needs = FfdVersion::V1_0;
         let mut pos = 0;
         while pos < buf.len() {
             let (tlv, next) = read_tlv(buf, pos).ok_or_else(|| FlkError::truncated(buf, pos, base))?;
@@ -343,11 +348,15 @@ impl<'l> Walker<'l> {
                 return Err(Stop::Limit { max: self.limits.max_requisites });
             }
             if let Some(info) = tags::lookup(tlv.tag) {
-                self.needs = self.needs.max(info.since);
+                needs = needs.max(info.since);
                 if let Err(e) = check_value(tlv.tag, info, tlv.value) {
                     self.legacy_or(tlv.tag, tlv.value, e.into())?;
                 } else if info.ty == ValueType::Stlv {
-                    self.nested(tlv.tag, tlv.value, level, base + pos + TLV_HEADER_LEN)?;
+                    let counted = self.summary.requisites;
+                    if let Err(stop) = self.walk(tlv.value, level + 1, base + pos + TLV_HEADER_LEN) {
+                        self.legacy_or(tlv.tag, tlv.value, stop.within(tlv.tag))?;
+                        self.summary.requisites = counted;
+                    }
                 }
                 if level == 1 {
                     self.capture(tlv.tag, tlv.value);
@@ -357,20 +366,7 @@ impl<'l> Walker<'l> {
             }
             pos = next;
         }
-        Ok(())
-    }
-
-    /// The content of an STLV. If it does not parse and the tag has a withdrawn meaning the
-    /// value fits, the value is taken in that meaning and what the attempt counted is undone.
-    #[inline(always)]
-    fn nested(&mut self, tag: u16, value: &[u8], level: u8, base: usize) -> Result<(), Stop> {
-        let saved = (self.summary.requisites, self.summary.unknown_tags.mark(), self.needs);
-        if let Err(stop) = self.walk(value, level + 1, base, tag) {
-            self.legacy_or(tag, value, stop)?;
-            self.summary.requisites = saved.0;
-            self.summary.unknown_tags.reset(saved.1);
-            self.needs = saved.2;
-        }
+        self.needs = self.needs.max(needs);
         Ok(())
     }
 
