@@ -14,15 +14,26 @@ pub mod resend;
 use crate::metrics as m;
 
 /// Creates the control plane's series at zero for every known value of their bounded
-/// labels (admin routes with status 200, FNS delivery results and request kinds, resend
+/// labels (admin routes with their success status and 401, FNS delivery results and request kinds, resend
 /// results and final states, alert severities and notification results), so that panels
 /// and rules over them have data before the first event. Alert series carry no `rule`
 /// label until a rule exists (an empty label is no label in Prometheus).
 pub fn prime_metrics() {
     for r in admin::route_table() {
-        m::prime(m::ADMIN_REQUESTS, &[("route", r.path), ("status", "200")]);
+        let ok = match r.ok.as_u16() {
+            201 => "201",
+            204 => "204",
+            _ => "200",
+        };
+        for status in [ok, "401"] {
+            m::prime(m::ADMIN_REQUESTS, &[("route", r.path), ("status", status)]);
+        }
         m::prime(m::ADMIN_REQUEST_SECONDS, &[("route", r.path)]);
     }
+    for status in ["401", "404"] {
+        m::prime(m::ADMIN_REQUESTS, &[("route", "unmatched"), ("status", status)]);
+    }
+    m::prime(m::ADMIN_REQUEST_SECONDS, &[("route", "unmatched")]);
     for result in ["unauthenticated", "limited"] {
         m::prime(m::ADMIN_AUTH_FAILURES, &[("result", result)]);
     }
