@@ -124,12 +124,16 @@ fn enc(s: &str) -> String {
 }
 
 /// Prometheus scraping one target every second (killed on drop).
-struct Prometheus(std::process::Child, std::net::SocketAddr, tempfile::TempDir);
+struct Prometheus {
+    child: std::process::Child,
+    addr: std::net::SocketAddr,
+    _dir: tempfile::TempDir,
+}
 
 impl Drop for Prometheus {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -162,7 +166,7 @@ fn prometheus(target: std::net::SocketAddr) -> Prometheus {
             }
             if std::net::TcpStream::connect(addr).is_ok() && http_request(addr, "GET", "/-/ready", None, None).0 == 200
             {
-                return Prometheus(child, addr, dir);
+                return Prometheus { child, addr, _dir: dir };
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
@@ -173,7 +177,7 @@ fn prometheus(target: std::net::SocketAddr) -> Prometheus {
 }
 
 fn query(p: &Prometheus, expr: &str) -> serde_json::Value {
-    let (status, v) = http_request(p.1, "GET", &format!("/api/v1/query?query={}", enc(expr)), None, None);
+    let (status, v) = http_request(p.addr, "GET", &format!("/api/v1/query?query={}", enc(expr)), None, None);
     assert_eq!((status, v["status"].as_str()), (200, Some("success")), "{expr}: {v}");
     v["data"]["result"].clone()
 }
