@@ -553,6 +553,9 @@ def alerts():
     d.ts("Webhook notifications by result", "Webhook notification attempts per second by result (delivered, "
          "failed: retried with backoff, abandoned after webhook_max_attempts).", PER_S,
          [target(rate("ofd_gateway_alert_notifications_total", by="result"), "{{result}}")], traffic="nonzero")
+    d.ts("Alertmanager pushes by result", "Pushes of the alert states to the Alertmanager (alerts.alertmanager_url) "
+         "per second, by result; errors are logged and made up by the next push.", PER_S,
+         [target(rate("ofd_gateway_alertmanager_pushes_total", by="result"), "{{result}}")])
     d.ts("Evaluations by result", "Evaluations of every enabled rule over every register, per second, by "
          "result; only the node holding the lease evaluates.", PER_S,
          [target(rate("ofd_gateway_alert_evaluations_total", by="instance, result"), "{{instance}} {{result}}")],
@@ -616,6 +619,9 @@ def process():
          "(authentication or role refused), by route.", PER_S,
          [target(rate("ofd_gateway_admin_requests_total", 'status=~"5..|401|403"', by="route, status"),
                  "{{route}} {{status}}")])
+    d.ts("Admin API failed authentications", "Failed admin authentications per second (unauthenticated: a 401) "
+         "and requests refused because their address is over admin.max_auth_failures (limited: a 429).", PER_S,
+         [target(rate("ofd_gateway_admin_auth_failures_total", by="result"), "{{result}}")])
     d.ts("Admin API latency", "Admin API request duration p99 by route template.", SECONDS,
          [target(quantile(0.99, "ofd_gateway_admin_request_seconds", by="route"), "{{route}} p99")],
          traffic="nonempty")
