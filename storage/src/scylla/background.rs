@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use super::clock::CHECK_EVERY;
 use super::derive::{DERIVE_GROUPS, group_of, lease_name};
-use super::journal::DERIVE;
 use super::keys;
+use super::state::DERIVE;
 use super::store::{Inner, ScyllaStore};
 use crate::error::StoreError;
 use crate::metrics::{JOURNAL_ERRORS_TOTAL, JOURNAL_PARTITIONS};

@@ -152,22 +152,6 @@ pub async fn commitlog_sync(session: &Session) -> CommitlogSync {
     CommitlogSync::Unknown
 }
 
-/// Whether the cluster is ScyllaDB (it has `system.scylla_local`) rather than Apache
-/// Cassandra; decides keyspace options only Scylla knows (tablets).
-pub async fn is_scylla(session: &Session) -> Result<bool, StoreError> {
-    let mut s = Statement::new(
-        "SELECT table_name FROM system_schema.tables WHERE keyspace_name = 'system' AND table_name = 'scylla_local'",
-    );
-    s.set_consistency(Consistency::One);
-    let rows = session
-        .query_unpaged(s, ())
-        .await
-        .map_err(|e| errors::from_execution(&e))?
-        .into_rows_result()
-        .map_err(|e| errors::from_into_rows(&e))?;
-    Ok(rows.rows_num() > 0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,8 +9,7 @@
 //! [`CHECK_EVERY`], exports it as a metric, and refuses appends (and reports `Degraded`,
 //! so readiness fails) while it exceeds a quarter of the settle time.
 
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use scylla::statement::{Consistency, Statement};
 use scylla::value::CqlTimestamp;
@@ -22,43 +21,6 @@ use crate::metrics::CLOCK_OFFSET_SECONDS;
 
 /// How often the offset is measured.
 pub(super) const CHECK_EVERY: Duration = Duration::from_secs(15);
-
-/// The last measurement.
-#[derive(Debug, Default)]
-pub struct ClockState {
-    /// (offset in ms, local minus cluster; whether it is beyond the bound; when measured).
-    last: Mutex<Option<(i64, bool, Instant)>>,
-    /// Bumped whenever the clock comes back in bounds: the followers then sweep the recent
-    /// past for entries a wrong clock may have let them pass.
-    recovered: std::sync::atomic::AtomicU64,
-}
-
-impl ClockState {
-    /// A message when the last measurement was out of bounds.
-    pub fn out_of_bounds(&self) -> Option<String> {
-        let g = self.last.lock().ok()?;
-        match *g {
-            Some((off, true, _)) => Some(format!(
-                "this node's clock is {off} ms off the cluster's: appends refused until it is corrected (NTP)"
-            )),
-            _ => None,
-        }
-    }
-
-    fn set(&self, offset_ms: i64, bad: bool) {
-        if let Ok(mut g) = self.last.lock() {
-            if !bad && g.is_some_and(|(_, was_bad, _)| was_bad) {
-                self.recovered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            }
-            *g = Some((offset_ms, bad, Instant::now()));
-        }
-    }
-
-    /// How many times the clock came back in bounds.
-    pub fn recoveries(&self) -> u64 {
-        self.recovered.load(std::sync::atomic::Ordering::Relaxed)
-    }
-}
 
 /// Offset of `local` from the cluster's `remote` reading, both in ms, with the round
 /// trip: local minus the cluster's time at the moment the reading was taken (the middle
@@ -116,6 +78,7 @@ impl ScyllaStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scylla::state::ClockState;
 
     #[test]
     fn offset_is_taken_at_the_middle_of_the_round_trip() {

@@ -16,7 +16,7 @@
 //! backlog figures each partition's follower last saw are written to `journal_backlog`,
 //! so `backlog()` on any node reads 64 small rows instead of counting entries.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,9 +24,10 @@ use async_trait::async_trait;
 use scylla::value::CqlTimestamp;
 
 use super::derive::{SWEEP_EVERY, SWEEP_WINDOW};
-use super::journal::{FNS, Pos, part_value};
+use super::journal::part_value;
 use super::keys::{self, fd_bucket, fn_text};
 use super::rows::{DeliveryRow, DeliveryRowTuple, from_ts, ts};
+use super::state::{FNS, FnsState, Pending, Pos, delivery_of};
 use super::store::{OpTimer, ScyllaStore};
 use crate::error::StoreError;
 use crate::ids::Timestamp;
@@ -43,80 +44,6 @@ const MAX_EARLY_MARKS: usize = 100_000;
 const BACKLOG_FRESH: Duration = Duration::from_secs(60);
 /// Persist the moved cursor (and the backlog row) at most this often.
 const PERSIST_EVERY: Duration = Duration::from_secs(2);
-
-/// One pending entry.
-#[derive(Debug, Clone)]
-struct Pending {
-    key: DocumentKey,
-    queued_at: Timestamp,
-    next_attempt_at: Timestamp,
-    attempts: u32,
-    last_error: Option<String>,
-}
-
-/// What this process knows of one partition's journal, as its FNS follower.
-#[derive(Debug)]
-pub(super) struct FnsState {
-    cursor: Pos,
-    read_to: Pos,
-    pending: BTreeMap<Pos, Pending>,
-    by_key: HashMap<DocumentKey, Pos>,
-    /// Entries looked at within the settle window behind `read_to`.
-    seen: HashSet<Pos>,
-    /// Delivered before their entry was read here.
-    early: HashSet<DocumentKey>,
-    last_reread: Instant,
-    last_persist: Instant,
-    last_sweep: Instant,
-    swept_at_recovery: u64,
-    /// When a caller last used it (a backlog row of an unused partition is not written).
-    pub(super) last_used: Instant,
-}
-
-impl FnsState {
-    fn new(cursor: Pos) -> Self {
-        let long_ago = Instant::now().checked_sub(Duration::from_secs(3600)).unwrap_or_else(Instant::now);
-        Self {
-            read_to: cursor.clone(),
-            cursor,
-            pending: BTreeMap::new(),
-            by_key: HashMap::new(),
-            seen: HashSet::new(),
-            early: HashSet::new(),
-            last_reread: long_ago,
-            last_persist: long_ago,
-            last_sweep: Instant::now(),
-            swept_at_recovery: 0,
-            last_used: Instant::now(),
-        }
-    }
-
-    fn stats(&self) -> BacklogStats {
-        BacklogStats {
-            pending: self.pending.len() as u64,
-            oldest_queued_at: self.pending.values().map(|p| p.queued_at).min(),
-        }
-    }
-
-    fn remove(&mut self, key: &DocumentKey) -> Option<(Pos, Pending)> {
-        let at = self.by_key.remove(key)?;
-        self.pending.remove(&at).map(|p| (at, p))
-    }
-}
-
-fn delivery_of(part: u16, p: &Pending) -> Delivery {
-    Delivery {
-        key: p.key,
-        partition: part,
-        status: DeliveryStatus::Pending,
-        queued_at: p.queued_at,
-        attempts: p.attempts,
-        next_attempt_at: p.next_attempt_at,
-        last_attempt_at: None,
-        last_error: p.last_error.clone(),
-        delivered_at: None,
-    }
-}
 
 impl ScyllaStore {
     /// The state of a partition, loaded from its cursor the first time.

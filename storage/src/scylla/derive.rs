@@ -21,19 +21,17 @@
 //! folded yet (the activity's ledger says which are): reads, no writes, when nothing was
 //! missed. A metric counts what a sweep found.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-
 use super::directory::dir_ttl;
-use super::journal::{DERIVE, Entry, Pos};
 use super::keys::{self, day_of};
 use super::rows::{from_json, to_json, ts};
+use super::state::{DERIVE, DeriveState, Entry, FnActivity, Pos};
 use super::store::ScyllaStore;
 use crate::error::StoreError;
 use crate::metrics::{JOURNAL_ENTRIES_TOTAL, JOURNAL_LAG_SECONDS, SWEPT_TOTAL};
-use crate::model::{DocumentRecord, FdLedger, RegisterActivity};
+use crate::model::DocumentRecord;
 
 /// Entries one round applies at most per partition.
 const ROUND_LIMIT: usize = 2000;
@@ -47,69 +45,6 @@ const PRUNE_EVERY: Duration = Duration::from_secs(600);
 pub(super) const SWEEP_EVERY: Duration = Duration::from_secs(600);
 /// How far behind the cursor a sweep looks.
 pub(super) const SWEEP_WINDOW: Duration = Duration::from_secs(900);
-
-/// The activity row of one (register, FN).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub(super) struct FnActivity {
-    /// What the documents of this FN said.
-    pub activity: RegisterActivity,
-    /// Which FDs were folded in (and which are missing).
-    pub ledger: FdLedger,
-}
-
-impl FnActivity {
-    /// Folds a document in once; false if its FD was folded before.
-    pub fn fold(&mut self, doc: &DocumentRecord) -> bool {
-        if !self.ledger.record(doc.fd) {
-            return false;
-        }
-        self.activity.absorb(doc);
-        true
-    }
-}
-
-/// What the deriver of one partition knows in this process.
-#[derive(Debug)]
-pub(super) struct DeriveState {
-    /// The persisted cursor.
-    cursor: Pos,
-    last_persist: Instant,
-    /// Everything up to here was read.
-    read_to: Pos,
-    /// Entries applied within the settle window behind `read_to` (for the re-read).
-    seen: BTreeSet<Pos>,
-    last_reread: Instant,
-    /// Activity rows of (register, FN), as last written or read.
-    activity: HashMap<(String, String), FnActivity>,
-    /// Hour partitions below this were deleted (both followers had passed them).
-    pruned_below: i32,
-    last_prune: Instant,
-    last_sweep: Instant,
-    /// The clock's recovery count at the last sweep.
-    swept_at_recovery: u64,
-}
-
-impl DeriveState {
-    /// Everything before this position (µs) was read and applied.
-    pub fn read_to_pos(&self) -> i64 {
-        self.read_to.pos
-    }
-
-    fn new(cursor: Pos) -> Self {
-        Self {
-            read_to: cursor.clone(),
-            cursor,
-            last_persist: Instant::now(),
-            seen: BTreeSet::new(),
-            last_reread: Instant::now(),
-            activity: HashMap::new(),
-            pruned_below: i32::MIN,
-            last_prune: Instant::now(),
-            last_sweep: Instant::now(),
-            swept_at_recovery: 0,
-        }
-    }
-}
 
 /// The deriver's 64 partitions are leased in this many groups (partition `p` belongs to
 /// group `p % DERIVE_GROUPS`): eight lightweight transactions per renewal instead of 64,
@@ -199,7 +134,7 @@ impl ScyllaStore {
         }
         if st.last_prune.elapsed() >= PRUNE_EVERY {
             // hours both followers have passed go as a whole (rows also expire by TTL)
-            let fns = self.cursor(part, super::journal::FNS).await?;
+            let fns = self.cursor(part, super::state::FNS).await?;
             let from = if st.pruned_below == i32::MIN { st.cursor.hour() - 24 * 90 } else { st.pruned_below };
             st.pruned_below = self.prune(part, &st.cursor, &fns, from.max(fns.hour() - 24 * 90)).await?;
             st.last_prune = Instant::now();

@@ -3,33 +3,8 @@
 //! ranged reads visit only buckets that exist. Entries are idempotent upserts; a
 //! per-process cache saves rewriting them.
 
-use std::collections::HashSet;
-use std::sync::Mutex;
-
 use super::store::ScyllaStore;
 use crate::error::StoreError;
-
-/// Entries already written to the directory tables by this process (they are idempotent
-/// upserts, so the cache only saves writes; it is cleared when it grows large).
-#[derive(Debug, Default)]
-pub(super) struct DirCache(Mutex<HashSet<String>>);
-
-impl DirCache {
-    const MAX: usize = 500_000;
-
-    pub(super) fn contains(&self, key: &str) -> bool {
-        self.0.lock().map(|s| s.contains(key)).unwrap_or(false)
-    }
-
-    pub(super) fn insert(&self, key: String) {
-        if let Ok(mut s) = self.0.lock() {
-            if s.len() >= Self::MAX {
-                s.clear();
-            }
-            s.insert(key);
-        }
-    }
-}
 
 impl ScyllaStore {
     /// Upserts a numeric directory entry unless this process already did.
@@ -107,7 +82,7 @@ pub(super) mod dir_ttl {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::scylla::state::DirCache;
 
     #[test]
     fn dir_cache_is_bounded() {

@@ -15,57 +15,13 @@ use scylla::value::CqlTimestamp;
 
 use super::keys::{self, fn_text, hour_of_pos};
 use super::rows::{from_json, from_ts, to_json};
+use super::state::{Entry, Pos};
 use super::store::ScyllaStore;
 use crate::error::StoreError;
-use crate::ids::Timestamp;
-use crate::model::{DELIVERY_PARTITIONS, DocumentKey, DocumentRecord, delivery_partition};
-
-/// The follower that maintains the derived views.
-pub(super) const DERIVE: &str = "derive";
-/// The follower that forwards documents to the FNS.
-pub(super) const FNS: &str = "fns";
+use crate::model::{DELIVERY_PARTITIONS, DocumentRecord, delivery_partition};
 
 /// Entries one read returns at most.
 pub(super) const READ_LIMIT: i32 = 1000;
-
-/// A position in a partition: entries are ordered by (pos, fn, fd).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(super) struct Pos {
-    pub pos: i64,
-    pub fn_text: String,
-    pub fd: i64,
-}
-
-impl Pos {
-    /// Just before every entry at `pos` (a cursor value).
-    pub fn before(pos: i64) -> Self {
-        Self { pos, fn_text: String::new(), fd: -1 }
-    }
-
-    pub fn hour(&self) -> i32 {
-        hour_of_pos(self.pos)
-    }
-}
-
-/// One journal row.
-#[derive(Debug, Clone)]
-pub(super) struct Entry {
-    pub at: Pos,
-    /// The document's record without raw bytes and ack.
-    pub meta: DocumentRecord,
-    /// Written by a duplicate answer.
-    pub dup: bool,
-    /// The FNS forwarder's: delivered (or nothing to deliver).
-    pub done: bool,
-    pub next_attempt_at: Option<Timestamp>,
-    pub attempts: u32,
-}
-
-impl Entry {
-    pub fn key(&self) -> DocumentKey {
-        self.meta.key()
-    }
-}
 
 /// Row of `jr_after`.
 pub(super) type EntryRow =
@@ -196,6 +152,7 @@ impl ScyllaStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::Timestamp;
 
     #[test]
     fn positions_order_by_time_then_key_and_cursors_sit_before_their_time() {

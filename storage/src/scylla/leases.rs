@@ -17,70 +17,18 @@
 //! work spreads over the nodes instead of going to whichever started first, and a node
 //! that joins takes its share as others hand surplus leases back.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use scylla::value::{CqlTimestamp, Row};
 
 use super::keys;
+use super::state::{Held, fair_share};
 use super::store::{OpTimer, ScyllaStore};
 use crate::error::StoreError;
 use crate::store::NodeInfo;
 
 /// How long a node's heartbeat row lives without a refresh.
 pub(super) const NODE_TTL: Duration = Duration::from_secs(15);
-
-/// A lease this process holds.
-#[derive(Debug, Clone, Copy)]
-struct Held {
-    /// Local clock (µs) when the last successful take/renewal was sent.
-    renewed_at_us: i64,
-    ttl: Duration,
-}
-
-/// The leases this process holds, with their fencing bounds, and the fingerprint this
-/// node announces.
-#[derive(Debug, Default)]
-pub struct LeaseBook {
-    held: Mutex<HashMap<String, Held>>,
-    fingerprint: Mutex<String>,
-}
-
-impl LeaseBook {
-    fn record(&self, name: &str, h: Held) {
-        if let Ok(mut m) = self.held.lock() {
-            m.insert(name.to_owned(), h);
-        }
-    }
-
-    fn forget(&self, name: &str) {
-        if let Ok(mut m) = self.held.lock() {
-            m.remove(name);
-        }
-    }
-
-    /// Names of the leases held (or believed held).
-    pub fn names(&self) -> Vec<String> {
-        self.held.lock().map(|m| m.keys().cloned().collect()).unwrap_or_default()
-    }
-
-    /// The write timestamp (µs) for a row of lease `name`, or `None` when the lease is
-    /// not held or too close to its expiry to write safely.
-    pub fn fenced_ts(&self, name: &str, margin: Duration) -> Option<i64> {
-        let h = *self.held.lock().ok()?.get(name)?;
-        let now = keys::monotonic_now();
-        let ttl = i64::try_from(h.ttl.as_micros()).unwrap_or(i64::MAX);
-        let margin = i64::try_from(margin.as_micros()).unwrap_or(i64::MAX);
-        (now < h.renewed_at_us.saturating_add(ttl).saturating_sub(margin)).then_some(now)
-    }
-}
-
-/// The number of partitions out of `total` that one of `live` nodes should hold: an even
-/// share, rounded up so that every partition has a taker.
-pub fn fair_share(total: usize, live: usize) -> usize {
-    total.div_ceil(live.max(1))
-}
 
 impl ScyllaStore {
     /// Takes or renews `name` for `holder`; records the fencing bound on success.
@@ -251,6 +199,7 @@ fn age(h: &Held) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scylla::state::LeaseBook;
 
     #[test]
     fn fair_shares_cover_every_partition() {

@@ -66,10 +66,11 @@ mod delivery;
 mod derive;
 mod directory;
 mod documents;
-mod follow;
 mod journal;
 mod leases;
+mod open;
 mod registers;
+mod state;
 #[cfg(test)]
 mod typecheck;
 

@@ -256,7 +256,7 @@ const DDL_TIMEOUT: Duration = Duration::from_secs(120);
 /// `StoreError::Conflict` if a version was applied from a different text.
 pub async fn migrate(session: &Session, cfg: &MigrationConfig) -> Result<MigrationReport, StoreError> {
     // `tablets` is a ScyllaDB keyspace option; Apache Cassandra refuses it
-    let scylla = super::checks::is_scylla(session).await?;
+    let scylla = is_scylla(session).await?;
     let cfg = &MigrationConfig { disable_tablets: cfg.disable_tablets && scylla, ..cfg.clone() };
     let rendered = render(cfg)?;
     let recorded = applied_versions(session, &cfg.keyspace).await?;
@@ -306,6 +306,22 @@ pub async fn migrate(session: &Session, cfg: &MigrationConfig) -> Result<Migrati
         report.applied.push(v.version);
     }
     Ok(report)
+}
+
+/// Whether the cluster is ScyllaDB (it has `system.scylla_local`) rather than Apache
+/// Cassandra; decides keyspace options only Scylla knows (tablets).
+pub async fn is_scylla(session: &Session) -> Result<bool, StoreError> {
+    let mut s = Statement::new(
+        "SELECT table_name FROM system_schema.tables WHERE keyspace_name = 'system' AND table_name = 'scylla_local'",
+    );
+    s.set_consistency(Consistency::One);
+    let rows = session
+        .query_unpaged(s, ())
+        .await
+        .map_err(|e| errors::from_execution(&e))?
+        .into_rows_result()
+        .map_err(|e| errors::from_into_rows(&e))?;
+    Ok(rows.rows_num() > 0)
 }
 
 /// The versions recorded in a keyspace, with their checksums (empty if the keyspace or

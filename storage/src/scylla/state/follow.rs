@@ -6,57 +6,57 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use super::delivery::FnsState;
 use super::derive::DeriveState;
+use super::fns::FnsState;
 
 /// See the module documentation.
 #[derive(Debug, Default)]
-pub struct Follow {
+pub(crate) struct Follow {
     /// Derived-view partitions held, with their state.
-    pub(super) derive: tokio::sync::Mutex<HashMap<u16, DeriveState>>,
+    pub(crate) derive: tokio::sync::Mutex<HashMap<u16, DeriveState>>,
     /// How far the deriver of each partition held here has read (µs), for `settle()`.
-    pub(super) derived_to: Mutex<HashMap<u16, i64>>,
-    fns: Mutex<HashMap<u16, Arc<tokio::sync::Mutex<FnsState>>>>,
+    pub(crate) derived_to: Mutex<HashMap<u16, i64>>,
+    pub(crate) fns: Mutex<HashMap<u16, Arc<tokio::sync::Mutex<FnsState>>>>,
     /// Partitions this process appended to since the deriver last looked.
-    dirty: Mutex<std::collections::BTreeSet<u16>>,
+    pub(crate) dirty: Mutex<std::collections::BTreeSet<u16>>,
 }
 
 impl Follow {
-    pub(super) fn fns_get(&self, part: u16) -> Option<Arc<tokio::sync::Mutex<FnsState>>> {
+    pub(crate) fn fns_get(&self, part: u16) -> Option<Arc<tokio::sync::Mutex<FnsState>>> {
         self.fns.lock().ok()?.get(&part).cloned()
     }
 
     /// Inserts a state unless another task did first; returns the one in place.
-    pub(super) fn fns_insert(&self, part: u16, st: FnsState) -> Arc<tokio::sync::Mutex<FnsState>> {
+    pub(crate) fn fns_insert(&self, part: u16, st: FnsState) -> Arc<tokio::sync::Mutex<FnsState>> {
         match self.fns.lock() {
             Ok(mut m) => m.entry(part).or_insert_with(|| Arc::new(tokio::sync::Mutex::new(st))).clone(),
             Err(_) => Arc::new(tokio::sync::Mutex::new(st)),
         }
     }
 
-    pub(super) fn set_derived_to(&self, part: u16, pos: i64) {
+    pub(crate) fn set_derived_to(&self, part: u16, pos: i64) {
         if let Ok(mut m) = self.derived_to.lock() {
             m.insert(part, pos);
         }
     }
 
-    pub(super) fn forget_derived(&self, part: u16) {
+    pub(crate) fn forget_derived(&self, part: u16) {
         if let Ok(mut m) = self.derived_to.lock() {
             m.remove(&part);
         }
     }
 
-    pub(super) fn mark_dirty(&self, part: u16) {
+    pub(crate) fn mark_dirty(&self, part: u16) {
         if let Ok(mut d) = self.dirty.lock() {
             d.insert(part);
         }
     }
 
-    pub(super) fn take_dirty(&self) -> std::collections::BTreeSet<u16> {
+    pub(crate) fn take_dirty(&self) -> std::collections::BTreeSet<u16> {
         self.dirty.lock().map(|mut d| std::mem::take(&mut *d)).unwrap_or_default()
     }
 
-    pub(super) fn derived_to(&self) -> HashMap<u16, i64> {
+    pub(crate) fn derived_to(&self) -> HashMap<u16, i64> {
         self.derived_to.lock().map(|m| m.clone()).unwrap_or_default()
     }
 }

@@ -1,0 +1,83 @@
+//! What the FNS follower of a journal partition keeps in this process (behaviour:
+//! `super::super::delivery`).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use super::journal::Pos;
+use crate::ids::Timestamp;
+use crate::model::{BacklogStats, Delivery, DeliveryStatus, DocumentKey};
+
+/// One pending entry.
+#[derive(Debug, Clone)]
+pub(crate) struct Pending {
+    pub(crate) key: DocumentKey,
+    pub(crate) queued_at: Timestamp,
+    pub(crate) next_attempt_at: Timestamp,
+    pub(crate) attempts: u32,
+    pub(crate) last_error: Option<String>,
+}
+
+/// What this process knows of one partition's journal, as its FNS follower.
+#[derive(Debug)]
+pub(crate) struct FnsState {
+    pub(crate) cursor: Pos,
+    pub(crate) read_to: Pos,
+    pub(crate) pending: BTreeMap<Pos, Pending>,
+    pub(crate) by_key: HashMap<DocumentKey, Pos>,
+    /// Entries looked at within the settle window behind `read_to`.
+    pub(crate) seen: HashSet<Pos>,
+    /// Delivered before their entry was read here.
+    pub(crate) early: HashSet<DocumentKey>,
+    pub(crate) last_reread: Instant,
+    pub(crate) last_persist: Instant,
+    pub(crate) last_sweep: Instant,
+    pub(crate) swept_at_recovery: u64,
+    /// When a caller last used it (a backlog row of an unused partition is not written).
+    pub(crate) last_used: Instant,
+}
+
+impl FnsState {
+    pub(crate) fn new(cursor: Pos) -> Self {
+        let long_ago = Instant::now().checked_sub(Duration::from_secs(3600)).unwrap_or_else(Instant::now);
+        Self {
+            read_to: cursor.clone(),
+            cursor,
+            pending: BTreeMap::new(),
+            by_key: HashMap::new(),
+            seen: HashSet::new(),
+            early: HashSet::new(),
+            last_reread: long_ago,
+            last_persist: long_ago,
+            last_sweep: Instant::now(),
+            swept_at_recovery: 0,
+            last_used: Instant::now(),
+        }
+    }
+
+    pub(crate) fn stats(&self) -> BacklogStats {
+        BacklogStats {
+            pending: self.pending.len() as u64,
+            oldest_queued_at: self.pending.values().map(|p| p.queued_at).min(),
+        }
+    }
+
+    pub(crate) fn remove(&mut self, key: &DocumentKey) -> Option<(Pos, Pending)> {
+        let at = self.by_key.remove(key)?;
+        self.pending.remove(&at).map(|p| (at, p))
+    }
+}
+
+pub(crate) fn delivery_of(part: u16, p: &Pending) -> Delivery {
+    Delivery {
+        key: p.key,
+        partition: part,
+        status: DeliveryStatus::Pending,
+        queued_at: p.queued_at,
+        attempts: p.attempts,
+        next_attempt_at: p.next_attempt_at,
+        last_attempt_at: None,
+        last_error: p.last_error.clone(),
+        delivered_at: None,
+    }
+}
