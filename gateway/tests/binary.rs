@@ -45,6 +45,6 @@ fn environment_overrides_defaults() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("drain_period = \"7s\""), "{text}");
+    assert!(text.contains("drain_period = \"7 s\""), "{text}");
     assert!(text.contains("quic = \"off\""), "{text}");
 }

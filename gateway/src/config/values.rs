@@ -1,5 +1,6 @@
 //! Value types of the configuration file: listener addresses (`"off"` allowed) and
-//! durations written as people write them (`"10s"`, `"5m"`, `"3days"`).
+//! durations written as people write them (`"10 s"`, `"5 min"`, `"3 days"`; `"10s"`,
+//! `"5m"` are read too).
 
 use std::net::SocketAddr;
 
@@ -48,7 +49,49 @@ pub mod duration {
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&humantime::format_duration(*d).to_string())
+        s.serialize_str(&exact(*d))
+    }
+
+    /// A duration as people write it, exactly (it is read back): `500 ms`, `10 s`,
+    /// `5 min`, `36 h`, `1 day`, `3 days` — the largest unit that divides it.
+    pub fn exact(d: Duration) -> String {
+        let ms = d.as_millis();
+        let unit = |n: u128, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        if ms == 0 {
+            "0 s".to_owned()
+        } else if ms % 86_400_000 == 0 {
+            unit(ms / 86_400_000, "day", "days")
+        } else if ms % 3_600_000 == 0 {
+            format!("{} h", ms / 3_600_000)
+        } else if ms % 60_000 == 0 {
+            format!("{} min", ms / 60_000)
+        } else if ms % 1_000 == 0 {
+            format!("{} s", ms / 1_000)
+        } else {
+            format!("{ms} ms")
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn exact_durations_read_as_written_and_back() {
+            for (secs_ms, text) in [
+                (200, "200 ms"),
+                (10_000, "10 s"),
+                (90_000, "90 s"),
+                (300_000, "5 min"),
+                (36 * 3_600_000, "36 h"),
+                (86_400_000, "1 day"),
+                (3 * 86_400_000, "3 days"),
+            ] {
+                let d = Duration::from_millis(secs_ms);
+                assert_eq!(exact(d), text);
+                assert_eq!(humantime::parse_duration(text).ok(), Some(d), "{text} reads back");
+            }
+        }
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
