@@ -59,17 +59,24 @@ pub mod duration {
         let unit = |n: u128, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
         if ms == 0 {
             "0 s".to_owned()
-        } else if ms % 86_400_000 == 0 {
+        } else if ms.is_multiple_of(86_400_000) {
             unit(ms / 86_400_000, "day", "days")
-        } else if ms % 3_600_000 == 0 {
+        } else if ms.is_multiple_of(3_600_000) {
             format!("{} h", ms / 3_600_000)
-        } else if ms % 60_000 == 0 {
+        } else if ms.is_multiple_of(60_000) {
             format!("{} min", ms / 60_000)
-        } else if ms % 1_000 == 0 {
+        } else if ms.is_multiple_of(1_000) {
             format!("{} s", ms / 1_000)
         } else {
             format!("{ms} ms")
         }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_duration(s.trim()).map_err(|e| {
+            serde::de::Error::custom(format!("invalid duration {s:?} ({e}); write e.g. \"10 s\", \"500 ms\", \"24 h\""))
+        })
     }
 
     #[cfg(test)]
@@ -92,12 +99,5 @@ pub mod duration {
                 assert_eq!(humantime::parse_duration(text).ok(), Some(d), "{text} reads back");
             }
         }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let s = String::deserialize(d)?;
-        humantime::parse_duration(s.trim()).map_err(|e| {
-            serde::de::Error::custom(format!("invalid duration {s:?} ({e}); write e.g. \"10s\", \"500ms\", \"24h\""))
-        })
     }
 }
