@@ -85,7 +85,9 @@ pub async fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn Store>> {
             Ok(Arc::new(store))
         }
         #[cfg(not(feature = "scylla"))]
-        "scylla" => bail!("this build has no CQL backend (built with --no-default-features); rebuild with the `scylla` feature"),
+        "scylla" => {
+            bail!("this build has no CQL backend (built with --no-default-features); rebuild with the `scylla` feature")
+        }
         other => bail!("unknown storage backend {other:?}"),
     }
 }

@@ -59,8 +59,14 @@ fn mistakes_are_named_precisely() {
         ("[admin]\ntokens = [{ name = \"x\", sha256 = \"abc\", role = \"admin\" }]\n", "admin.tokens.sha256"),
         ("[tls]\nclient_auth = \"required\"\n", "tls.client_ca"),
         ("[storage]\nbackend = \"scylla\"\n", "signer.key_hex"),
-        ("[signer]\nkey_hex = \"00112233445566778899aabbccddeeff\"\n[storage]\nbackend = \"scylla\"\njournal_settle = \"1s\"\n", "storage.journal_settle"),
-        ("[signer]\nkey_hex = \"00112233445566778899aabbccddeeff\"\n[storage]\nbackend = \"scylla\"\nmin_replication_factor = 0\n", "storage.min_replication_factor"),
+        (
+            "[signer]\nkey_hex = \"00112233445566778899aabbccddeeff\"\n[storage]\nbackend = \"scylla\"\njournal_settle = \"1s\"\n",
+            "storage.journal_settle",
+        ),
+        (
+            "[signer]\nkey_hex = \"00112233445566778899aabbccddeeff\"\n[storage]\nbackend = \"scylla\"\nmin_replication_factor = 0\n",
+            "storage.min_replication_factor",
+        ),
     ];
     for (toml, field) in cases {
         let err = load_str(toml).expect_err(toml);

@@ -196,6 +196,15 @@ pub(crate) struct RunArgs {
     /// Resends of a timed-out document before giving up.
     #[arg(long, default_value_t = 2)]
     pub(crate) max_resends: u32,
+    /// Resend after the gateway closed without an answer, or the connection failed (up to
+    /// --max-resends, backing off 100 ms … 2 s), as a register does with an unacknowledged
+    /// document; without it the document is counted refused and the next one is sent.
+    #[arg(long)]
+    pub(crate) retry_refused: bool,
+    /// Write one line per acknowledged document: FN, FD, SHA-256 of the container sent and
+    /// of the acknowledgment container received (tab-separated).
+    #[arg(long)]
+    pub(crate) acked_out: Option<PathBuf>,
     /// Share of acknowledged documents re-sent on purpose (ack must be byte-identical).
     #[arg(long, default_value_t = 0.0)]
     pub(crate) duplicates: f64,

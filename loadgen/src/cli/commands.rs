@@ -62,6 +62,8 @@ pub(crate) async fn cmd_run(a: RunArgs) -> Result<i32, Outcome> {
     cfg.late_threshold = a.late_threshold;
     cfg.late_window = a.late_window.unwrap_or(a.timeout);
     cfg.max_resends = a.max_resends;
+    cfg.retry_refused = a.retry_refused;
+    cfg.acked_out = a.acked_out.clone();
     cfg.duplicates = a.duplicates;
     cfg.ramp_rate = a.ramp_rate;
     cfg.think_time = a.think_time;

@@ -98,6 +98,13 @@ pub struct RunConfig {
     pub late_window: Duration,
     /// Resends after timeouts before a document is given up.
     pub max_resends: u32,
+    /// Also resend (after a short backoff) when the gateway closed the connection without
+    /// an answer or the connection failed — as a register does with an unacknowledged
+    /// document — instead of moving on to the next document.
+    pub retry_refused: bool,
+    /// Write one line per acknowledged document here: FN, FD, SHA-256 of the container
+    /// sent and of the acknowledgment container received (tab-separated).
+    pub acked_out: Option<std::path::PathBuf>,
     /// Share of acknowledged documents sent again on purpose.
     pub duplicates: f64,
     /// Persistent sessions: new connections per second in the connect phase.
@@ -142,6 +149,8 @@ impl RunConfig {
             late_threshold: Duration::from_millis(2),
             late_window: Duration::from_secs(5),
             max_resends: 2,
+            retry_refused: false,
+            acked_out: None,
             duplicates: 0.0,
             ramp_rate: None,
             think_time: Duration::ZERO,
@@ -238,6 +247,7 @@ impl RunConfig {
             "late_threshold_us": us(self.late_threshold),
             "late_window_ms": self.late_window.as_millis() as u64,
             "max_resends": self.max_resends,
+            "retry_refused": self.retry_refused,
             "duplicates": self.duplicates,
             "malformed": self.plan.malformed_share,
             "faults": self.plan.faults.iter().map(|f| f.name()).collect::<Vec<_>>(),

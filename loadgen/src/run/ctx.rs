@@ -25,6 +25,8 @@ pub(super) struct Ctx<C: Connector> {
     pub(super) start: Instant,
     pub(super) last_done: Mutex<Instant>,
     pub(super) last_connect_error: Mutex<Option<String>>,
+    /// `--acked-out`: one line per acknowledged document.
+    pub(super) acked: Option<Mutex<std::io::BufWriter<std::fs::File>>>,
 }
 
 /// Window of one load phase.
@@ -55,6 +57,26 @@ pub(super) struct Ready {
 }
 
 impl<C: Connector> Ctx<C> {
+    /// Records an acknowledged document (FN, FD, digests of the container and the ack).
+    pub(super) fn record_acked(&self, fn_number: &ffd::FnNumber, fd: u32, message: &[u8], reply: &[u8]) {
+        use sha2::Digest;
+        use std::io::Write;
+        let Some(w) = &self.acked else { return };
+        let digest =
+            |b: &[u8]| hex::encode(sha2::Sha256::digest(b.get(ffd::session::SESSION_HEADER_LEN..).unwrap_or(&[])));
+        let line = format!("{}\t{fd}\t{}\t{}\n", fn_number.to_string().trim_end(), digest(message), digest(reply));
+        let mut g = w.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _ = g.write_all(line.as_bytes());
+    }
+
+    /// Flushes the `--acked-out` file.
+    pub(super) fn flush_acked(&self) {
+        use std::io::Write;
+        if let Some(w) = &self.acked {
+            let _ = w.lock().unwrap_or_else(std::sync::PoisonError::into_inner).flush();
+        }
+    }
+
     pub(super) fn last_connect_error_text(&self) -> Option<String> {
         self.last_connect_error.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }

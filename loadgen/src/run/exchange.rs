@@ -120,6 +120,15 @@ impl<C: Connector> Ctx<C> {
                         good = Some(Bytes::new());
                     } else {
                         c.refusals.fetch_add(1, Relaxed);
+                        if cfg.retry_refused && attempt < cfg.max_resends {
+                            attempt += 1;
+                            c.resends.fetch_add(1, Relaxed);
+                            tokio::time::sleep(retry_pause(attempt)).await;
+                            continue;
+                        }
+                        if cfg.retry_refused {
+                            c.gave_up.fetch_add(1, Relaxed);
+                        }
                     }
                     break;
                 }
@@ -136,6 +145,12 @@ impl<C: Connector> Ctx<C> {
                 Err(ExchangeError::Io(_)) => {
                     *conn = None;
                     c.io_errors.fetch_add(1, Relaxed);
+                    if cfg.retry_refused && want.is_some() && attempt < cfg.max_resends {
+                        attempt += 1;
+                        c.resends.fetch_add(1, Relaxed);
+                        tokio::time::sleep(retry_pause(attempt)).await;
+                        continue;
+                    }
                     break;
                 }
             }
@@ -161,6 +176,9 @@ impl<C: Connector> Ctx<C> {
             }
         }
         let good = good.filter(|b| !b.is_empty());
+        if let Some(reply) = &good {
+            self.record_acked(&expected.fn_number, expected.fd, &doc.message, reply);
+        }
         if !late.is_empty() {
             let me = self.clone();
             let reference = good.clone();
@@ -275,6 +293,11 @@ impl<C: Connector> Ctx<C> {
             }
         }
     }
+}
+
+/// The pause before resending after a refusal: 100 ms, doubling, at most 2 s.
+fn retry_pause(attempt: u32) -> std::time::Duration {
+    std::time::Duration::from_millis(100u64.saturating_mul(1 << attempt.min(5)).min(2_000))
 }
 
 fn kind_index(k: DocKind) -> usize {

@@ -100,6 +100,12 @@ async fn run_with<C: Connector>(connector: C, cfg: RunConfig, cancel: Cancellati
         start,
         last_done: Mutex::new(start),
         last_connect_error: Mutex::new(None),
+        acked: match &cfg.acked_out {
+            Some(p) => Some(Mutex::new(std::io::BufWriter::new(
+                std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
+            ))),
+            None => None,
+        },
         cfg,
     });
     let ready = Arc::new(Ready { n: AtomicU64::new(0), notify: Notify::new() });
@@ -156,6 +162,7 @@ async fn run_with<C: Connector>(connector: C, cfg: RunConfig, cancel: Cancellati
     }
     // late readers and comparisons: bounded by the late window
     ctx.tracker.close();
+    ctx.flush_acked();
     let bound = ctx.cfg.late_window + Duration::from_secs(1);
     let _ = tokio::time::timeout(bound, ctx.tracker.wait()).await;
     watcher.abort();

@@ -131,7 +131,9 @@ impl ScyllaStore {
         ttl: Duration,
         held: &[u16],
     ) -> Result<Vec<u16>, StoreError> {
-        let live = self.live_nodes().await.map(|n| n.len()).unwrap_or(1);
+        // unknown (the list could not be read): an error, so the caller keeps what it
+        // holds rather than grabbing every group
+        let live = self.live_nodes().await?.len();
         let share = fair_share(usize::from(total), live);
         let mut out = Vec::new();
         let mut held_sorted = held.to_vec();

@@ -339,7 +339,13 @@ impl Evaluator {
                     }
                 }
             }
-            let pause = last_eval.map_or(tick, |t| self.cfg.interval.saturating_sub(t.elapsed()).min(tick));
+            // not held (another node evaluates, or the store is unreachable): try again at
+            // the next renewal, not at once (a lost quorum must not turn into a busy loop)
+            let pause = if held {
+                last_eval.map_or(tick, |t| self.cfg.interval.saturating_sub(t.elapsed()).min(tick))
+            } else {
+                tick
+            };
             tokio::select! {
                 () = stop.cancelled() => break,
                 () = tokio::time::sleep(pause.max(Duration::from_millis(1))) => {}

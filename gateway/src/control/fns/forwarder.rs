@@ -53,6 +53,8 @@ pub struct Forwarder {
     cfg: FnsConfig,
     node: String,
     owned: BTreeSet<u16>,
+    /// Live nodes sharing the store, as last listed (kept when the store cannot say).
+    live: usize,
     /// Once cancelled, no new request is started (those in flight finish).
     stop: CancellationToken,
 }
@@ -79,7 +81,7 @@ enum Outcome {
 impl Forwarder {
     /// A forwarder for this node.
     pub fn new(store: Arc<dyn Store>, client: FnsClient, cfg: FnsConfig, node: String) -> Self {
-        Self { store, client, cfg, node, owned: BTreeSet::new(), stop: CancellationToken::new() }
+        Self { store, client, cfg, node, owned: BTreeSet::new(), live: 1, stop: CancellationToken::new() }
     }
 
     /// Partitions currently leased.
@@ -95,10 +97,12 @@ impl Forwarder {
         let live = match self.store.cluster_nodes().await {
             Ok(nodes) => nodes.len().max(1),
             Err(e) => {
+                // unknown: keep the last count rather than grabbing (or dropping) shares
                 tracing::debug!(error = %e, "listing the nodes sharing the store");
-                1
+                self.live
             }
         };
+        self.live = live;
         let share = usize::from(DELIVERY_PARTITIONS).div_ceil(live);
         let held: Vec<u16> = self.owned.iter().copied().collect();
         for (i, p) in held.iter().enumerate() {
