@@ -37,6 +37,8 @@ set -euo pipefail
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 STATE_DIR=${CQL_CLUSTER_DIR:-$REPO_ROOT/target/cql-cluster}
+# absolute: the nodes are given file:// URLs and run from another directory
+case $STATE_DIR in /*) ;; *) STATE_DIR=$PWD/$STATE_DIR ;; esac
 CASSANDRA_VERSION=${CASSANDRA_VERSION:-5.0.6}
 CACHE_DIR=${CQL_CACHE_DIR:-${HOME:?HOME is not set}/.cache/ofd-gateway/cassandra-$CASSANDRA_VERSION}
 LIB_DIR=$CACHE_DIR/lib

@@ -307,6 +307,12 @@ pub trait DeliveryStore: Send + Sync {
     /// Sets what this node announces about its acknowledgment signer (a fingerprint of
     /// its key): nodes sharing a store must sign with the same key.
     fn announce_signer(&self, _fingerprint: &str) {}
+
+    /// Drops what this process remembers of a delivery partition's queue: the caller has
+    /// just taken its lease, or lost it. Another node delivered from it meanwhile, so the
+    /// next `due_deliveries` must start again from what the store says (a stale memory
+    /// would send delivered documents again). Stores that keep nothing ignore it.
+    fn forget_partition(&self, _partition: u16) {}
 }
 
 /// A gateway node sharing a store.

@@ -11,11 +11,12 @@ use std::time::{Duration, Instant};
 use super::clock::CHECK_EVERY;
 use super::derive::{DERIVE_GROUPS, group_of, lease_name};
 use super::keys;
-use super::state::DERIVE;
+use super::state::{DERIVE, DeriveState};
 use super::store::{Inner, ScyllaStore};
 use crate::error::StoreError;
 use crate::metrics::{JOURNAL_ERRORS_TOTAL, JOURNAL_PARTITIONS};
 use crate::model::DELIVERY_PARTITIONS;
+use futures::StreamExt;
 
 /// Every held partition is read at least this often.
 const SWEEP: Duration = Duration::from_secs(1);
@@ -25,6 +26,8 @@ const IDLE: Duration = Duration::from_millis(200);
 const BEAT: Duration = Duration::from_secs(5);
 /// Lifetime of a deriver lease; renewed at a third of it (with jitter).
 const DERIVE_LEASE_TTL: Duration = Duration::from_secs(15);
+/// Partitions derived at once (their rounds wait on the cluster, not on this process).
+const DERIVE_CONCURRENCY: usize = 8;
 
 pub(super) fn spawn(weak: Weak<Inner>, wake: Arc<tokio::sync::Notify>) {
     tokio::spawn(run(weak, wake));
@@ -55,21 +58,11 @@ async fn run(weak: Weak<Inner>, wake: Arc<tokio::sync::Notify>) {
             last_clock = Instant::now();
         }
         if Instant::now() >= next_balance {
-            match store.balance_leases(DERIVE, DERIVE_GROUPS, DERIVE_LEASE_TTL, &groups).await {
-                Ok(now_groups) => {
-                    let now_held: Vec<u16> =
-                        (0..DELIVERY_PARTITIONS).filter(|p| now_groups.contains(&group_of(*p))).collect();
-                    store.adopt(&held, &now_held).await;
-                    held = now_held;
-                    groups = now_groups;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "renewing the deriver leases; pausing the deriver");
-                    store.adopt(&held, &[]).await;
-                    held.clear();
-                    groups.clear();
-                }
-            }
+            let now_groups = store.balance_leases(DERIVE, DERIVE_GROUPS, DERIVE_LEASE_TTL, &groups).await;
+            let now_held: Vec<u16> = (0..DELIVERY_PARTITIONS).filter(|p| now_groups.contains(&group_of(*p))).collect();
+            store.adopt(&held, &now_held).await;
+            held = now_held;
+            groups = now_groups;
             metrics::gauge!(JOURNAL_PARTITIONS, "follower" => DERIVE).set(held.len() as f64);
             let jitter = Duration::from_millis(keys::fnv1a(&keys::now_micros().to_le_bytes()) % 1000);
             next_balance = Instant::now() + DERIVE_LEASE_TTL / 3 - Duration::from_millis(500) + jitter;
@@ -99,34 +92,49 @@ impl ScyllaStore {
             self.follow.forget_derived(*p);
             tracing::info!(partition = p, "deriver partition handed over");
         }
-        for p in now.iter().filter(|p| !before.contains(p)) {
-            match self.derive_state(*p).await {
+        // the cursors of the partitions taken over (or whose cursor could not be read
+        // last time), read at once
+        let new: Vec<u16> = now.iter().copied().filter(|p| !map.contains_key(p)).collect();
+        let states = futures::future::join_all(new.iter().map(|p| self.derive_state(*p))).await;
+        for (p, st) in new.into_iter().zip(states) {
+            match st {
                 Ok(st) => {
-                    map.insert(*p, st);
+                    map.insert(p, st);
                 }
                 Err(e) => tracing::warn!(partition = p, error = %e, "loading a deriver cursor"),
             }
         }
     }
 
-    /// One round over `parts` (those held); true if a round was full (more to do).
+    /// One deriver round of partition `p`.
+    async fn derive_one(&self, p: u16, st: &mut DeriveState) -> (u16, Result<usize, StoreError>) {
+        let r = self.derive_round(p, st, false).await;
+        if r.is_ok() {
+            self.follow.set_derived_to(p, st.read_to_pos());
+        }
+        (p, r)
+    }
+
+    /// One round over `parts` (those held), [`DERIVE_CONCURRENCY`] partitions at a time
+    /// (each is its own journal and its own rows); true if a round was full (more to do).
     async fn derive_parts(&self, parts: &BTreeSet<u16>) -> bool {
         let mut map = self.follow.derive.lock().await;
+        let work: Vec<(u16, &mut DeriveState)> =
+            map.iter_mut().filter(|(p, _)| parts.contains(p)).map(|(p, st)| (*p, st)).collect();
+        let rounds: Vec<_> = work.into_iter().map(|(p, st)| self.derive_one(p, st)).collect();
+        let results: Vec<(u16, Result<usize, StoreError>)> =
+            futures::stream::iter(rounds).buffer_unordered(DERIVE_CONCURRENCY).collect().await;
         let mut busy = false;
-        for p in parts {
-            let Some(st) = map.get_mut(p) else { continue };
-            match self.derive_round(*p, st, false).await {
-                Ok(n) => {
-                    busy |= n >= 1000;
-                    self.follow.set_derived_to(*p, st.read_to_pos());
-                }
+        for (p, r) in results {
+            match r {
+                Ok(n) => busy |= n >= 1000,
                 Err(e) => {
                     metrics::counter!(JOURNAL_ERRORS_TOTAL, "follower" => DERIVE).increment(1);
                     tracing::warn!(partition = p, error = %e, "deriver round failed; retried");
                     if matches!(e, StoreError::Conflict(_)) {
                         // the lease is about to expire or is lost: stop until renewed
-                        map.remove(p);
-                        self.follow.forget_derived(*p);
+                        map.remove(&p);
+                        self.follow.forget_derived(p);
                     }
                 }
             }

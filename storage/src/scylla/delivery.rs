@@ -89,7 +89,10 @@ impl ScyllaStore {
             let back = i64::try_from(SWEEP_WINDOW.as_micros()).unwrap_or(0);
             let from = Pos::before(st.cursor.pos.saturating_sub(back));
             let old = self.read_entries(part, &from, st.cursor.pos, usize::MAX).await?;
-            let missed: Vec<_> = old.into_iter().filter(|e| !e.done && !st.by_key.contains_key(&e.key())).collect();
+            let missed: Vec<_> = old
+                .into_iter()
+                .filter(|e| !e.done && !st.by_key.contains_key(&e.key()) && !st.marking.contains(&e.at))
+                .collect();
             if !missed.is_empty() {
                 tracing::warn!(
                     partition = part,
@@ -150,7 +153,7 @@ impl ScyllaStore {
     /// Moves the persisted cursor to the first pending entry (or what was read), never
     /// past the settle time, and writes the backlog row.
     async fn fns_persist(&self, part: u16, st: &mut FnsState, force: bool) -> Result<(), StoreError> {
-        let first_pending = st.pending.keys().next().map_or(st.read_to.pos, |p| p.pos);
+        let first_pending = st.first_open().unwrap_or(st.read_to.pos);
         // (a swept entry behind the cursor does not move the cursor back: it is pending
         // in memory, and the next sweep finds it again if this node stops)
         let cursor = Pos::before(first_pending.min(st.read_to.pos).min(self.settled_before()));
@@ -171,6 +174,31 @@ impl ScyllaStore {
             .await?;
         st.last_persist = Instant::now();
         Ok(())
+    }
+
+    /// The marks of one delivered document: its entry done (when it was pending here)
+    /// and its delivery state.
+    async fn mark_one(
+        &self,
+        part: u16,
+        key: &DocumentKey,
+        entry: Option<&(Pos, Pending)>,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let f = fn_text(&key.fn_number)?;
+        let queued = match entry {
+            Some((pos, p)) => {
+                self.entry_done(part, pos).await?;
+                Some(p.queued_at)
+            }
+            None => self.received_at(key).await?,
+        };
+        let queued = queued.unwrap_or(at);
+        self.write(
+            &self.st.dlv_delivered,
+            (ts(queued), ts(at), ts(at), f.as_str(), fd_bucket(key.fd), keys::fd_value(key.fd)),
+        )
+        .await
     }
 
     async fn entry_done(&self, part: u16, at: &Pos) -> Result<(), StoreError> {
@@ -208,6 +236,9 @@ impl DeliveryStore for ScyllaStore {
         Ok(due.into_iter().take(limit as usize).map(|(_, p)| delivery_of(partition, p)).collect())
     }
 
+    /// No journal read here for entries handed out by `due_deliveries` (the forwarder's
+    /// case): the partition's lock is held only to take them out, and the marks of
+    /// different documents are written concurrently.
     async fn mark_delivered(&self, keys: &[DocumentKey], at: Timestamp) -> Result<(), StoreError> {
         let _t = OpTimer::start("mark_delivered");
         let mut by_part: BTreeMap<u16, Vec<DocumentKey>> = BTreeMap::new();
@@ -216,28 +247,50 @@ impl DeliveryStore for ScyllaStore {
         }
         for (part, keys) in by_part {
             let state = self.fns_state(part).await?;
-            let mut st = state.lock().await;
-            self.fns_refresh(part, &mut st).await?;
-            for k in keys {
-                let f = fn_text(&k.fn_number)?;
-                let queued = match st.remove(&k) {
-                    Some((pos, p)) => {
-                        self.entry_done(part, &pos).await?;
-                        Some(p.queued_at)
-                    }
-                    None => {
-                        if st.early.len() < MAX_EARLY_MARKS {
-                            st.early.insert(k);
+            let taken: Vec<(DocumentKey, Option<(Pos, Pending)>)> = {
+                let mut st = state.lock().await;
+                if keys.iter().any(|k| !st.by_key.contains_key(k)) {
+                    // not handed out by `due_deliveries` (yet): read what is new, so that
+                    // its entry is marked done, not only remembered here
+                    self.fns_refresh(part, &mut st).await?;
+                }
+                keys.into_iter()
+                    .map(|k| {
+                        let e = st.remove(&k);
+                        match &e {
+                            Some((pos, _)) => {
+                                st.marking.insert(pos.clone());
+                            }
+                            None if st.early.len() < MAX_EARLY_MARKS => {
+                                st.early.insert(k);
+                            }
+                            None => {}
                         }
-                        self.received_at(&k).await?
+                        (k, e)
+                    })
+                    .collect()
+            };
+            let results =
+                futures::future::join_all(taken.iter().map(|(k, e)| self.mark_one(part, k, e.as_ref(), at))).await;
+            let mut st = state.lock().await;
+            let mut first_err = None;
+            for ((_, e), r) in taken.into_iter().zip(results) {
+                match (e, r) {
+                    (Some((pos, _)), Ok(())) => {
+                        st.marking.remove(&pos);
                     }
-                };
-                let queued = queued.unwrap_or(at);
-                self.write(
-                    &self.st.dlv_delivered,
-                    (ts(queued), ts(at), ts(at), f.as_str(), fd_bucket(k.fd), keys::fd_value(k.fd)),
-                )
-                .await?;
+                    (Some((pos, p)), Err(err)) => {
+                        st.restore(pos, p);
+                        first_err.get_or_insert(err);
+                    }
+                    (None, Err(err)) => {
+                        first_err.get_or_insert(err);
+                    }
+                    (None, Ok(())) => {}
+                }
+            }
+            if let Some(e) = first_err {
+                return Err(e);
             }
             self.fns_persist(part, &mut st, false).await?;
         }
@@ -254,7 +307,11 @@ impl DeliveryStore for ScyllaStore {
         let part = delivery_partition(&key.fn_number);
         let state = self.fns_state(part).await?;
         let mut st = state.lock().await;
-        self.fns_refresh(part, &mut st).await?;
+        if !st.by_key.contains_key(key) {
+            // not handed out by `due_deliveries` (yet): read what is new, so that its
+            // entry carries the rescheduling
+            self.fns_refresh(part, &mut st).await?;
+        }
         let now = Timestamp::now();
         let error: String = error.chars().take(1000).collect();
         let (queued_at, attempts) = match st.by_key.get(key).cloned() {
@@ -390,5 +447,9 @@ impl DeliveryStore for ScyllaStore {
 
     fn announce_signer(&self, fingerprint: &str) {
         self.announce_fingerprint(fingerprint);
+    }
+
+    fn forget_partition(&self, partition: u16) {
+        self.follow.fns_remove(partition);
     }
 }

@@ -39,15 +39,30 @@ impl ScyllaStore {
         }
         let ttl_s = keys::ttl_secs(ttl);
         let sent = keys::now_micros();
-        let qr = self.exec(&self.st.lease_take, (name, holder, ttl_s)).await?;
-        let (applied, current) = lwt_result(qr)?;
-        let ok = if applied {
-            true
-        } else if current.as_deref() == Some(holder) {
+        // a lease this node believes it holds is renewed first (one transaction instead
+        // of a failed take and a renewal); one that expired meanwhile is taken again
+        let believed = holder == self.node && self.leases.holds(name);
+        let renewed = if believed {
             let qr = self.exec(&self.st.lease_renew, (ttl_s, holder, name, holder)).await?;
-            lwt_result(qr)?.0
+            Some(lwt_result(qr)?)
         } else {
-            false
+            None
+        };
+        let ok = match renewed {
+            Some((true, _)) => true,
+            Some((false, Some(other))) if other != holder => false,
+            _ => {
+                let qr = self.exec(&self.st.lease_take, (name, holder, ttl_s)).await?;
+                let (applied, current) = lwt_result(qr)?;
+                if applied {
+                    true
+                } else if current.as_deref() == Some(holder) && !believed {
+                    let qr = self.exec(&self.st.lease_renew, (ttl_s, holder, name, holder)).await?;
+                    lwt_result(qr)?.0
+                } else {
+                    false
+                }
+            }
         };
         if ok && holder == self.node {
             self.leases.record(name, Held { renewed_at_us: sent, ttl });
@@ -122,50 +137,61 @@ impl ScyllaStore {
     }
 
     /// Keeps this node's fair share of the leases `prefix-0 … prefix-(total-1)`: renews
-    /// those held, hands back a surplus (the highest-numbered first), and tries free ones
-    /// while below the share. Returns the partitions held afterwards.
-    pub(super) async fn balance_leases(
-        &self,
-        prefix: &str,
-        total: u16,
-        ttl: Duration,
-        held: &[u16],
-    ) -> Result<Vec<u16>, StoreError> {
-        // unknown (the list could not be read): an error, so the caller keeps what it
-        // holds rather than grabbing every group
-        let live = self.live_nodes().await?.len();
-        let share = fair_share(usize::from(total), live);
-        let mut out = Vec::new();
+    /// those held (all at once), hands back a surplus (the highest-numbered first), and
+    /// tries free ones while below the share. Returns the groups held afterwards: a
+    /// renewal that failed drops its group only; when the list of live nodes cannot be
+    /// read, the held ones are renewed and nothing is taken or handed back.
+    pub(super) async fn balance_leases(&self, prefix: &str, total: u16, ttl: Duration, held: &[u16]) -> Vec<u16> {
+        let share = match self.live_nodes().await {
+            Ok(n) => fair_share(usize::from(total), n.len()),
+            Err(e) => {
+                tracing::debug!(error = %e, "listing the live nodes; keeping the leases held");
+                held.len()
+            }
+        };
+        let node = self.node.clone();
         let mut held_sorted = held.to_vec();
         held_sorted.sort_unstable();
-        for (i, p) in held_sorted.iter().enumerate() {
-            let name = format!("{prefix}-{p}");
-            if i >= share {
-                let _ = self.unlease(&name, &self.node.clone()).await;
-                continue;
-            }
-            if self.lease(&name, &self.node.clone(), ttl).await? {
-                out.push(*p);
-            }
+        let (keep, surplus) = held_sorted.split_at(share.min(held_sorted.len()));
+        for p in surplus {
+            let _ = self.unlease(&format!("{prefix}-{p}"), &node).await;
         }
+        let mut out = self.lease_many(prefix, keep, ttl).await;
         if out.len() < share {
             // start at a node-specific offset so that nodes do not all race for the same ones
             let start = (keys::fnv1a(self.node.as_bytes()) % u64::from(total.max(1))) as u16;
-            for k in 0..total {
-                if out.len() >= share {
+            let free: Vec<u16> =
+                (0..total).map(|k| (start + k) % total).filter(|p| !out.contains(p) && !held.contains(p)).collect();
+            let mut free = free.into_iter();
+            while out.len() < share {
+                let want: Vec<u16> = free.by_ref().take(share - out.len()).collect();
+                if want.is_empty() {
                     break;
                 }
-                let p = (start + k) % total;
-                if out.contains(&p) || held.contains(&p) {
-                    continue;
-                }
-                if self.lease(&format!("{prefix}-{p}"), &self.node.clone(), ttl).await? {
-                    out.push(p);
-                }
+                out.extend(self.lease_many(prefix, &want, ttl).await);
             }
         }
         out.sort_unstable();
-        Ok(out)
+        out
+    }
+
+    /// Takes or renews `prefix-<p>` for each of `parts` at once; returns those held.
+    async fn lease_many(&self, prefix: &str, parts: &[u16], ttl: Duration) -> Vec<u16> {
+        let node = self.node.clone();
+        let names: Vec<String> = parts.iter().map(|p| format!("{prefix}-{p}")).collect();
+        let results = futures::future::join_all(names.iter().map(|n| self.lease(n, &node, ttl))).await;
+        parts
+            .iter()
+            .zip(names.iter().zip(results))
+            .filter_map(|(p, (name, r))| match r {
+                Ok(true) => Some(*p),
+                Ok(false) => None,
+                Err(e) => {
+                    tracing::warn!(lease = %name, error = %e, "renewing a lease");
+                    None
+                }
+            })
+            .collect()
     }
 }
 

@@ -41,6 +41,9 @@ fn node_offset(node: &str) -> u16 {
     (h % u64::from(DELIVERY_PARTITIONS)) as u16
 }
 
+/// Partitions whose leases (or due lists) are asked for at once.
+const LEASE_CONCURRENCY: usize = 16;
+
 /// The lease name of a delivery partition.
 pub fn lease_name(partition: u16) -> String {
     format!("fns-partition-{partition}")
@@ -105,55 +108,80 @@ impl Forwarder {
         self.live = live;
         let share = usize::from(DELIVERY_PARTITIONS).div_ceil(live);
         let held: Vec<u16> = self.owned.iter().copied().collect();
-        for (i, p) in held.iter().enumerate() {
-            if i >= share {
-                if let Err(e) = self.store.release_lease(&lease_name(*p), &self.node).await {
-                    tracing::debug!(partition = p, error = %e, "handing an FNS partition lease back");
-                }
-                self.owned.remove(p);
-                tracing::info!(partition = p, live, "FNS partition handed back to share the work");
-                continue;
+        let (keep, surplus) = held.split_at(share.min(held.len()));
+        for p in surplus {
+            if let Err(e) = self.store.release_lease(&lease_name(*p), &self.node).await {
+                tracing::debug!(partition = p, error = %e, "handing an FNS partition lease back");
             }
-            self.lease_one(*p).await;
+            self.lose(*p);
+            tracing::info!(partition = p, live, "FNS partition handed back to share the work");
         }
-        // free partitions, starting at a node-specific offset so nodes do not race for the same ones
+        // renewals at once (one lightweight transaction each; one after the other they
+        // could outlast the lease itself on a loaded cluster)
+        self.lease_all(keep.to_vec()).await;
+        // free partitions, starting at a node-specific offset so nodes do not race for the
+        // same ones, as many at a time as are missing
         let start = node_offset(&self.node);
-        for k in 0..DELIVERY_PARTITIONS {
-            if self.owned.len() >= share {
+        let free: Vec<u16> = (0..DELIVERY_PARTITIONS)
+            .map(|k| (start + k) % DELIVERY_PARTITIONS)
+            .filter(|p| !self.owned.contains(p))
+            .collect();
+        let mut candidates = free.into_iter();
+        while self.owned.len() < share {
+            let want: Vec<u16> = candidates.by_ref().take(share - self.owned.len()).collect();
+            if want.is_empty() {
                 break;
             }
-            let p = (start + k) % DELIVERY_PARTITIONS;
-            if !self.owned.contains(&p) {
-                self.lease_one(p).await;
-            }
+            self.lease_all(want).await;
         }
         metrics::gauge!(m::FNS_PARTITIONS).set(self.owned.len() as f64);
     }
 
-    async fn lease_one(&mut self, p: u16) {
-        match self.store.try_lease(&lease_name(p), &self.node, self.cfg.lease_ttl).await {
-            Ok(true) => {
-                if self.owned.insert(p) {
-                    tracing::debug!(partition = p, "FNS partition lease taken");
+    /// Takes or renews the leases of `parts`, concurrently.
+    async fn lease_all(&mut self, parts: Vec<u16>) {
+        let (store, node, ttl) = (&self.store, &self.node, self.cfg.lease_ttl);
+        let results = futures::stream::iter(parts)
+            .map(|p| async move { (p, store.try_lease(&lease_name(p), node, ttl).await) })
+            .buffer_unordered(LEASE_CONCURRENCY)
+            .collect::<Vec<_>>()
+            .await;
+        for (p, r) in results {
+            match r {
+                Ok(true) => {
+                    if self.owned.insert(p) {
+                        // another node may have delivered from it since this one last did
+                        self.store.forget_partition(p);
+                        tracing::debug!(partition = p, "FNS partition lease taken");
+                    }
                 }
-            }
-            Ok(false) => {
-                if self.owned.remove(&p) {
-                    tracing::warn!(partition = p, "FNS partition lease lost to another node");
+                Ok(false) => {
+                    if self.lose(p) {
+                        tracing::warn!(partition = p, "FNS partition lease lost to another node");
+                    }
                 }
-            }
-            Err(e) => {
-                // Unknown: stop working on it until a renewal succeeds (another node
-                // may take it when our lease runs out).
-                self.owned.remove(&p);
-                tracing::warn!(partition = p, error = %e, "renewing an FNS partition lease");
+                Err(e) => {
+                    // Unknown: stop working on it until a renewal succeeds (another node
+                    // may take it when our lease runs out).
+                    self.lose(p);
+                    tracing::warn!(partition = p, error = %e, "renewing an FNS partition lease");
+                }
             }
         }
+    }
+
+    /// No longer works on `p`; true if it did.
+    fn lose(&mut self, p: u16) -> bool {
+        let had = self.owned.remove(&p);
+        if had {
+            self.store.forget_partition(p);
+        }
+        had
     }
 
     /// Releases every lease held.
     pub async fn release_leases(&mut self) {
         for p in std::mem::take(&mut self.owned) {
+            self.store.forget_partition(p);
             if let Err(e) = self.store.release_lease(&lease_name(p), &self.node).await {
                 tracing::debug!(partition = p, error = %e, "releasing an FNS partition lease");
             }
@@ -166,8 +194,13 @@ impl Forwarder {
         let now = Timestamp::now();
         let mut due: Vec<Delivery> = Vec::new();
         let mut stats = RoundStats::default();
-        for &p in &self.owned {
-            match self.store.due_deliveries(p, now, self.cfg.batch).await {
+        let lists = futures::stream::iter(self.owned.iter().copied())
+            .map(|p| async move { (p, self.store.due_deliveries(p, now, self.cfg.batch).await) })
+            .buffer_unordered(LEASE_CONCURRENCY)
+            .collect::<Vec<_>>()
+            .await;
+        for (p, r) in lists {
+            match r {
                 Ok(list) => {
                     stats.more |= list.len() >= self.cfg.batch as usize;
                     due.extend(list);

@@ -1,7 +1,7 @@
 //! What the FNS follower of a journal partition keeps in this process (behaviour:
 //! `super::super::delivery`).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use super::journal::Pos;
@@ -25,6 +25,9 @@ pub(crate) struct FnsState {
     pub(crate) read_to: Pos,
     pub(crate) pending: BTreeMap<Pos, Pending>,
     pub(crate) by_key: HashMap<DocumentKey, Pos>,
+    /// Entries delivered whose marks are being written: they hold the cursor back (a
+    /// failed mark puts the entry back in `pending`).
+    pub(crate) marking: BTreeSet<Pos>,
     /// Entries looked at within the settle window behind `read_to`.
     pub(crate) seen: HashSet<Pos>,
     /// Delivered before their entry was read here.
@@ -45,6 +48,7 @@ impl FnsState {
             cursor,
             pending: BTreeMap::new(),
             by_key: HashMap::new(),
+            marking: BTreeSet::new(),
             seen: HashSet::new(),
             early: HashSet::new(),
             last_reread: long_ago,
@@ -65,6 +69,23 @@ impl FnsState {
     pub(crate) fn remove(&mut self, key: &DocumentKey) -> Option<(Pos, Pending)> {
         let at = self.by_key.remove(key)?;
         self.pending.remove(&at).map(|p| (at, p))
+    }
+
+    /// Puts an entry back (its mark could not be written).
+    pub(crate) fn restore(&mut self, at: Pos, p: Pending) {
+        self.marking.remove(&at);
+        self.by_key.insert(p.key, at.clone());
+        self.pending.insert(at, p);
+    }
+
+    /// The first position not known to be done: the cursor may not pass it.
+    pub(crate) fn first_open(&self) -> Option<i64> {
+        let a = self.pending.keys().next().map(|p| p.pos);
+        let b = self.marking.first().map(|p| p.pos);
+        match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 }
 

@@ -26,6 +26,12 @@ impl Follow {
         self.fns.lock().ok()?.get(&part).cloned()
     }
 
+    pub(crate) fn fns_remove(&self, part: u16) {
+        if let Ok(mut m) = self.fns.lock() {
+            m.remove(&part);
+        }
+    }
+
     /// Inserts a state unless another task did first; returns the one in place.
     pub(crate) fn fns_insert(&self, part: u16, st: FnsState) -> Arc<tokio::sync::Mutex<FnsState>> {
         match self.fns.lock() {

@@ -36,6 +36,11 @@ impl LeaseBook {
         }
     }
 
+    /// Whether this process believes it holds `name`.
+    pub(crate) fn holds(&self, name: &str) -> bool {
+        self.held.lock().is_ok_and(|m| m.contains_key(name))
+    }
+
     /// Names of the leases held (or believed held).
     pub(crate) fn names(&self) -> Vec<String> {
         self.held.lock().map(|m| m.keys().cloned().collect()).unwrap_or_default()
