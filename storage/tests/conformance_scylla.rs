@@ -20,7 +20,10 @@ use futures::FutureExt;
 use scylla::client::session::Session;
 use storage::conformance::{Harness, run_all};
 use storage::scylla::{ConsistencyLevel, MigrationConfig, ScyllaConfig, ScyllaStore, connect_session, migrate};
-use storage::{Store, StoreError};
+use storage::{DeliveryStore, Store, StoreError};
+
+/// Harnesses created in this process.
+static HARNESSES: AtomicU32 = AtomicU32::new(0);
 
 const SKIPPED: &str = "skipped: no ScyllaDB at SCYLLA_URI";
 
@@ -89,7 +92,9 @@ impl ScyllaHarness {
             nodes,
             dc,
             rf,
-            run: format!("ofdt_{millis}_{}", std::process::id()),
+            // the tests of this file run at once, each with its own harness: a per-process
+            // counter keeps their keyspaces apart (a harness drops its own old ones)
+            run: format!("ofdt_{millis}_{}_{}", std::process::id(), HARNESSES.fetch_add(1, Ordering::Relaxed)),
             next: AtomicU32::new(0),
             admin,
             stores: Mutex::new(Vec::new()),
@@ -248,5 +253,108 @@ async fn unsafe_consistency_is_refused_before_connecting() {
             started.elapsed() < std::time::Duration::from_secs(1),
             "refused by validation, not by a failed connection"
         );
+    }
+}
+
+/// The FNS follower's persisted cursor never passes a journal entry that became visible
+/// late (an answered entry may become visible up to half the settle time after its
+/// position): the entry of B is hidden right after B's append (deleted, as if its write
+/// had not reached a quorum yet), the follower reads past its position, time passes
+/// beyond the settle time while deliveries of other documents are marked (which persist
+/// the cursor), then the entry appears. A follower starting from the persisted cursor
+/// (another node taking the partition over) must still deliver B.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fns_cursor_waits_for_late_journal_entries() {
+    use storage::conformance::fixtures::{append_ok, doc, fn_no, rnm, t};
+    use storage::model::delivery_partition;
+    let Some(nodes) = contact_points() else {
+        say_skipped();
+        return;
+    };
+    let harness = ScyllaHarness::new(nodes).await;
+    let outcome = AssertUnwindSafe(async {
+        let ks = harness.migrated_keyspace().await;
+        if let Ok(mut g) = harness.stores.lock() {
+            g.push((0, ks.clone())); // for the clean-up
+        }
+        let cfg = ScyllaConfig {
+            request_timeout_ms: 3000,
+            journal_settle_ms: 6000,
+            ..config(&harness.nodes, &ks, &harness.dc, harness.rf)
+        };
+        let settle = std::time::Duration::from_millis(cfg.journal_settle_ms);
+        let s = ScyllaStore::connect(cfg.clone()).await.expect("open");
+        let (f, r) = (fn_no(7), rnm(7));
+        let part = delivery_partition(&f);
+        let (a, b) = (doc(f, 1, &r, t(0), 0), doc(f, 2, &r, t(1), 0));
+        append_ok(&s, vec![a.clone()]).await;
+        append_ok(&s, vec![b.clone()]).await;
+        // B's entry: read it, then hide it
+        let rows = harness
+            .admin
+            .query_unpaged(
+                format!("SELECT hour, pos, rnm, meta, dup, writetime(rnm) FROM {ks}.journal WHERE part = ? AND fd = ? ALLOW FILTERING"),
+                (part as i16, 2i64),
+            )
+            .await
+            .expect("read the entry")
+            .into_rows_result()
+            .expect("rows");
+        let (hour, pos, rnm_text, meta, dup, written): (i32, i64, String, String, Option<bool>, i64) =
+            rows.single_row().expect("one entry of B");
+        let hidden_at = std::time::Instant::now();
+        harness
+            .admin
+            .query_unpaged(
+                format!("DELETE FROM {ks}.journal USING TIMESTAMP ? WHERE part = ? AND hour = ? AND pos = ? AND fn = ? AND fd = ?"),
+                (written + 1, part as i16, hour, pos, f.to_string(), 2i64),
+            )
+            .await
+            .expect("hide the entry");
+        // the follower reads past B's position within half the settle time of it
+        let due: Vec<u32> = s.due_deliveries(part, t(10_000_000), 100).await.expect("due").iter().map(|d| d.key.fd).collect();
+        assert!(
+            hidden_at.elapsed() < settle / 2,
+            "the machine was too slow to hide the entry in time ({:?}); the test shows nothing",
+            hidden_at.elapsed()
+        );
+        assert_eq!(due, vec![1], "only A is visible");
+        // beyond the settle time, A's delivery is marked (the cursor is persisted)
+        tokio::time::sleep(settle + std::time::Duration::from_millis(500)).await;
+        s.mark_delivered(&[a.key()], t(20_000_000)).await.expect("mark A");
+        // (no row: the cursor never moved from the start of the journal)
+        let cursor: Option<(i64,)> = harness
+            .admin
+            .query_unpaged(format!("SELECT pos FROM {ks}.journal_cursor WHERE part = ? AND kind = 'fns'"), (part as i16,))
+            .await
+            .expect("cursor")
+            .into_rows_result()
+            .expect("rows")
+            .maybe_first_row()
+            .expect("cursor row");
+        if let Some((cursor,)) = cursor {
+            assert!(cursor <= pos, "the cursor ({cursor}) passed B's entry ({pos}) that nobody has seen");
+        }
+        // the entry appears; a follower starting from the cursor delivers B
+        harness
+            .admin
+            .query_unpaged(
+                format!("INSERT INTO {ks}.journal (part, hour, pos, fn, fd, rnm, meta, dup) VALUES (?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"),
+                (part as i16, hour, pos, f.to_string(), 2i64, rnm_text, meta, dup, written + 2),
+            )
+            .await
+            .expect("the entry appears");
+        s.close().await.expect("close");
+        drop(s);
+        let s2 = ScyllaStore::connect(cfg).await.expect("reopen");
+        let due: Vec<u32> = s2.due_deliveries(part, t(10_000_000), 100).await.expect("due").iter().map(|d| d.key.fd).collect();
+        assert_eq!(due, vec![2], "B is delivered after all");
+        s2.close().await.expect("close");
+    })
+    .catch_unwind()
+    .await;
+    harness.drop_keyspaces().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
     }
 }

@@ -16,33 +16,33 @@ use crate::model::{
 use crate::store::{Durability, Page, PageRequest, Store};
 
 /// 2023-11-14T22:13:20Z, the base of every time in the suite.
-pub(super) const T0: i64 = 1_700_000_000_000;
+pub const T0: i64 = 1_700_000_000_000;
 
-pub(super) fn t(offset_ms: i64) -> Timestamp {
+pub fn t(offset_ms: i64) -> Timestamp {
     Timestamp(T0 + offset_ms)
 }
 
-pub(super) fn owner() -> Inn {
+pub fn owner() -> Inn {
     Inn::parse("7702203276").expect("valid fixture INN")
 }
 
-pub(super) fn other_owner() -> Inn {
+pub fn other_owner() -> Inn {
     Inn::parse("7704358518").expect("valid fixture INN")
 }
 
-pub(super) fn serial(n: u64) -> String {
+pub fn serial(n: u64) -> String {
     format!("{:012}", 100_000 + n)
 }
 
-pub(super) fn rnm(n: u64) -> Rnm {
+pub fn rnm(n: u64) -> Rnm {
     Rnm::compose(n, &owner(), &serial(n))
 }
 
-pub(super) fn fn_no(n: u64) -> FnNumber {
+pub fn fn_no(n: u64) -> FnNumber {
     FnNumber::parse_strict(&format!("{:016}", 9_999_078_900_000_000u64 + n)).expect("valid fixture FN")
 }
 
-pub(super) fn register(n: u64, f: FnNumber) -> Register {
+pub fn register(n: u64, f: FnNumber) -> Register {
     Register {
         name: format!("Shop {n}"),
         address: format!("Moscow, street {n}"),
@@ -52,7 +52,7 @@ pub(super) fn register(n: u64, f: FnNumber) -> Register {
 }
 
 /// A document whose raw and ack bytes are unique to (FN, FD) and `variant`.
-pub(super) fn doc(f: FnNumber, fd: u32, r: &Rnm, received_at: Timestamp, variant: u8) -> DocumentRecord {
+pub fn doc(f: FnNumber, fd: u32, r: &Rnm, received_at: Timestamp, variant: u8) -> DocumentRecord {
     let mut raw = vec![0xA5, variant];
     raw.extend_from_slice(f.as_bytes());
     raw.extend_from_slice(&fd.to_be_bytes());
@@ -79,11 +79,11 @@ pub(super) fn doc(f: FnNumber, fd: u32, r: &Rnm, received_at: Timestamp, variant
     }
 }
 
-pub(super) fn key(f: FnNumber, fd: u32) -> DocumentKey {
+pub fn key(f: FnNumber, fd: u32) -> DocumentKey {
     DocumentKey { fn_number: f, fd }
 }
 
-pub(super) fn v7(ms: i64, seq: u32) -> Uuid {
+pub fn v7(ms: i64, seq: u32) -> Uuid {
     let ms = u64::try_from(ms).expect("positive fixture time");
     Uuid::new_v7(uuid::Timestamp::from_unix(
         uuid::NoContext,
@@ -92,7 +92,7 @@ pub(super) fn v7(ms: i64, seq: u32) -> Uuid {
     ))
 }
 
-pub(super) async fn append_ok(s: &dyn Store, docs: Vec<DocumentRecord>) -> Vec<AppendOutcome> {
+pub async fn append_ok(s: &dyn Store, docs: Vec<DocumentRecord>) -> Vec<AppendOutcome> {
     let n = docs.len();
     let c = s.append_documents(docs, Durability::Durable).await.expect("durable append succeeds");
     assert_eq!(c.durability, Durability::Durable, "asked for Durable");
@@ -101,7 +101,7 @@ pub(super) async fn append_ok(s: &dyn Store, docs: Vec<DocumentRecord>) -> Vec<A
 }
 
 /// Follows a paged listing to its end, checking page sizes; returns every item.
-pub(super) async fn collect_pages<T, F, Fut>(limit: u32, mut fetch: F) -> Vec<T>
+pub async fn collect_pages<T, F, Fut>(limit: u32, mut fetch: F) -> Vec<T>
 where
     F: FnMut(PageRequest) -> Fut,
     Fut: Future<Output = Result<Page<T>, StoreError>>,
@@ -120,7 +120,7 @@ where
     panic!("pagination did not end");
 }
 
-pub(super) async fn all_due(s: &dyn Store, now: Timestamp) -> Vec<(u16, DocumentKey)> {
+pub async fn all_due(s: &dyn Store, now: Timestamp) -> Vec<(u16, DocumentKey)> {
     let mut out = Vec::new();
     for p in 0..DELIVERY_PARTITIONS {
         for d in s.due_deliveries(p, now, 10_000).await.expect("due") {
@@ -132,11 +132,11 @@ pub(super) async fn all_due(s: &dyn Store, now: Timestamp) -> Vec<(u16, Document
     out
 }
 
-pub(super) fn is_conflict<T: std::fmt::Debug>(r: Result<T, StoreError>) -> bool {
+pub fn is_conflict<T: std::fmt::Debug>(r: Result<T, StoreError>) -> bool {
     matches!(r, Err(StoreError::Conflict(_)))
 }
 
-pub(super) fn rule(name: &str) -> AlertRule {
+pub fn rule(name: &str) -> AlertRule {
     AlertRule {
         name: name.to_owned(),
         condition: AlertCondition::Silent { for_secs: 86_400 },
@@ -149,7 +149,7 @@ pub(super) fn rule(name: &str) -> AlertRule {
     }
 }
 
-pub(super) fn job(i: i64, state: JobState) -> ResendJob {
+pub fn job(i: i64, state: JobState) -> ResendJob {
     ResendJob {
         id: v7(T0 + i * 1000, 0),
         selector: ResendSelector {

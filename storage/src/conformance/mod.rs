@@ -14,7 +14,7 @@ mod alerts;
 mod appends;
 mod audit;
 mod documents;
-mod fixtures;
+pub mod fixtures;
 mod jobs;
 mod leases;
 mod outbox;

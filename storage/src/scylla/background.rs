@@ -108,9 +108,9 @@ impl ScyllaStore {
 
     /// One deriver round of partition `p`.
     async fn derive_one(&self, p: u16, st: &mut DeriveState) -> (u16, Result<usize, StoreError>) {
-        let r = self.derive_round(p, st, false).await;
+        let r = self.derive_round(p, st, self.follow.take_reread(p)).await;
         if r.is_ok() {
-            self.follow.set_derived_to(p, st.read_to_pos());
+            self.follow.set_derived_to(p, st.surely_to());
         }
         (p, r)
     }
@@ -160,7 +160,12 @@ impl ScyllaStore {
             for p in 0..DELIVERY_PARTITIONS {
                 match here.get(&p) {
                     Some(at) if *at >= target => {}
-                    Some(_) => behind.push(p),
+                    Some(_) => {
+                        // its next round also re-reads the settle window (an append that
+                        // returned before this call may have landed behind the deriver)
+                        self.follow.want_reread(p);
+                        behind.push(p);
+                    }
                     None => {
                         // held elsewhere: its persisted cursor (which lags by the settle time)
                         if self.cursor(p, DERIVE).await?.pos < target {

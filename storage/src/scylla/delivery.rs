@@ -67,21 +67,30 @@ impl ScyllaStore {
         let settle_us = i64::try_from(self.cfg.journal_settle().as_micros()).unwrap_or(i64::MAX);
         let until = keys::now_micros();
         let room = MAX_PENDING.saturating_sub(st.pending.len());
+        // an answered entry is visible (at quorum) within half the settle time of its
+        // position: a read at wall time t has seen every one positioned before t - half
+        let half = settle_us / 2;
         let mut entries = Vec::new();
         let mut read_to = st.read_to.clone();
+        // (from, through): every entry positioned in it has been seen once this round's
+        // entries are taken in
+        let mut covered: Vec<(i64, i64)> = Vec::new();
+        let mut reread = false;
+        if st.last_reread.elapsed() >= self.cfg.journal_settle() / 4 {
+            let from = Pos::before(st.read_to.pos.saturating_sub(settle_us)).max(st.cursor.clone());
+            let late = self.read_entries(part, &from, st.read_to.pos.saturating_add(1), usize::MAX).await?;
+            covered.push((from.pos, st.read_to.pos.min(until.saturating_sub(half))));
+            entries.extend(late.into_iter().filter(|e| e.at <= st.read_to && !st.seen.contains(&e.at)));
+            reread = true;
+        }
         if room > 0 {
             let fresh = self.read_entries(part, &st.read_to, until, room).await?;
             read_to = match fresh.last() {
                 Some(e) if fresh.len() >= room => e.at.clone(),
                 _ => Pos::before(until),
             };
+            covered.push((st.read_to.pos, read_to.pos.min(until.saturating_sub(half))));
             entries.extend(fresh);
-        }
-        if st.last_reread.elapsed() >= self.cfg.journal_settle() / 4 {
-            let from = Pos::before(st.read_to.pos.saturating_sub(settle_us)).max(st.cursor.clone());
-            let late = self.read_entries(part, &from, st.read_to.pos.saturating_add(1), usize::MAX).await?;
-            entries.extend(late.into_iter().filter(|e| e.at <= st.read_to && !st.seen.contains(&e.at)));
-            st.last_reread = Instant::now();
         }
         // the sweep (see `derive`): entries behind the cursor that are neither done nor
         // pending were passed because of a clock error on some node
@@ -112,10 +121,20 @@ impl ScyllaStore {
             if e.done {
                 continue;
             }
-            if st.by_key.contains_key(&key) {
+            match st.by_key.get(&key) {
+                // this very entry, read again (a round that failed half-way is repeated
+                // from its start): already pending
+                Some(at) if *at == e.at => continue,
                 // another entry of the same document (a retransmission) is pending here:
                 // this one is done, so that no sweep ever sends it again
-                self.entry_done(part, &e.at).await?;
+                Some(_) => {
+                    self.entry_done(part, &e.at).await?;
+                    continue;
+                }
+                None => {}
+            }
+            if st.marking.contains(&e.at) {
+                // delivered; its mark is being written
                 continue;
             }
             let delivered = if st.early.remove(&key) {
@@ -144,6 +163,15 @@ impl ScyllaStore {
             );
         }
         st.read_to = st.read_to.clone().max(read_to);
+        if reread {
+            st.last_reread = Instant::now();
+        }
+        // what has been seen without a hole extends the bound the cursor may reach
+        for (from, through) in covered {
+            if from <= st.safe_to {
+                st.safe_to = st.safe_to.max(through);
+            }
+        }
         let keep_from = st.read_to.pos.saturating_sub(settle_us.saturating_mul(2));
         st.seen.retain(|p| p.pos >= keep_from);
         metrics::counter!(JOURNAL_ENTRIES_TOTAL, "follower" => FNS).increment(n as u64);
@@ -156,7 +184,10 @@ impl ScyllaStore {
         let first_pending = st.first_open().unwrap_or(st.read_to.pos);
         // (a swept entry behind the cursor does not move the cursor back: it is pending
         // in memory, and the next sweep finds it again if this node stops)
-        let cursor = Pos::before(first_pending.min(st.read_to.pos).min(self.settled_before()));
+        // (and never past what this state has surely seen: entries may become visible up
+        // to half the settle time after their position, so a read passes them unseen;
+        // only a later re-read of that window extends `safe_to` over them)
+        let cursor = Pos::before(first_pending.min(st.read_to.pos).min(st.safe_to).min(self.settled_before()));
         let oldest = st.pending.values().map(|p| p.queued_at).min();
         let lag = oldest.map_or(0.0, |t| Timestamp::now().since(t).as_secs_f64());
         metrics::gauge!(JOURNAL_LAG_SECONDS, "follower" => FNS).set(lag);

@@ -85,7 +85,8 @@ impl ScyllaStore {
             _ => Pos::before(until),
         };
         // the settle window behind, again
-        if reread || st.last_reread.elapsed() >= self.cfg.journal_settle() / 4 {
+        let reread = reread || st.last_reread.elapsed() >= self.cfg.journal_settle() / 4;
+        if reread {
             let from = Pos::before(st.read_to.pos.saturating_sub(settle_us)).max(st.cursor.clone());
             let late = self.read_entries(part, &from, st.read_to.pos.saturating_add(1), usize::MAX).await?;
             entries.extend(late.into_iter().filter(|e| e.at <= st.read_to && !st.seen.contains(&e.at)));
@@ -122,6 +123,10 @@ impl ScyllaStore {
             st.seen.insert(e.at);
         }
         st.read_to = st.read_to.clone().max(new_read_to);
+        if reread {
+            // both reads ran after `until` was taken: whatever had landed below it is in
+            st.surely_to = st.surely_to.max(st.read_to.pos);
+        }
         // forget what the re-read will no longer look at
         let keep_from = Pos::before(st.read_to.pos.saturating_sub(settle_us.saturating_mul(2)));
         st.seen = st.seen.split_off(&keep_from);

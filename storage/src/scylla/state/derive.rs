@@ -40,6 +40,10 @@ pub(crate) struct DeriveState {
     /// Entries applied within the settle window behind `read_to` (for the re-read).
     pub(crate) seen: BTreeSet<Pos>,
     pub(crate) last_reread: Instant,
+    /// Every entry before this position (µs) whose write had landed when this node
+    /// looked was applied: the `until` of the last round that also re-read the settle
+    /// window (a round without the re-read can pass an entry that landed late).
+    pub(crate) surely_to: i64,
     /// Activity rows of (register, FN), as last written or read.
     pub(crate) activity: HashMap<(String, String), FnActivity>,
     /// Hour partitions below this were deleted (both followers had passed them).
@@ -51,14 +55,15 @@ pub(crate) struct DeriveState {
 }
 
 impl DeriveState {
-    /// Everything before this position (µs) was read and applied.
-    pub(crate) fn read_to_pos(&self) -> i64 {
-        self.read_to.pos
+    /// Everything before this position (µs) that had landed was read and applied.
+    pub(crate) fn surely_to(&self) -> i64 {
+        self.surely_to
     }
 
     pub(crate) fn new(cursor: Pos) -> Self {
         Self {
             read_to: cursor.clone(),
+            surely_to: cursor.pos,
             cursor,
             last_persist: Instant::now(),
             seen: BTreeSet::new(),

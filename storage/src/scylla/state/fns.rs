@@ -23,6 +23,9 @@ pub(crate) struct Pending {
 pub(crate) struct FnsState {
     pub(crate) cursor: Pos,
     pub(crate) read_to: Pos,
+    /// Every entry positioned before this (µs) has been read here (or was behind the
+    /// cursor this state started from): the cursor never passes it.
+    pub(crate) safe_to: i64,
     pub(crate) pending: BTreeMap<Pos, Pending>,
     pub(crate) by_key: HashMap<DocumentKey, Pos>,
     /// Entries delivered whose marks are being written: they hold the cursor back (a
@@ -45,6 +48,7 @@ impl FnsState {
         let long_ago = Instant::now().checked_sub(Duration::from_secs(3600)).unwrap_or_else(Instant::now);
         Self {
             read_to: cursor.clone(),
+            safe_to: cursor.pos,
             cursor,
             pending: BTreeMap::new(),
             by_key: HashMap::new(),

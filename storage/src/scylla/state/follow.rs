@@ -14,11 +14,14 @@ use super::fns::FnsState;
 pub(crate) struct Follow {
     /// Derived-view partitions held, with their state.
     pub(crate) derive: tokio::sync::Mutex<HashMap<u16, DeriveState>>,
-    /// How far the deriver of each partition held here has read (µs), for `settle()`.
+    /// Below which position (µs) the deriver of each partition held here has surely
+    /// applied every entry that had landed (`DeriveState::surely_to`), for `settle()`.
     pub(crate) derived_to: Mutex<HashMap<u16, i64>>,
     pub(crate) fns: Mutex<HashMap<u16, Arc<tokio::sync::Mutex<FnsState>>>>,
     /// Partitions this process appended to since the deriver last looked.
     pub(crate) dirty: Mutex<std::collections::BTreeSet<u16>>,
+    /// Partitions whose next deriver round must re-read the settle window (`settle()`).
+    pub(crate) reread: Mutex<std::collections::BTreeSet<u16>>,
 }
 
 impl Follow {
@@ -56,6 +59,16 @@ impl Follow {
         if let Ok(mut d) = self.dirty.lock() {
             d.insert(part);
         }
+    }
+
+    pub(crate) fn want_reread(&self, part: u16) {
+        if let Ok(mut d) = self.reread.lock() {
+            d.insert(part);
+        }
+    }
+
+    pub(crate) fn take_reread(&self, part: u16) -> bool {
+        self.reread.lock().map(|mut d| d.remove(&part)).unwrap_or(false)
     }
 
     pub(crate) fn take_dirty(&self) -> std::collections::BTreeSet<u16> {
