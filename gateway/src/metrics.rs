@@ -399,7 +399,7 @@ pub static CATALOGUE: &[MetricDef] = &[
     def(
         storage::metrics::APPENDS_REFUSED_TOTAL,
         Counter,
-        "Appends refused before anything was written, by reason (clock_skew, slow_journal); cluster backend.",
+        "Appends not acknowledged by the store's own rules, by reason: clock_skew (nothing written), slow_journal (written, but the journal entry took over half the settle time; a retransmission gets the stored answer); cluster backend.",
         &["reason"],
         &[],
     ),

@@ -239,8 +239,8 @@ async fn partitions_are_leased_and_a_dead_nodes_share_is_taken_over() {
     let mut cfg = gw.shared.config.fns.clone();
     cfg.lease_ttl = Duration::from_millis(300);
     let client = || FnsClient::new(&rx.url(), Duration::from_secs(5), 4).unwrap();
-    let mut a = Forwarder::new(store.clone(), client(), cfg.clone(), "node-a".into());
-    let mut b = Forwarder::new(store.clone(), client(), cfg.clone(), "node-b".into());
+    let a = Forwarder::new(store.clone(), client(), cfg.clone(), "node-a".into());
+    let b = Forwarder::new(store.clone(), client(), cfg.clone(), "node-b".into());
     a.renew_leases().await;
     b.renew_leases().await;
     assert_eq!(a.owned().len(), usize::from(DELIVERY_PARTITIONS));

@@ -26,8 +26,10 @@ pub const JOURNAL_ENTRIES_TOTAL: &str = "ofd_storage_journal_entries_total";
 pub const JOURNAL_ERRORS_TOTAL: &str = "ofd_storage_journal_errors_total";
 /// Gauge: journal partitions whose lease this node holds, by `follower`.
 pub const JOURNAL_PARTITIONS: &str = "ofd_storage_journal_partitions";
-/// Counter: appends refused before anything was written, by `reason` (`clock_skew`,
-/// `slow_journal`).
+/// Counter: appends not acknowledged by the store's own rules, by `reason`: `clock_skew`
+/// (refused before anything was written), `slow_journal` (both writes done, but the
+/// journal entry took over half the settle time; the register retransmits and gets the
+/// stored answer).
 pub const APPENDS_REFUSED_TOTAL: &str = "ofd_storage_appends_refused_total";
 /// Counter: journal entries a sweep found that a follower had passed (a clock error on
 /// some node), by `follower`.

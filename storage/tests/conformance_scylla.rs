@@ -1,8 +1,8 @@
 //! The conformance suite against a real ScyllaDB cluster.
 //!
 //! Runs when `SCYLLA_URI` names contact points, e.g.
-//! `SCYLLA_URI=127.0.0.1:9042,127.0.0.1:9043` (a `scylla://` prefix is accepted) — start
-//! the 3-node cluster of `config/docker-compose.scylla.yml` first. Optional:
+//! `SCYLLA_URI=127.0.0.11:9042` (a `scylla://` prefix is accepted): `scripts/test.sh`
+//! starts a one-node Apache Cassandra for it with `scripts/cql-cluster.sh`. Optional:
 //! `SCYLLA_LOCAL_DC` (default: the cluster's only datacenter) and `SCYLLA_RF` (default:
 //! min(3, nodes in that datacenter)).
 //!

@@ -1,7 +1,8 @@
 //! The acknowledgment path: two replicated writes per document, one after the other.
 //!
 //! 1. **The document, first writer wins**: `INSERT INTO documents … IF NOT EXISTS` (a
-//!    lightweight transaction at LOCAL_SERIAL, committed at the configured consistency).
+//!    lightweight transaction at LOCAL_SERIAL, committed at LOCAL_QUORUM whatever the
+//!    configured `consistency`: a first-writer decision must reach a quorum).
 //!    Applied: this attempt's document and acknowledgment are stored. Not applied: the
 //!    server returns the stored row in the same round trip — the answer is the stored
 //!    acknowledgment (`Duplicate`), byte for byte, whichever gateway wrote it first. A

@@ -1,8 +1,9 @@
 //! The store's own background work, on a weak handle of its state (it ends when the store
-//! is closed or dropped): the node heartbeat, the clock check, this node's share of the
-//! deriver leases, and the deriver rounds — at once for partitions this process appended
-//! to, and every [`SWEEP`] for all the partitions it holds (other nodes append to them
-//! too). Also `settle()`, which waits for the deriver.
+//! is closed or dropped), in two tasks: the upkeep (the node heartbeat, the clock check,
+//! this node's share of the deriver leases), which nothing else can delay, and the
+//! deriver rounds — at once for partitions this process appended to, and every [`SWEEP`]
+//! for all the partitions it holds (other nodes append to them too). Also `settle()`,
+//! which waits for the deriver.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Weak};
@@ -26,21 +27,23 @@ const IDLE: Duration = Duration::from_millis(200);
 const BEAT: Duration = Duration::from_secs(5);
 /// Lifetime of a deriver lease; renewed at a third of it (with jitter).
 const DERIVE_LEASE_TTL: Duration = Duration::from_secs(15);
+/// How often the upkeep task looks at its clocks.
+const KEEP_TICK: Duration = Duration::from_millis(250);
 /// Partitions derived at once (their rounds wait on the cluster, not on this process).
 const DERIVE_CONCURRENCY: usize = 8;
 
 pub(super) fn spawn(weak: Weak<Inner>, wake: Arc<tokio::sync::Notify>) {
+    tokio::spawn(keep(weak.clone(), wake.clone()));
     tokio::spawn(run(weak, wake));
 }
 
-async fn run(weak: Weak<Inner>, wake: Arc<tokio::sync::Notify>) {
+/// The node's upkeep, in a task of its own so that slow deriver rounds never delay it:
+/// the heartbeat, the clock check, and this node's share of the deriver leases (a renewal
+/// that waited behind a long round could come after the lease expired).
+async fn keep(weak: Weak<Inner>, wake: Arc<tokio::sync::Notify>) {
     let mut last_beat: Option<Instant> = None;
     let mut last_clock = Instant::now();
     let mut next_balance = Instant::now();
-    let mut last_sweep: Option<Instant> = None;
-    // lease groups held, and the partitions they cover
-    let mut groups: Vec<u16> = Vec::new();
-    let mut held: Vec<u16> = Vec::new();
     loop {
         let Some(inner) = weak.upgrade() else { return };
         let store = ScyllaStore::from_inner(inner);
@@ -58,15 +61,42 @@ async fn run(weak: Weak<Inner>, wake: Arc<tokio::sync::Notify>) {
             last_clock = Instant::now();
         }
         if Instant::now() >= next_balance {
-            let now_groups = store.balance_leases(DERIVE, DERIVE_GROUPS, DERIVE_LEASE_TTL, &groups).await;
-            let now_held: Vec<u16> = (0..DELIVERY_PARTITIONS).filter(|p| now_groups.contains(&group_of(*p))).collect();
-            store.adopt(&held, &now_held).await;
-            held = now_held;
-            groups = now_groups;
-            metrics::gauge!(JOURNAL_PARTITIONS, "follower" => DERIVE).set(held.len() as f64);
+            let before = store.follow.derive_groups();
+            let now = store.balance_leases(DERIVE, DERIVE_GROUPS, DERIVE_LEASE_TTL, &before).await;
+            if now != before {
+                store.follow.set_derive_groups(now);
+                wake.notify_one();
+            }
             let jitter = Duration::from_millis(keys::fnv1a(&keys::now_micros().to_le_bytes()) % 1000);
             next_balance = Instant::now() + DERIVE_LEASE_TTL / 3 - Duration::from_millis(500) + jitter;
         }
+        drop(store);
+        tokio::time::sleep(KEEP_TICK).await;
+    }
+}
+
+/// The deriver: rounds of the partitions this node holds (their groups' leases are kept
+/// by [`keep`]).
+async fn run(weak: Weak<Inner>, wake: Arc<tokio::sync::Notify>) {
+    let mut last_sweep: Option<Instant> = None;
+    // lease groups held, and the partitions they cover
+    let mut groups: Vec<u16> = Vec::new();
+    let mut held: Vec<u16> = Vec::new();
+    loop {
+        let Some(inner) = weak.upgrade() else { return };
+        let store = ScyllaStore::from_inner(inner);
+        if store.is_closed() {
+            return;
+        }
+        let now_groups = store.follow.derive_groups();
+        if now_groups != groups {
+            held = (0..DELIVERY_PARTITIONS).filter(|p| now_groups.contains(&group_of(*p))).collect();
+            groups = now_groups;
+            metrics::gauge!(JOURNAL_PARTITIONS, "follower" => DERIVE).set(held.len() as f64);
+        }
+        // drops what was handed over, loads the cursors of what was taken (and retries
+        // those that could not be read before); nothing to do, and no query, otherwise
+        store.adopt(&held).await;
         let sweep = last_sweep.is_none_or(|t| t.elapsed() >= SWEEP);
         let mut parts: BTreeSet<u16> = store.follow.take_dirty();
         if sweep {
@@ -84,17 +114,24 @@ async fn run(weak: Weak<Inner>, wake: Arc<tokio::sync::Notify>) {
 }
 
 impl ScyllaStore {
-    /// Sets up the state of newly held partitions and drops that of lost ones.
-    async fn adopt(&self, before: &[u16], now: &[u16]) {
+    /// Sets up the state of newly held partitions and drops that of the others.
+    async fn adopt(&self, now: &[u16]) {
         let mut map = self.follow.derive.lock().await;
-        for p in before.iter().filter(|p| !now.contains(p)) {
-            map.remove(p);
-            self.follow.forget_derived(*p);
+        let gone: Vec<u16> = map.keys().copied().filter(|p| !now.contains(p)).collect();
+        for p in gone {
+            map.remove(&p);
+            self.follow.forget_derived(p);
             tracing::info!(partition = p, "deriver partition handed over");
         }
         // the cursors of the partitions taken over (or whose cursor could not be read
         // last time), read at once
-        let new: Vec<u16> = now.iter().copied().filter(|p| !map.contains_key(p)).collect();
+        // (only those whose lease can still fence a write: one about to expire waits for
+        // its renewal)
+        let new: Vec<u16> =
+            now.iter().copied().filter(|p| !map.contains_key(p) && self.fenced(&lease_name(*p)).is_ok()).collect();
+        if new.is_empty() {
+            return;
+        }
         let states = futures::future::join_all(new.iter().map(|p| self.derive_state(*p))).await;
         for (p, st) in new.into_iter().zip(states) {
             match st {

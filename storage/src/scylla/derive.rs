@@ -2,8 +2,9 @@
 //! the time index (`documents_by_register`), the directories of FD buckets and register
 //! days, and the activity of each (register, FN) with the FDs received (`fn_activity`).
 //!
-//! One node at a time follows a journal partition, under the lease `derive-<p>`; the 64
-//! partitions are shared out evenly among the live nodes (`leases`). A round reads the
+//! One node at a time follows a journal partition, under the lease of its group
+//! (`derive-<p % 8>`, see [`DERIVE_GROUPS`]); the 8 groups are shared out evenly among the
+//! live nodes (`leases`). A round reads the
 //! entries after what was read (and, every quarter of the settle time, the settle window
 //! behind it again, for entries that became visible late), applies them, writes the
 //! activity rows it changed with the lease's fenced timestamp, and moves the persisted

@@ -5,8 +5,10 @@
 //! live nodes sharing the store (the store lists them), renewed at about a third of their
 //! TTL with jitter; free partitions are taken while below the share, so a dead node's
 //! partitions are taken over once its leases expire, and with one node every partition is
-//! its own. Within a node one loop owns all its partitions, so no document is in flight
-//! twice; between nodes the leases keep a document with one node (a lease that expires
+//! its own. The leases are kept by a loop of their own, beside the delivery rounds, so a
+//! long round (a large backlog, a slow cluster) never delays a renewal until the lease is
+//! lost. Within a node one loop delivers from all its partitions, so no document is in
+//! flight twice; between nodes the leases keep a document with one node (a lease that expires
 //! during a round can at worst make two nodes send the same document, which the
 //! idempotency key covers).
 //!
@@ -21,8 +23,8 @@
 //! the leases are released.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -55,9 +57,10 @@ pub struct Forwarder {
     client: FnsClient,
     cfg: FnsConfig,
     node: String,
-    owned: BTreeSet<u16>,
+    /// Partitions leased (the lease loop writes, the delivery rounds read a copy).
+    owned: Mutex<BTreeSet<u16>>,
     /// Live nodes sharing the store, as last listed (kept when the store cannot say).
-    live: usize,
+    live: AtomicUsize,
     /// Once cancelled, no new request is started (those in flight finish).
     stop: CancellationToken,
 }
@@ -84,30 +87,38 @@ enum Outcome {
 impl Forwarder {
     /// A forwarder for this node.
     pub fn new(store: Arc<dyn Store>, client: FnsClient, cfg: FnsConfig, node: String) -> Self {
-        Self { store, client, cfg, node, owned: BTreeSet::new(), live: 1, stop: CancellationToken::new() }
+        Self {
+            store,
+            client,
+            cfg,
+            node,
+            owned: Mutex::new(BTreeSet::new()),
+            live: AtomicUsize::new(1),
+            stop: CancellationToken::new(),
+        }
     }
 
     /// Partitions currently leased.
-    pub fn owned(&self) -> &BTreeSet<u16> {
-        &self.owned
+    pub fn owned(&self) -> BTreeSet<u16> {
+        self.owned.lock().map(|o| o.clone()).unwrap_or_default()
     }
 
     /// Keeps this node's fair share of the partition leases: renews those held, hands
     /// back a surplus when more nodes share the store (the highest first), and takes free
     /// ones while below the share. With one node that is every partition; with N, about
     /// 64/N each, so a node that joins takes its share as the others give theirs up.
-    pub async fn renew_leases(&mut self) {
+    pub async fn renew_leases(&self) {
         let live = match self.store.cluster_nodes().await {
             Ok(nodes) => nodes.len().max(1),
             Err(e) => {
                 // unknown: keep the last count rather than grabbing (or dropping) shares
                 tracing::debug!(error = %e, "listing the nodes sharing the store");
-                self.live
+                self.live.load(Ordering::Relaxed)
             }
         };
-        self.live = live;
+        self.live.store(live, Ordering::Relaxed);
         let share = usize::from(DELIVERY_PARTITIONS).div_ceil(live);
-        let held: Vec<u16> = self.owned.iter().copied().collect();
+        let held: Vec<u16> = self.owned().into_iter().collect();
         let (keep, surplus) = held.split_at(share.min(held.len()));
         for p in surplus {
             if let Err(e) = self.store.release_lease(&lease_name(*p), &self.node).await {
@@ -122,23 +133,25 @@ impl Forwarder {
         // free partitions, starting at a node-specific offset so nodes do not race for the
         // same ones, as many at a time as are missing
         let start = node_offset(&self.node);
+        let owned = self.owned();
         let free: Vec<u16> = (0..DELIVERY_PARTITIONS)
             .map(|k| (start + k) % DELIVERY_PARTITIONS)
-            .filter(|p| !self.owned.contains(p))
+            .filter(|p| !owned.contains(p))
             .collect();
         let mut candidates = free.into_iter();
-        while self.owned.len() < share {
-            let want: Vec<u16> = candidates.by_ref().take(share - self.owned.len()).collect();
+        loop {
+            let missing = share.saturating_sub(self.owned().len());
+            let want: Vec<u16> = candidates.by_ref().take(missing).collect();
             if want.is_empty() {
                 break;
             }
             self.lease_all(want).await;
         }
-        metrics::gauge!(m::FNS_PARTITIONS).set(self.owned.len() as f64);
+        metrics::gauge!(m::FNS_PARTITIONS).set(self.owned().len() as f64);
     }
 
     /// Takes or renews the leases of `parts`, concurrently.
-    async fn lease_all(&mut self, parts: Vec<u16>) {
+    async fn lease_all(&self, parts: Vec<u16>) {
         let (store, node, ttl) = (&self.store, &self.node, self.cfg.lease_ttl);
         let results = futures::stream::iter(parts)
             .map(|p| async move { (p, store.try_lease(&lease_name(p), node, ttl).await) })
@@ -148,7 +161,7 @@ impl Forwarder {
         for (p, r) in results {
             match r {
                 Ok(true) => {
-                    if self.owned.insert(p) {
+                    if self.owned.lock().is_ok_and(|mut o| o.insert(p)) {
                         // another node may have delivered from it since this one last did
                         self.store.forget_partition(p);
                         tracing::debug!(partition = p, "FNS partition lease taken");
@@ -170,8 +183,8 @@ impl Forwarder {
     }
 
     /// No longer works on `p`; true if it did.
-    fn lose(&mut self, p: u16) -> bool {
-        let had = self.owned.remove(&p);
+    fn lose(&self, p: u16) -> bool {
+        let had = self.owned.lock().is_ok_and(|mut o| o.remove(&p));
         if had {
             self.store.forget_partition(p);
         }
@@ -179,8 +192,9 @@ impl Forwarder {
     }
 
     /// Releases every lease held.
-    pub async fn release_leases(&mut self) {
-        for p in std::mem::take(&mut self.owned) {
+    pub async fn release_leases(&self) {
+        let owned = self.owned.lock().map(|mut o| std::mem::take(&mut *o)).unwrap_or_default();
+        for p in owned {
             self.store.forget_partition(p);
             if let Err(e) = self.store.release_lease(&lease_name(p), &self.node).await {
                 tracing::debug!(partition = p, error = %e, "releasing an FNS partition lease");
@@ -194,7 +208,7 @@ impl Forwarder {
         let now = Timestamp::now();
         let mut due: Vec<Delivery> = Vec::new();
         let mut stats = RoundStats::default();
-        let lists = futures::stream::iter(self.owned.iter().copied())
+        let lists = futures::stream::iter(self.owned())
             .map(|p| async move { (p, self.store.due_deliveries(p, now, self.cfg.batch).await) })
             .buffer_unordered(LEASE_CONCURRENCY)
             .collect::<Vec<_>>()
@@ -279,44 +293,52 @@ impl Forwarder {
         }
     }
 
-    /// Runs until `stop`: renews leases at a third of their TTL, delivers round after
-    /// round (at once while there is more, else after `poll_interval`), and releases the
-    /// leases at the end.
+    /// Runs until `stop`: keeps the leases (a loop of its own, renewing at a third of
+    /// their TTL with jitter) while delivering round after round (at once while there is
+    /// more, else after `poll_interval`); releases the leases at the end.
     pub async fn run(mut self, stop: CancellationToken) {
         self.stop = stop.clone();
         let renew_every = (self.cfg.lease_ttl / 3).max(Duration::from_millis(10));
-        let mut last_renew: Option<Instant> = None;
-        let mut last_failure_log: Option<Instant> = None;
-        loop {
-            if stop.is_cancelled() {
-                break;
-            }
-            if last_renew.is_none_or(|t| t.elapsed() >= renew_every) {
-                self.renew_leases().await;
+        let this = &self;
+        let leases = async {
+            loop {
+                this.renew_leases().await;
                 // jittered, so that nodes started together do not renew in lockstep
                 let jitter = Duration::from_millis(rand::random::<u64>() % (renew_every.as_millis() as u64 / 5).max(1));
-                last_renew = Some(Instant::now().checked_sub(jitter).unwrap_or_else(Instant::now));
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(renew_every.saturating_sub(jitter)) => {}
+                }
             }
-            let stats = self.round().await;
-            if stats.failed > 0 && last_failure_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(30)) {
-                tracing::warn!(
-                    url = %self.client.url(),
-                    failed = stats.failed,
-                    delivered = stats.delivered,
-                    "FNS deliveries failing; they are retried with backoff"
-                );
-                last_failure_log = Some(Instant::now());
+        };
+        let deliveries = async {
+            let mut last_failure_log: Option<Instant> = None;
+            loop {
+                if stop.is_cancelled() {
+                    return;
+                }
+                let stats = this.round().await;
+                if stats.failed > 0 && last_failure_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(30)) {
+                    tracing::warn!(
+                        url = %this.client.url(),
+                        failed = stats.failed,
+                        delivered = stats.delivered,
+                        "FNS deliveries failing; they are retried with backoff"
+                    );
+                    last_failure_log = Some(Instant::now());
+                }
+                if stats.more {
+                    tokio::task::yield_now().await;
+                    continue;
+                }
+                let pause = this.cfg.poll_interval.min(renew_every);
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(pause) => {}
+                }
             }
-            if stats.more {
-                tokio::task::yield_now().await;
-                continue;
-            }
-            let pause = self.cfg.poll_interval.min(renew_every);
-            tokio::select! {
-                () = stop.cancelled() => break,
-                () = tokio::time::sleep(pause) => {}
-            }
-        }
+        };
+        tokio::join!(leases, deliveries);
         self.release_leases().await;
     }
 }

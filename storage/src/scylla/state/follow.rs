@@ -20,6 +20,8 @@ pub(crate) struct Follow {
     pub(crate) fns: Mutex<HashMap<u16, Arc<tokio::sync::Mutex<FnsState>>>>,
     /// Partitions this process appended to since the deriver last looked.
     pub(crate) dirty: Mutex<std::collections::BTreeSet<u16>>,
+    /// Deriver lease groups this node holds (kept by the upkeep task).
+    pub(crate) derive_groups: Mutex<Vec<u16>>,
     /// Partitions whose next deriver round must re-read the settle window (`settle()`).
     pub(crate) reread: Mutex<std::collections::BTreeSet<u16>>,
 }
@@ -58,6 +60,16 @@ impl Follow {
     pub(crate) fn mark_dirty(&self, part: u16) {
         if let Ok(mut d) = self.dirty.lock() {
             d.insert(part);
+        }
+    }
+
+    pub(crate) fn derive_groups(&self) -> Vec<u16> {
+        self.derive_groups.lock().map(|g| g.clone()).unwrap_or_default()
+    }
+
+    pub(crate) fn set_derive_groups(&self, groups: Vec<u16>) {
+        if let Ok(mut g) = self.derive_groups.lock() {
+            *g = groups;
         }
     }
 
