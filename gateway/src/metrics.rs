@@ -369,6 +369,13 @@ pub static CATALOGUE: &[MetricDef] = &[
         &[],
     ),
     def(
+        storage::metrics::DERIVED_LAG_SECONDS,
+        Gauge,
+        "The largest lag of any journal partition's derived views (time index, activity), as this node measures it, seconds (cluster backend); appends to a partition beyond storage.max_derived_lag are refused.",
+        &[],
+        &[],
+    ),
+    def(
         storage::metrics::JOURNAL_ENTRIES_TOTAL,
         Counter,
         "Journal entries read by the followers of this node, by follower (cluster backend).",
@@ -399,7 +406,7 @@ pub static CATALOGUE: &[MetricDef] = &[
     def(
         storage::metrics::APPENDS_REFUSED_TOTAL,
         Counter,
-        "Appends not acknowledged by the store's own rules, by reason: clock_skew (nothing written), slow_journal (written, but the journal entry took over half the settle time; a retransmission gets the stored answer); cluster backend.",
+        "Appends not acknowledged by the store's own rules, by reason: clock_skew (nothing written), slow_journal (written, but the journal entry took over half the settle time; a retransmission gets the stored answer), derived_lag (the document's journal partition's derived views lag beyond storage.max_derived_lag; nothing written); cluster backend.",
         &["reason"],
         &[],
     ),
@@ -500,7 +507,7 @@ pub fn prime_catalogue() {
         prime(storage::metrics::JOURNAL_PARTITIONS, &[("follower", follower)]);
         prime(storage::metrics::SWEPT_TOTAL, &[("follower", follower)]);
     }
-    for reason in ["clock_skew", "slow_journal"] {
+    for reason in ["clock_skew", "slow_journal", "derived_lag"] {
         prime(storage::metrics::APPENDS_REFUSED_TOTAL, &[("reason", reason)]);
     }
 }

@@ -106,6 +106,7 @@ pub fn scylla_config(cfg: &Config) -> anyhow::Result<storage::scylla::ScyllaConf
         min_replication_factor: s.min_replication_factor,
         journal_settle_ms: ms(s.journal_settle),
         speculative_delay_ms: ms(s.speculative_delay),
+        max_derived_lag_ms: ms(s.max_derived_lag),
         node_id: Some(cfg.node_id()),
         allow_periodic_commitlog: s.allow_periodic_commitlog,
         ..storage::scylla::ScyllaConfig::default()

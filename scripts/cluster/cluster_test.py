@@ -236,7 +236,9 @@ def phase_figures(rep):
     f = {}
     for side, r in rep.items():
         c = r.get("counters", {})
-        lat = r.get("latency_ms", r.get("latency", {}))
+        # closed loop: the uncorrected histogram is the one measured (µs → ms)
+        u = ((r.get("latency_us") or {}).get("uncorrected")) or {}
+        lat = {k: round(u[k] / 1000, 1) for k in ("p50", "p99", "p999", "max") if isinstance(u.get(k), (int, float))}
         f[side] = {
             "acked": c.get("documents_ok"),
             "rate": (r.get("rates") or {}).get("achieved"),
@@ -246,7 +248,7 @@ def phase_figures(rep):
             "resends": c.get("resends"),
             "gave_up": c.get("gave_up"),
             "mismatches": r.get("mismatches_total"),
-            "latency": lat,
+            "latency_ms": lat,
         }
     return f
 

@@ -20,6 +20,10 @@ pub const CLOCK_OFFSET_SECONDS: &str = "ofd_storage_clock_offset_seconds";
 /// Gauge: seconds between now and the oldest journal entry a follower has not processed,
 /// by `follower` (`derive`, `fns`) (cluster backend; the lag of derived views).
 pub const JOURNAL_LAG_SECONDS: &str = "ofd_storage_journal_lag_seconds";
+/// Gauge: the largest lag of any journal partition's derived views, seconds, as this node
+/// measures it (cluster backend); appends to a partition beyond `max_derived_lag` are
+/// refused.
+pub const DERIVED_LAG_SECONDS: &str = "ofd_storage_derived_lag_seconds";
 /// Counter: journal entries processed by the followers of this node, by `follower`.
 pub const JOURNAL_ENTRIES_TOTAL: &str = "ofd_storage_journal_entries_total";
 /// Counter: follower rounds that failed (they are retried), by `follower`.
@@ -29,7 +33,8 @@ pub const JOURNAL_PARTITIONS: &str = "ofd_storage_journal_partitions";
 /// Counter: appends not acknowledged by the store's own rules, by `reason`: `clock_skew`
 /// (refused before anything was written), `slow_journal` (both writes done, but the
 /// journal entry took over half the settle time; the register retransmits and gets the
-/// stored answer).
+/// stored answer), `derived_lag` (the partition's derived views lag beyond
+/// `max_derived_lag`; nothing written).
 pub const APPENDS_REFUSED_TOTAL: &str = "ofd_storage_appends_refused_total";
 /// Counter: journal entries a sweep found that a follower had passed (a clock error on
 /// some node), by `follower`.

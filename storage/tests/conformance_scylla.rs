@@ -358,3 +358,91 @@ async fn fns_cursor_waits_for_late_journal_entries() {
         std::panic::resume_unwind(panic);
     }
 }
+
+/// Backpressure: when the derived views of a journal partition fall further behind than
+/// `max_derived_lag_ms` (here nobody derives: another node holds every deriver lease and
+/// does nothing), appends to it are refused as `Unavailable` with nothing written, and the
+/// store reports `Degraded`; once a deriver works again and catches up, appends are
+/// accepted and the derived views hold every stored document.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appends_are_refused_while_derived_views_lag_beyond_the_bound() {
+    use std::time::{Duration, Instant};
+    use storage::conformance::fixtures::{append_ok, doc, fn_no, rnm, t};
+    use storage::{DocumentStore, Durability, Health, PageRequest};
+    let Some(nodes) = contact_points() else {
+        say_skipped();
+        return;
+    };
+    let harness = ScyllaHarness::new(nodes).await;
+    let outcome = AssertUnwindSafe(async {
+        let ks = harness.migrated_keyspace().await;
+        if let Ok(mut g) = harness.stores.lock() {
+            g.push((0, ks.clone())); // for the clean-up
+        }
+        for g in 0..8 {
+            harness
+                .admin
+                .query_unpaged(
+                    format!("INSERT INTO {ks}.leases (name, holder) VALUES (?, 'elsewhere') USING TTL 600"),
+                    (format!("derive-{g}"),),
+                )
+                .await
+                .expect("a lease for another node");
+        }
+        let cfg = ScyllaConfig {
+            request_timeout_ms: 1000,
+            journal_settle_ms: 2000,
+            max_derived_lag_ms: 6000,
+            ..config(&harness.nodes, &ks, &harness.dc, harness.rf)
+        };
+        let s = ScyllaStore::connect(cfg).await.expect("open");
+        let (f, r) = (fn_no(3), rnm(3));
+        let first = doc(f, 1, &r, t(1), 0);
+        append_ok(&s, vec![first.clone()]).await;
+        // appends go on until the lag passes the bound, then are refused
+        let mut fd = 2;
+        let refused = loop {
+            assert!(fd < 200, "appends were never refused while nobody derived");
+            let d = doc(f, fd, &r, t(i64::from(fd)), 0);
+            match s.append_documents(vec![d.clone()], Durability::Durable).await {
+                Ok(_) => {
+                    fd += 1;
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Err(StoreError::Unavailable(m)) => {
+                    assert!(m.contains("derived views") && m.contains("max_derived_lag"), "{m}");
+                    break d;
+                }
+                Err(e) => panic!("refused with the wrong error: {e:?}"),
+            }
+        };
+        assert_eq!(s.get_document(&refused.key()).await.expect("get"), None, "a refused document is not stored");
+        match s.health() {
+            Health::Degraded(m) => assert!(m.contains("derived views"), "{m}"),
+            h => panic!("the store must say it is degraded: {h:?}"),
+        }
+        // a deriver works again: this store takes the leases and catches up
+        harness.admin.query_unpaged(format!("TRUNCATE {ks}.leases"), ()).await.expect("the other node leaves");
+        let started = Instant::now();
+        loop {
+            match s.append_documents(vec![refused.clone()], Durability::Durable).await {
+                Ok(_) => break,
+                Err(StoreError::Unavailable(_)) if started.elapsed() < Duration::from_secs(60) => {
+                    tokio::time::sleep(Duration::from_millis(250)).await
+                }
+                Err(e) => panic!("appends were not accepted again after the deriver caught up: {e:?}"),
+            }
+        }
+        assert!(matches!(s.health(), Health::Ok), "{:?}", s.health());
+        s.settle().await.expect("settle");
+        let page = s.documents_by_register(&r, t(0), t(1_000_000), PageRequest::first(1000)).await.expect("index");
+        assert_eq!(page.items.len() as u32, fd, "every stored document is in the time index");
+        s.close().await.expect("close");
+    })
+    .catch_unwind()
+    .await;
+    harness.drop_keyspaces().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}

@@ -237,6 +237,13 @@ impl Config {
                             .into(),
                     );
                 }
+                if self.storage.max_derived_lag < self.storage.journal_settle * 3 {
+                    return invalid(
+                        "storage.max_derived_lag",
+                        "must be at least 3 × storage.journal_settle (another node's cursor trails by the settle time)"
+                            .into(),
+                    );
+                }
                 let spec = self.storage.speculative_delay;
                 if !spec.is_zero() && spec < std::time::Duration::from_millis(10) {
                     return invalid("storage.speculative_delay", "must be 0s (off) or at least 10ms".into());

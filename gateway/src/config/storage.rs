@@ -57,6 +57,12 @@ pub struct StorageConfig {
     #[serde(with = "duration")]
     #[schemars(with = "String")]
     pub speculative_delay: Duration,
+    /// How far behind the derived views (time index, register activity, FD gaps) of a
+    /// journal partition may fall before appends to it are refused (registers get no
+    /// answer and retransmit later; `/readyz` says why). At least 3 × `journal_settle`.
+    #[serde(with = "duration")]
+    #[schemars(with = "String")]
+    pub max_derived_lag: Duration,
     /// Start on a cluster whose `commitlog_sync` is `periodic` (replicas answer writes
     /// from memory, so a power cut can lose acknowledged documents). Refused by default.
     pub allow_periodic_commitlog: bool,
@@ -78,6 +84,7 @@ impl Default for StorageConfig {
             min_replication_factor: 3,
             journal_settle: Duration::from_secs(10),
             speculative_delay: Duration::from_millis(200),
+            max_derived_lag: Duration::from_secs(300),
             allow_periodic_commitlog: false,
         }
     }

@@ -57,6 +57,7 @@ impl ScyllaStore {
             metrics::counter!(APPENDS_REFUSED_TOTAL, "reason" => "clock_skew").increment(1);
             return Err(e);
         }
+        self.check_derived_lag(docs.iter().map(|d| crate::model::delivery_partition(&d.fn_number)))?;
         let encoded = docs.iter().map(EncodedDoc::new).collect::<Result<Vec<_>, _>>()?;
 
         // First occurrence of each key; later ones are answered from it.

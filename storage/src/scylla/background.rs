@@ -1,6 +1,6 @@
 //! The store's own background work, on a weak handle of its state (it ends when the store
 //! is closed or dropped), in two tasks: the upkeep (the node heartbeat, the clock check,
-//! this node's share of the deriver leases), which nothing else can delay, and the
+//! this node's share of the deriver leases, the lag of the derived views), which nothing else can delay, and the
 //! deriver rounds — at once for partitions this process appended to, and every [`SWEEP`]
 //! for all the partitions it holds (other nodes append to them too). Also `settle()`,
 //! which waits for the deriver.
@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
+use super::backpressure::LAG_EVERY;
 use super::clock::CHECK_EVERY;
 use super::derive::{DERIVE_GROUPS, group_of, lease_name};
 use super::keys;
@@ -44,6 +45,8 @@ async fn keep(weak: Weak<Inner>, wake: Arc<tokio::sync::Notify>) {
     let mut last_beat: Option<Instant> = None;
     let mut last_clock = Instant::now();
     let mut next_balance = Instant::now();
+    // the first measurement after the deriver's first rounds
+    let mut last_lag = Instant::now();
     loop {
         let Some(inner) = weak.upgrade() else { return };
         let store = ScyllaStore::from_inner(inner);
@@ -59,6 +62,10 @@ async fn keep(weak: Weak<Inner>, wake: Arc<tokio::sync::Notify>) {
         if last_clock.elapsed() >= CHECK_EVERY {
             store.measure_clock().await;
             last_clock = Instant::now();
+        }
+        if last_lag.elapsed() >= LAG_EVERY {
+            store.measure_derived_lag().await;
+            last_lag = Instant::now();
         }
         if Instant::now() >= next_balance {
             let before = store.follow.derive_groups();

@@ -184,6 +184,12 @@ pub struct ScyllaConfig {
     /// marked down.
     #[serde(default = "default_speculative_delay_ms")]
     pub speculative_delay_ms: u64,
+    /// How far behind the derived views (time index, register activity, FD gaps) of a
+    /// journal partition may fall before appends to that partition are refused,
+    /// milliseconds (backpressure: registers get no answer and retransmit later). At
+    /// least 3 × `journal_settle_ms` (another node's cursor trails by the settle time).
+    #[serde(default = "default_max_derived_lag_ms")]
+    pub max_derived_lag_ms: u64,
     /// This gateway's name among the nodes sharing the keyspace (its leases and heartbeat
     /// row). Default: a random name per start.
     #[serde(default)]
@@ -215,6 +221,9 @@ fn default_append_concurrency() -> usize {
 fn default_journal_settle_ms() -> u64 {
     10_000
 }
+fn default_max_derived_lag_ms() -> u64 {
+    300_000
+}
 fn default_speculative_delay_ms() -> u64 {
     200
 }
@@ -234,6 +243,7 @@ impl Default for ScyllaConfig {
             append_concurrency: default_append_concurrency(),
             journal_settle_ms: default_journal_settle_ms(),
             speculative_delay_ms: default_speculative_delay_ms(),
+            max_derived_lag_ms: default_max_derived_lag_ms(),
             node_id: None,
             allow_periodic_commitlog: false,
         }
@@ -255,6 +265,7 @@ impl fmt::Debug for ScyllaConfig {
             .field("append_concurrency", &self.append_concurrency)
             .field("journal_settle_ms", &self.journal_settle_ms)
             .field("speculative_delay_ms", &self.speculative_delay_ms)
+            .field("max_derived_lag_ms", &self.max_derived_lag_ms)
             .field("node_id", &self.node_id)
             .field("allow_periodic_commitlog", &self.allow_periodic_commitlog)
             .finish()
@@ -339,6 +350,11 @@ impl ScyllaConfig {
         Duration::from_millis(self.journal_settle_ms)
     }
 
+    /// The largest lag of a partition's derived views before its appends are refused.
+    pub fn max_derived_lag(&self) -> Duration {
+        Duration::from_millis(self.max_derived_lag_ms)
+    }
+
     /// The largest clock offset from the cluster this node tolerates (a quarter of the
     /// settle time).
     pub fn max_clock_skew(&self) -> Duration {
@@ -398,6 +414,16 @@ impl ScyllaConfig {
         }
         if self.journal_settle_ms > 600_000 {
             return Err(refuse("journal_settle_ms", "must be at most 600000 (derived views lag by about this much)"));
+        }
+        if self.max_derived_lag_ms < self.journal_settle_ms.saturating_mul(3) {
+            return Err(refuse(
+                "max_derived_lag_ms",
+                format!(
+                    "must be at least 3 × journal_settle_ms ({} ms): another node's persisted cursor \
+                     trails by the settle time",
+                    self.journal_settle_ms.saturating_mul(3)
+                ),
+            ));
         }
         if self.speculative_delay_ms > 0 && self.speculative_delay_ms < 10 {
             return Err(refuse("speculative_delay_ms", "must be 0 (off) or at least 10"));
@@ -577,6 +603,7 @@ mod tests {
         assert_eq!(bad(|c| c.min_replication_factor = 0), "min_replication_factor");
         assert_eq!(bad(|c| c.append_concurrency = 0), "append_concurrency");
         assert_eq!(bad(|c| c.journal_settle_ms = 1000), "journal_settle_ms");
+        assert_eq!(bad(|c| c.max_derived_lag_ms = 29_999), "max_derived_lag_ms");
         assert_eq!(bad(|c| c.speculative_delay_ms = 5), "speculative_delay_ms");
     }
 

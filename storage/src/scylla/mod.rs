@@ -60,6 +60,7 @@ mod store;
 mod admin;
 mod append;
 mod background;
+mod backpressure;
 mod checks;
 mod clock;
 mod delivery;

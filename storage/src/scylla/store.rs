@@ -413,6 +413,9 @@ impl Store for ScyllaStore {
         if let Some(skew) = self.clock.out_of_bounds() {
             return Health::Degraded(skew);
         }
+        if let Some(lag) = self.derived_lag_health() {
+            return Health::Degraded(lag);
+        }
         match self.health.recent_error() {
             Some(e) => Health::Degraded(e),
             None => Health::Ok,

@@ -20,6 +20,9 @@ pub(crate) struct Follow {
     pub(crate) fns: Mutex<HashMap<u16, Arc<tokio::sync::Mutex<FnsState>>>>,
     /// Partitions this process appended to since the deriver last looked.
     pub(crate) dirty: Mutex<std::collections::BTreeSet<u16>>,
+    /// Journal partitions whose derived views lag beyond the bound, with the lag (µs):
+    /// their appends are refused (`backpressure`).
+    pub(crate) lagging: Mutex<std::collections::BTreeMap<u16, i64>>,
     /// Deriver lease groups this node holds (kept by the upkeep task).
     pub(crate) derive_groups: Mutex<Vec<u16>>,
     /// Partitions whose next deriver round must re-read the settle window (`settle()`).
