@@ -76,12 +76,15 @@ pub struct RoundStats {
     pub skipped: usize,
     /// A partition had more due deliveries than one batch.
     pub more: bool,
+    /// Due but not sent: the partition was handed to another node during the round.
+    pub handed_over: usize,
 }
 
 enum Outcome {
     Delivered,
     Failed,
     Skipped,
+    HandedOver,
 }
 
 impl Forwarder {
@@ -235,6 +238,7 @@ impl Forwarder {
                 Outcome::Delivered => stats.delivered += 1,
                 Outcome::Failed => stats.failed += 1,
                 Outcome::Skipped => stats.skipped += 1,
+                Outcome::HandedOver => stats.handed_over += 1,
             }
         }
         if stats.skipped > 0 {
@@ -260,6 +264,11 @@ impl Forwarder {
     async fn deliver_one(&self, d: Delivery, consecutive_failures: &AtomicUsize, limit: usize) -> Outcome {
         if consecutive_failures.load(Ordering::Relaxed) >= limit || self.stop.is_cancelled() {
             return Outcome::Skipped;
+        }
+        if !self.owned.lock().is_ok_and(|o| o.contains(&d.partition)) {
+            // the partition was handed over (or its lease lost) during this round: its new
+            // holder sends what is still due, so sending it here too would duplicate it
+            return Outcome::HandedOver;
         }
         let result = match self.store.get_document(&d.key).await {
             Ok(Some(doc)) => self.client.deliver(&doc, None).await,
