@@ -124,6 +124,8 @@ def figures(tag, r, cpu):
         "errors": r.get("errors", (r.get("counters") or {}).get("refusals")),
         "mismatches": r.get("mismatches_total"),
     }
+    if not f["rate"]:
+        raise SystemExit(f"{tag}: nothing was acknowledged; see {OUT}/logs/{tag}.log")
     ct.log(f"{tag}: {f['rate']}/s p99 {f['p99_ms']} ms; client {f['client_us_per_doc']} µs/doc, "
            f"cluster {f['jvm_us_per_doc']} µs/doc")
     return f
@@ -158,7 +160,8 @@ def one_size(n):
     jvms = jvm_pids(n)
     cfg_text = ct.gateway_config("a").replace("replication_factor = 3", f"replication_factor = {rf}") \
         .replace("min_replication_factor = 3", f"min_replication_factor = {rf}") \
-        .replace('keyspace = "ofd_cluster"', 'keyspace = "ofd_bench_gw"')
+        .replace('keyspace = "ofd_cluster"', 'keyspace = "ofd_bench_gw"') \
+        .replace('registry_refresh = "2s"', '')  # the default (the cluster test wants it fast)
     # no FNS forwarding in this measurement (the receiver would share the CPU)
     cfg_text = cfg_text.split("[fns]")[0] + "[alerts]" + cfg_text.split("[alerts]")[1]
     cfg = os.path.join(OUT, f"gw-{n}.toml")
@@ -207,10 +210,12 @@ def local_stage():
         raise SystemExit(f"onboarding failed: {r.stderr}{r.stdout}")
     canned_port = ct.GW["b"]["tcp"]
     base = ct.spawn("canned", [os.path.join(ct.BIN, "loadgen"), "baseline", "--listen", f"127.0.0.1:{canned_port}",
-                               "--tls-listen", "off", "--quic-listen", "off",
+                               "--tls-listen", f"127.0.0.1:{ct.GW['b']['tls']}",
+                               "--quic-listen", f"127.0.0.1:{ct.GW['b']['tls']}",
                                "--cert", os.path.join(d, "tls", "dev-cert.pem"),
                                "--key", os.path.join(d, "tls", "dev-key.pem")])
-    time.sleep(2)
+    ct.wait("the canned-ack baseline listening", lambda: subprocess.run(
+        ["bash", "-c", f"exec 3<>/dev/tcp/127.0.0.1/{canned_port}"], capture_output=True).returncode == 0, 30)
     runs = []
     for i, what in enumerate(["canned", "embedded", "embedded", "canned"]):
         tag = f"local-{i}-{what}"
@@ -277,6 +282,11 @@ def cleanup():
 
 
 if __name__ == "__main__":
+    import signal as _signal
+    # stopped by a signal (also when started in the background, where SIGINT is ignored):
+    # exit through the clean-up below, which stops everything this script started
+    for _sig in (_signal.SIGINT, _signal.SIGTERM):
+        _signal.signal(_sig, lambda n, _f: sys.exit(128 + n))
     rc = 1
     try:
         rc = main()

@@ -566,6 +566,11 @@ def cleanup():
 
 
 if __name__ == "__main__":
+    import signal as _signal
+    # stopped by a signal (also when started in the background, where SIGINT is ignored):
+    # exit through the clean-up below, which stops everything this script started
+    for _sig in (_signal.SIGINT, _signal.SIGTERM):
+        _signal.signal(_sig, lambda n, _f: sys.exit(128 + n))
     rc = 1
     try:
         rc = main()

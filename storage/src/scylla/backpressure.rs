@@ -24,7 +24,7 @@ use crate::metrics::{APPENDS_REFUSED_TOTAL, DERIVED_LAG_SECONDS};
 use crate::model::DELIVERY_PARTITIONS;
 
 /// How often the lag of every partition is measured.
-pub(super) const LAG_EVERY: Duration = Duration::from_secs(2);
+pub(super) const LAG_EVERY: Duration = Duration::from_secs(10);
 
 impl ScyllaStore {
     /// Measures the lag of every partition's deriver and records those beyond the bound.

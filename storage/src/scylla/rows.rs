@@ -3,7 +3,7 @@
 //! never a panic.
 
 use bytes::Bytes;
-use scylla::value::CqlTimestamp;
+use scylla::value::{CqlTimestamp, MaybeUnset};
 use scylla::{DeserializeRow, SerializeRow};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -105,7 +105,13 @@ impl DocRow {
     }
 }
 
-/// Values of `doc_insert`, in statement order.
+/// An absent value left unset (no tombstone), a present one set.
+pub fn unset_none<T>(v: Option<T>) -> MaybeUnset<T> {
+    v.map_or(MaybeUnset::Unset, MaybeUnset::Set)
+}
+
+/// Values of `doc_insert`, in statement order. Absent optional values are left unset, not
+/// bound as NULL: a NULL would write a cell tombstone into every document row.
 #[derive(Debug, SerializeRow)]
 #[scylla(flavor = "enforce_order", skip_name_checks)]
 pub struct DocInsert<'a> {
@@ -114,15 +120,15 @@ pub struct DocInsert<'a> {
     pub fd: i64,
     pub rnm: &'a str,
     pub doc_type: i16,
-    pub ffd_version: Option<i16>,
-    pub doc_time: Option<CqlTimestamp>,
+    pub ffd_version: MaybeUnset<i16>,
+    pub doc_time: MaybeUnset<CqlTimestamp>,
     pub received_at: CqlTimestamp,
-    pub total: Option<i64>,
-    pub fiscal_sign: Option<i64>,
+    pub total: MaybeUnset<i64>,
+    pub fiscal_sign: MaybeUnset<i64>,
     pub response_code: i16,
-    pub flk_error: Option<&'a str>,
+    pub flk_error: MaybeUnset<&'a str>,
     pub opaque: bool,
-    pub telemetry: Option<String>,
+    pub telemetry: MaybeUnset<String>,
     pub raw: &'a Bytes,
     pub ack: &'a Bytes,
     pub attempt: uuid::Uuid,
@@ -175,15 +181,15 @@ impl<'a> EncodedDoc<'a> {
             fd: self.fd,
             rnm: self.doc.rnm.as_str(),
             doc_type: small(self.doc.doc_type),
-            ffd_version: self.doc.ffd_version.map(small),
-            doc_time: self.doc.doc_time.map(ts),
+            ffd_version: unset_none(self.doc.ffd_version.map(small)),
+            doc_time: unset_none(self.doc.doc_time.map(ts)),
             received_at: ts(self.doc.received_at),
-            total: self.total,
-            fiscal_sign: self.doc.fiscal_sign.map(i64::from),
+            total: unset_none(self.total),
+            fiscal_sign: unset_none(self.doc.fiscal_sign.map(i64::from)),
             response_code: small(self.doc.response_code),
-            flk_error: self.doc.flk_error.as_deref(),
+            flk_error: unset_none(self.doc.flk_error.as_deref()),
             opaque: self.doc.opaque,
-            telemetry: self.telemetry.clone(),
+            telemetry: unset_none(self.telemetry.clone()),
             raw: &self.doc.raw,
             ack: &self.doc.ack,
             attempt,
@@ -278,6 +284,14 @@ mod tests {
         }
     }
 
+    /// An unset value reads back as absent.
+    fn got<T: Clone>(v: &MaybeUnset<T>) -> Option<T> {
+        match v {
+            MaybeUnset::Set(x) => Some(x.clone()),
+            MaybeUnset::Unset => None,
+        }
+    }
+
     /// What the database would hand back for the values we write.
     fn echo(v: &DocInsert<'_>) -> DocRow {
         DocRow {
@@ -285,15 +299,15 @@ mod tests {
             fd: v.fd,
             rnm: Some(v.rnm.to_owned()),
             doc_type: Some(v.doc_type),
-            ffd_version: v.ffd_version,
-            doc_time: v.doc_time,
+            ffd_version: got(&v.ffd_version),
+            doc_time: got(&v.doc_time),
             received_at: Some(v.received_at),
-            total: v.total,
-            fiscal_sign: v.fiscal_sign,
+            total: got(&v.total),
+            fiscal_sign: got(&v.fiscal_sign),
             response_code: Some(v.response_code),
-            flk_error: v.flk_error.map(str::to_owned),
+            flk_error: got(&v.flk_error).map(str::to_owned),
             opaque: Some(v.opaque),
-            telemetry: v.telemetry.clone(),
+            telemetry: got(&v.telemetry),
             raw: Some(v.raw.clone()),
             ack: Some(v.ack.clone()),
         }

@@ -12,7 +12,7 @@ use scylla::deserialize::row::DeserializeRow;
 use scylla::frame::response::result::{CollectionType, ColumnSpec, ColumnType, NativeType, TableSpec};
 use scylla::serialize::row::{RowSerializationContext, SerializeRow};
 use scylla::serialize::writers::RowWriter;
-use scylla::value::CqlTimestamp;
+use scylla::value::{CqlTimestamp, MaybeUnset};
 use uuid::Uuid;
 
 use super::config::MigrationConfig;
@@ -307,15 +307,15 @@ fn values_bound_match_the_markers() {
             fd: 0,
             rnm: "r",
             doc_type: 0,
-            ffd_version: None,
-            doc_time: None,
+            ffd_version: MaybeUnset::Set(0),
+            doc_time: MaybeUnset::Set(t),
             received_at: t,
-            total: None,
-            fiscal_sign: None,
+            total: MaybeUnset::Unset,
+            fiscal_sign: MaybeUnset::Set(0),
             response_code: 0,
-            flk_error: None,
+            flk_error: MaybeUnset::Set("e"),
             opaque: false,
-            telemetry: None,
+            telemetry: MaybeUnset::Unset,
             raw: &raw,
             ack: &raw,
             attempt: Uuid::nil(),
