@@ -43,7 +43,7 @@ const MAX_EARLY_MARKS: usize = 100_000;
 /// here instead.
 const BACKLOG_FRESH: Duration = Duration::from_secs(60);
 /// Persist the moved cursor (and the backlog row) at most this often.
-const PERSIST_EVERY: Duration = Duration::from_secs(2);
+const PERSIST_EVERY: Duration = Duration::from_secs(5);
 
 impl ScyllaStore {
     /// The state of a partition, loaded from its cursor the first time.

@@ -39,7 +39,7 @@ const ROUND_LIMIT: usize = 2000;
 /// Activity rows cached per partition before the clean ones are dropped.
 const CACHE_MAX: usize = 100_000;
 /// Persist a moved cursor at most this often (it is re-derivable; this bounds writes).
-const PERSIST_EVERY: Duration = Duration::from_secs(2);
+const PERSIST_EVERY: Duration = Duration::from_secs(5);
 /// How often passed hour partitions are deleted.
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
 /// How often the recent past is swept (and at once after the clock came back in bounds).

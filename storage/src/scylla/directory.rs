@@ -13,9 +13,14 @@ impl ScyllaStore {
         if self.dirs.contains(&key) {
             return Ok(());
         }
-        self.write(&self.st.dir_int_insert, (kind, owner, entry, ttl_secs)).await?;
-        self.dirs.insert(key);
-        Ok(())
+        // claimed before the write, so that the entries of one round that share it write
+        // it once; given back if the write fails (the caller's round fails and is retried)
+        self.dirs.insert(key.clone());
+        let r = self.write(&self.st.dir_int_insert, (kind, owner, entry, ttl_secs)).await;
+        if r.is_err() {
+            self.dirs.remove(&key);
+        }
+        r
     }
 
     /// Upserts a text directory entry unless this process already did.
@@ -24,9 +29,12 @@ impl ScyllaStore {
         if self.dirs.contains(&key) {
             return Ok(());
         }
-        self.write(&self.st.dir_text_insert, (kind, owner, entry)).await?;
-        self.dirs.insert(key);
-        Ok(())
+        self.dirs.insert(key.clone());
+        let r = self.write(&self.st.dir_text_insert, (kind, owner, entry)).await;
+        if r.is_err() {
+            self.dirs.remove(&key);
+        }
+        r
     }
 
     /// Numeric directory entries in `[lo, hi]`, ascending or descending.

@@ -56,9 +56,9 @@ impl ScyllaStore {
             ),
         }
         let profiles = Profiles {
-            write: profile(&cfg, local_dc.clone(), cfg.consistency.to_driver()).into_handle(),
-            read: profile(&cfg, local_dc.clone(), cfg.consistency.for_reads().to_driver()).into_handle(),
-            lwt: profile(&cfg, local_dc.clone(), Consistency::LocalQuorum).into_handle(),
+            write: profile(&cfg, local_dc.clone(), cfg.consistency.to_driver(), true).into_handle(),
+            read: profile(&cfg, local_dc.clone(), cfg.consistency.for_reads().to_driver(), true).into_handle(),
+            lwt: profile(&cfg, local_dc.clone(), Consistency::LocalQuorum, false).into_handle(),
         };
         // boxed: ~80 sequential prepares make a large future
         let st = Box::pin(Stmts::prepare(&session, &cfg.keyspace, &profiles)).await?;

@@ -45,7 +45,9 @@ pub async fn connect_session(cfg: &ScyllaConfig) -> Result<Session, StoreError> 
     let mut b = SessionBuilder::new()
         .known_nodes(&cfg.nodes)
         .connection_timeout(cfg.connect_timeout())
-        .default_execution_profile_handle(profile(cfg, cfg.local_dc.clone(), cfg.consistency.to_driver()).into_handle())
+        .default_execution_profile_handle(
+            profile(cfg, cfg.local_dc.clone(), cfg.consistency.to_driver(), true).into_handle(),
+        )
         .timestamp_generator(Arc::new(MonotonicTimestampGenerator::new()));
     if let Some(user) = &cfg.username {
         b = b.user(user.clone(), cfg.password.clone().unwrap_or_default());
@@ -69,7 +71,17 @@ pub async fn connect_session(cfg: &ScyllaConfig) -> Result<Session, StoreError> 
     }
 }
 
-pub(super) fn profile(cfg: &ScyllaConfig, dc: Option<String>, consistency: Consistency) -> ExecutionProfile {
+/// An execution profile. `speculate`: send an idempotent request to a second replica after
+/// `speculative_delay` without an answer. Never for conditional statements: two
+/// coordinators running Paxos on the same row contend and retry each other's rounds (on a
+/// loaded 3-node cluster that tripled the replica reads of `documents` and cost 40 % of
+/// the rate: BENCHMARKS.md).
+pub(super) fn profile(
+    cfg: &ScyllaConfig,
+    dc: Option<String>,
+    consistency: Consistency,
+    speculate: bool,
+) -> ExecutionProfile {
     let mut lb = DefaultPolicy::builder().token_aware(true).permit_dc_failover(false);
     if let Some(dc) = dc {
         lb = lb.prefer_datacenter(dc);
@@ -79,7 +91,7 @@ pub(super) fn profile(cfg: &ScyllaConfig, dc: Option<String>, consistency: Consi
         .serial_consistency(Some(SerialConsistency::LocalSerial))
         .request_timeout(Some(cfg.request_timeout()))
         .load_balancing_policy(lb.build());
-    if cfg.speculative_delay_ms > 0 {
+    if speculate && cfg.speculative_delay_ms > 0 {
         // only idempotent requests are ever sent twice (the driver's rule)
         b = b.speculative_execution_policy(Some(Arc::new(SimpleSpeculativeExecutionPolicy {
             max_retry_count: 1,

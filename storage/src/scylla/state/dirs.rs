@@ -15,6 +15,12 @@ impl DirCache {
         self.0.lock().map(|s| s.contains(key)).unwrap_or(false)
     }
 
+    pub(crate) fn remove(&self, key: &str) {
+        if let Ok(mut s) = self.0.lock() {
+            s.remove(key);
+        }
+    }
+
     pub(crate) fn insert(&self, key: String) {
         if let Ok(mut s) = self.0.lock() {
             if s.len() >= Self::MAX {
