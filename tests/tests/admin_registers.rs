@@ -100,6 +100,16 @@ fn register_lifecycle_controls_acceptance() {
     let v = json_of(&out);
     assert!(v["fns_json"]["receipt"].is_object(), "{v}");
     assert_eq!(v["fns_json"]["receipt"]["fiscalDocumentNumber"], 1, "{v}");
+    // as forwarded to the FNS: with the message sign from the trailer
+    assert!(v["fns_json"]["receipt"]["messageFiscalSign"].is_u64(), "{v}");
+    // VAT per rate, named by the FFD table (one item of 2 × 55.00 at 10 %: 10/110 of 110.00)
+    assert_eq!(v["vat"][0]["code"], 2, "{v}");
+    assert_eq!(v["vat"][0]["name"], "НДС 10%", "{v}");
+    assert_eq!(v["vat"][0]["amount_kopecks"], 1000, "{v}");
+    let shown = gw.adminctl(&["documents", "show", &reg.fn_number.to_string(), "1"]);
+    assert_exit(&shown, 0);
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(text.contains("НДС 10% (VAT, code 2)") && text.contains("10.00"), "{text}");
     let raw = gw.adminctl(&["documents", "show", &reg.fn_number.to_string(), "1", "-o", "raw"]);
     assert_exit(&raw, 0);
     let hex_text = String::from_utf8_lossy(&raw.stdout).trim().to_owned();

@@ -133,6 +133,31 @@ pub async fn run(verb: Verb, ctx: &Ctx) -> CliResult<()> {
                         ("Response code", field(d, "response_code")),
                         ("FLK error", field(d, "flk_error")),
                     ]));
+                    // VAT per rate, named as the FFD table names the 1199 code
+                    let vat: Vec<(String, String)> = v
+                        .get("vat")
+                        .and_then(Value::as_array)
+                        .map(|lines| {
+                            lines
+                                .iter()
+                                .map(|l| {
+                                    let what = if l.get("turnover").and_then(Value::as_bool) == Some(true) {
+                                        "turnover"
+                                    } else {
+                                        "VAT"
+                                    };
+                                    (
+                                        format!("{} ({what}, code {})", field(l, "name"), field(l, "code")),
+                                        rubles(l.get("amount_kopecks").and_then(Value::as_u64).unwrap_or(0)),
+                                    )
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    if !vat.is_empty() {
+                        let rows: Vec<(&str, String)> = vat.iter().map(|(k, a)| (k.as_str(), a.clone())).collect();
+                        print_table(&key_values(&rows));
+                    }
                     match v.get("fns_json") {
                         Some(j) if !j.is_null() => output::line(
                             &serde_json::to_string_pretty(j).unwrap_or_default(),
@@ -196,4 +221,9 @@ pub async fn run(verb: Verb, ctx: &Ctx) -> CliResult<()> {
             }
         }
     }
+}
+
+/// Kopecks as rubles with two decimals.
+fn rubles(kopecks: u64) -> String {
+    format!("{}.{:02}", kopecks / 100, kopecks % 100)
 }

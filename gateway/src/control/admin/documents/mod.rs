@@ -176,6 +176,19 @@ async fn list(State(ctx): State<Ctx>, ApiQuery(q): ApiQuery<ListQuery>) -> ApiRe
     Ok(Json(Page { items: docs.items.iter().map(DocumentSummary::from).collect(), next: docs.next }))
 }
 
+/// The VAT a receipt states at one rate.
+#[derive(Debug, Serialize)]
+pub struct VatLine {
+    /// The 1199 code.
+    pub code: u8,
+    /// Its name in the FFD table ("НДС 22%"), or "unknown code N".
+    pub name: String,
+    /// VAT in kopecks (for 0 % and "not subject to VAT": the turnover at that rate).
+    pub amount_kopecks: u64,
+    /// True for 0 % and "not subject to VAT": the amount is a turnover, not VAT.
+    pub turnover: bool,
+}
+
 /// One document in full.
 #[derive(Debug, Serialize)]
 pub struct DocumentView {
@@ -186,6 +199,9 @@ pub struct DocumentView {
     /// Why the body could not be decoded.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub decode_error: Option<String>,
+    /// VAT per rate as the receipt states it (tags 1102–1107 and 1115/1119), by 1199 code.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub vat: Vec<VatLine>,
     /// The container as received, hex.
     pub raw_hex: String,
     /// The acknowledgment container sent, hex.
@@ -197,11 +213,22 @@ async fn load(ctx: &Ctx, f: &str, fd: &str) -> ApiResult<Option<DocumentRecord>>
     Ok(ctx.shared.store.get_document(&key).await?)
 }
 
-fn decode(raw: &bytes::Bytes) -> Result<Value, String> {
+/// The FNS JSON (with `messageFiscalSign` from the trailer, as forwarded to the FNS) and
+/// the VAT per rate of a stored body.
+fn decode(raw: &bytes::Bytes) -> Result<(Value, Vec<VatLine>), String> {
     let c = ffd::container::Container::parse(raw.clone(), ffd::container::MSG_FROM_FN).map_err(|e| e.to_string())?;
-    let (doc, _trailer) =
+    let (doc, trailer) =
         ffd::document::Document::decode_lenient(&c.data(), &ffd::Limits::default()).map_err(|e| e.to_string())?;
-    Ok(ffd::json::to_fns_json(&doc))
+    let vat = ffd::vat::receipt_totals(&doc)
+        .into_iter()
+        .map(|t| VatLine {
+            code: t.code,
+            name: t.rate.map_or_else(|| format!("unknown code {}", t.code), |r| r.name.to_owned()),
+            amount_kopecks: t.amount,
+            turnover: t.rate.is_some_and(|r| r.base_only),
+        })
+        .collect();
+    Ok((ffd::json::to_fns_json_with_trailer(&doc, &trailer), vat))
 }
 
 async fn show(State(ctx): State<Ctx>, ApiPath((f, fd)): ApiPath<(String, String)>) -> ApiResult<Json<DocumentView>> {
@@ -216,10 +243,15 @@ async fn show(State(ctx): State<Ctx>, ApiPath((f, fd)): ApiPath<(String, String)
             Err(e) => (None, Some(e)),
         }
     };
+    let (fns_json, vat) = match fns_json {
+        Some((json, vat)) => (Some(json), vat),
+        None => (None, Vec::new()),
+    };
     Ok(Json(DocumentView {
         document: DocumentSummary::from(&d),
         fns_json,
         decode_error,
+        vat,
         raw_hex: hex::encode(&d.raw),
         ack_hex: hex::encode(&d.ack),
     }))
