@@ -7,7 +7,7 @@
 # resend jobs over). Then every acknowledged document is read back through both
 # gateways' admin API and must be stored byte-identical, once, and at the FNS receiver.
 #
-#   scripts/cluster-test.sh                 # ~6 minutes on 2 cores, plus the build
+#   scripts/cluster-test.sh                 # ~9 minutes on 2 cores, plus the build
 #   REGISTERS=400 ONE_DOWN=60 scripts/cluster-test.sh
 #
 # Not part of the default test run (it needs three JVMs and several minutes). Needs Java
