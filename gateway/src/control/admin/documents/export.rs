@@ -229,7 +229,7 @@ async fn produce(
 }
 
 fn jsonl_line(out: &mut String, d: &DocumentRecord) {
-    let document = if d.opaque { None } else { decode(&d.raw).ok() };
+    let document = if d.opaque { None } else { decode(&d.raw).ok().map(|(fns_json, _vat)| fns_json) };
     let v = json!({
         "fn_number": d.fn_number,
         "fd": d.fd,
