@@ -277,19 +277,5 @@ def main():
     return 0
 
 
-def cleanup():
-    ct.cleanup()
-
-
 if __name__ == "__main__":
-    import signal as _signal
-    # stopped by a signal (also when started in the background, where SIGINT is ignored):
-    # exit through the clean-up below, which stops everything this script started
-    for _sig in (_signal.SIGINT, _signal.SIGTERM):
-        _signal.signal(_sig, lambda n, _f: sys.exit(128 + n))
-    rc = 1
-    try:
-        rc = main()
-    finally:
-        cleanup()
-    sys.exit(rc)
+    ct.run_script(main)

@@ -570,15 +570,19 @@ def cleanup():
                    capture_output=True, text=True)
 
 
-if __name__ == "__main__":
-    import signal as _signal
-    # stopped by a signal (also when started in the background, where SIGINT is ignored):
-    # exit through the clean-up below, which stops everything this script started
-    for _sig in (_signal.SIGINT, _signal.SIGTERM):
-        _signal.signal(_sig, lambda n, _f: sys.exit(128 + n))
+def run_script(main_fn):
+    """Runs `main_fn` and exits with its code, always through `cleanup()`, which stops
+    everything this script started — also when stopped by a signal (SIGINT included: a
+    script started in the background has it ignored otherwise)."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda n, _f: sys.exit(128 + n))
     rc = 1
     try:
-        rc = main()
+        rc = main_fn()
     finally:
         cleanup()
     sys.exit(rc)
+
+
+if __name__ == "__main__":
+    run_script(main)

@@ -172,6 +172,29 @@ impl Harness for ScyllaHarness {
     }
 }
 
+/// Runs `body` with a harness and a freshly migrated keyspace of its own, dropped
+/// afterwards (also when `body` panics); without `SCYLLA_URI` prints `skipped` and returns.
+async fn with_migrated_keyspace(body: impl AsyncFnOnce(&ScyllaHarness, String)) {
+    let Some(nodes) = contact_points() else {
+        say_skipped();
+        return;
+    };
+    let harness = ScyllaHarness::new(nodes).await;
+    let outcome = AssertUnwindSafe(async {
+        let ks = harness.migrated_keyspace().await;
+        if let Ok(mut g) = harness.stores.lock() {
+            g.push((0, ks.clone())); // for the clean-up
+        }
+        body(&harness, ks).await;
+    })
+    .catch_unwind()
+    .await;
+    harness.drop_keyspaces().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn conformance_scylla() {
     let Some(nodes) = contact_points() else {
@@ -190,16 +213,7 @@ async fn conformance_scylla() {
 /// checksum differs from the embedded text is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migration_is_idempotent_and_refuses_edited_versions() {
-    let Some(nodes) = contact_points() else {
-        say_skipped();
-        return;
-    };
-    let harness = ScyllaHarness::new(nodes).await;
-    let outcome = AssertUnwindSafe(async {
-        let ks = harness.migrated_keyspace().await;
-        if let Ok(mut g) = harness.stores.lock() {
-            g.push((0, ks.clone())); // for the clean-up
-        }
+    with_migrated_keyspace(async |harness, ks| {
         let cfg = MigrationConfig::single_dc(ks.as_str(), harness.dc.as_str(), harness.rf);
         let again = migrate(&harness.admin, &cfg).await.expect("second run");
         assert!(again.applied.is_empty(), "{again:?}");
@@ -231,12 +245,7 @@ async fn migration_is_idempotent_and_refuses_edited_versions() {
         .expect_err("no keyspace");
         assert!(matches!(e, StoreError::Invalid(_)), "{e:?}");
     })
-    .catch_unwind()
     .await;
-    harness.drop_keyspaces().await;
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
 }
 
 /// Reliability C5, without a server: unsafe consistency levels are refused before any
@@ -267,16 +276,7 @@ async fn unsafe_consistency_is_refused_before_connecting() {
 async fn fns_cursor_waits_for_late_journal_entries() {
     use storage::conformance::fixtures::{append_ok, doc, fn_no, rnm, t};
     use storage::model::delivery_partition;
-    let Some(nodes) = contact_points() else {
-        say_skipped();
-        return;
-    };
-    let harness = ScyllaHarness::new(nodes).await;
-    let outcome = AssertUnwindSafe(async {
-        let ks = harness.migrated_keyspace().await;
-        if let Ok(mut g) = harness.stores.lock() {
-            g.push((0, ks.clone())); // for the clean-up
-        }
+    with_migrated_keyspace(async |harness, ks| {
         let cfg = ScyllaConfig {
             request_timeout_ms: 3000,
             journal_settle_ms: 6000,
@@ -351,12 +351,7 @@ async fn fns_cursor_waits_for_late_journal_entries() {
         assert_eq!(due, vec![2], "B is delivered after all");
         s2.close().await.expect("close");
     })
-    .catch_unwind()
     .await;
-    harness.drop_keyspaces().await;
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
 }
 
 /// Backpressure: when the derived views of a journal partition fall further behind than
@@ -369,16 +364,7 @@ async fn appends_are_refused_while_derived_views_lag_beyond_the_bound() {
     use std::time::{Duration, Instant};
     use storage::conformance::fixtures::{append_ok, doc, fn_no, rnm, t};
     use storage::{DocumentStore, Durability, Health, PageRequest};
-    let Some(nodes) = contact_points() else {
-        say_skipped();
-        return;
-    };
-    let harness = ScyllaHarness::new(nodes).await;
-    let outcome = AssertUnwindSafe(async {
-        let ks = harness.migrated_keyspace().await;
-        if let Ok(mut g) = harness.stores.lock() {
-            g.push((0, ks.clone())); // for the clean-up
-        }
+    with_migrated_keyspace(async |harness, ks| {
         for g in 0..8 {
             harness
                 .admin
@@ -439,10 +425,5 @@ async fn appends_are_refused_while_derived_views_lag_beyond_the_bound() {
         assert_eq!(page.items.len() as u32, fd, "every stored document is in the time index");
         s.close().await.expect("close");
     })
-    .catch_unwind()
     .await;
-    harness.drop_keyspaces().await;
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
 }

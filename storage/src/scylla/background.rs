@@ -1,9 +1,9 @@
 //! The store's own background work, on a weak handle of its state (it ends when the store
 //! is closed or dropped), in two tasks: the upkeep (the node heartbeat, the clock check,
-//! this node's share of the deriver leases, the lag of the derived views), which nothing else can delay, and the
-//! deriver rounds — at once for partitions this process appended to, and every [`SWEEP`]
-//! for all the partitions it holds (other nodes append to them too). Also `settle()`,
-//! which waits for the deriver.
+//! this node's share of the deriver leases, the lag of the derived views), which nothing
+//! else can delay, and the deriver rounds — at once for partitions this process appended
+//! to, and every [`SWEEP`] for all the partitions it holds (other nodes append to them
+//! too). Also `settle()`, which waits for the deriver.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Weak};
