@@ -25,6 +25,18 @@ fn receipts(regs: &[TestRegister], fds: std::ops::RangeInclusive<u32>, t: u32) -
     out
 }
 
+/// Waits until the gateway has recorded every delivery (its backlog, read through the
+/// admin API, is empty). The receiver counting a document only says that it was sent: the
+/// gateway records the delivery just after the answer, so a kill -9 before that record
+/// would (correctly) send it again — "idle" means both sides are done.
+fn wait_idle(gw: &GatewayProcess) {
+    let token = gw.dev_token().unwrap();
+    wait_for(Duration::from_secs(30), "an empty FNS backlog", || {
+        let (status, v) = gw.http("GET", "/v1/fns", Some(&token), None);
+        (status == 200 && v["backlog"]["pending"] == 0).then_some(())
+    });
+}
+
 #[test]
 fn every_accepted_document_reaches_the_receiver_exactly_once_across_restarts() {
     let rx = Receiver::start(&[]);
@@ -39,11 +51,13 @@ fn every_accepted_document_reaches_the_receiver_exactly_once_across_restarts() {
 
     send_all(gw.tcp(), receipts(&regs, 1..=50, t), 4);
     wait_for(Duration::from_secs(30), "200 documents at the receiver", unique(200));
+    wait_idle(&gw);
 
     // graceful restart
     gw.restart();
     send_all(gw.tcp(), receipts(&regs, 51..=100, t), 4);
     wait_for(Duration::from_secs(30), "400 documents at the receiver", unique(400));
+    wait_idle(&gw);
 
     // kill -9 of an idle gateway, then a restart
     gw.kill_9();
