@@ -32,8 +32,9 @@ use tokio::sync::Semaphore;
 use crate::config::{IngestConfig, TagPolicy};
 use crate::data::backlog::Backlog;
 use crate::data::close::{CloseReason, Transport};
+use crate::data::meters::{code_index, meters};
 use crate::data::registry::{Refusal, Registry};
-use crate::metrics::{self as m, doc_type_label};
+use crate::metrics as m;
 
 /// The `reason` of `ofd_gateway_documents_refused_total` for an attempt refused because it
 /// carries a tag the dictionary does not know and the tag's class is `strict`.
@@ -171,8 +172,9 @@ impl Ingest {
             }
         };
         let header = *insp.header();
-        let doc_label = doc_type_label(header.doc_type);
-        metrics::counter!(m::DOCUMENTS_RECEIVED, "doc_type" => doc_label).increment(1);
+        let meters = meters();
+        let doc_meters = meters.doc_type(header.doc_type);
+        doc_meters.received.increment(1);
         let summary = insp.summary().copied();
         if summary.is_none() && insp.verdict.is_ok() && !self.accept_opaque {
             metrics::counter!(m::DOCUMENTS_REFUSED, "reason" => "opaque_refused").increment(1);
@@ -232,11 +234,11 @@ impl Ingest {
             let Ok(_permit) = self.inflight.acquire().await else {
                 return Answer::Close(CloseReason::Shutdown);
             };
-            metrics::gauge!(m::INFLIGHT_DOCUMENTS).increment(1.0);
+            meters.inflight.increment(1.0);
             let r =
                 tokio::time::timeout(self.ack_timeout, self.store.append_documents(vec![record], Durability::Durable))
                     .await;
-            metrics::gauge!(m::INFLIGHT_DOCUMENTS).decrement(1.0);
+            meters.inflight.decrement(1.0);
             r
         };
         let committed = match outcome {
@@ -259,8 +261,7 @@ impl Ingest {
         }
         let reply_ack = match committed.outcomes.into_iter().next() {
             Some(AppendOutcome::Stored) => {
-                metrics::counter!(m::DOCUMENTS_ACKED, "doc_type" => doc_label, "code" => code_label(code.value()))
-                    .increment(1);
+                doc_meters.acked[code_index(code.value())].increment(1);
                 if let Err(e) = &insp.verdict {
                     metrics::counter!(m::FLK_ERRORS, "code" => e.code()).increment(1);
                     let tag = match e {
@@ -288,7 +289,7 @@ impl Ingest {
             }
         };
         let reply = wrap_reply(msg.header(), &reply_ack);
-        metrics::histogram!(m::ACK_LATENCY, "transport" => transport.as_str()).record(started.elapsed().as_secs_f64());
+        meters.transport(transport).ack_latency.record(started.elapsed().as_secs_f64());
         Answer::Reply(reply)
     }
 }
@@ -317,14 +318,5 @@ impl Ingest {
             tracing::debug!(?tags, count = s.unknown_tags.count(), fn_number = %header.fn_number, fd = header.fd, ?peer, "attempt refused: unknown tag in a class configured strict");
         }
         refuse
-    }
-}
-
-fn code_label(code: u8) -> &'static str {
-    match code {
-        0 => "0",
-        11 => "11",
-        14 => "14",
-        _ => "other",
     }
 }

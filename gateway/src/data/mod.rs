@@ -10,6 +10,7 @@ pub mod backlog;
 pub mod close;
 pub mod ingest;
 pub mod listeners;
+pub mod meters;
 pub mod quic;
 pub mod registry;
 pub mod session;

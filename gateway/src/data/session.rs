@@ -23,6 +23,7 @@ use tokio::sync::Semaphore;
 
 use crate::data::close::{CloseReason, Transport};
 use crate::data::ingest::{Answer, Ingest};
+use crate::data::meters::meters;
 use crate::metrics as m;
 use crate::shutdown::Shutdown;
 
@@ -135,7 +136,7 @@ pub async fn serve<C: Conn>(
                     Ok(p) => budget = Some(p),
                     Err(_) => return CloseReason::Shutdown,
                 }
-                metrics::gauge!(m::BUFFERED_BYTES).increment(total as f64);
+                meters().buffered_bytes.increment(total as f64);
                 if buf.capacity() < total {
                     buf.reserve(total - buf.len());
                 }
@@ -168,7 +169,7 @@ pub async fn serve<C: Conn>(
                     return release(budget, reason);
                 }
                 Ok(n) => {
-                    metrics::counter!(m::BYTES_RECEIVED, "transport" => transport.as_str()).increment(n as u64);
+                    meters().transport(transport).bytes_received.increment(n as u64);
                     if deadline.is_none() {
                         deadline = Some(tokio::time::Instant::now() + cfg.frame_timeout);
                     }
@@ -211,7 +212,7 @@ pub async fn serve<C: Conn>(
         .await
         {
             Ok(Ok(())) => {
-                metrics::counter!(m::BYTES_SENT, "transport" => transport.as_str()).increment(reply.len() as u64);
+                meters().transport(transport).bytes_sent.increment(reply.len() as u64);
             }
             Ok(Err(_)) => return CloseReason::IoError,
             Err(_) => return CloseReason::WriteTimeout,
@@ -223,7 +224,7 @@ pub async fn serve<C: Conn>(
 
 fn release_budget(permit: Option<tokio::sync::OwnedSemaphorePermit>) {
     if let Some(p) = permit {
-        metrics::gauge!(m::BUFFERED_BYTES).decrement(p.num_permits() as f64);
+        meters().buffered_bytes.decrement(p.num_permits() as f64);
     }
 }
 

@@ -264,6 +264,37 @@ pub fn document_raw_ack(key: &DocumentKey, v: &[u8]) -> Result<(Bytes, Bytes), S
     Ok((d.raw, d.ack))
 }
 
+/// The receive time of an encoded document, read at its fixed offset without decoding
+/// the rest (the delivery bookkeeping needs only this).
+pub fn document_received_at(v: &[u8]) -> Result<Timestamp, StoreError> {
+    const AT: usize = 1 + 2 + keys::RNM_LEN + 1 + 1;
+    if v.first() != Some(&DOC_V1) {
+        return Err(StoreError::Corrupt("document: unknown record version".into()));
+    }
+    let b: [u8; 8] = v
+        .get(AT..AT + 8)
+        .and_then(|s| s.try_into().ok())
+        .ok_or_else(|| StoreError::Corrupt(format!("document record of {} bytes", v.len())))?;
+    Ok(Timestamp(i64::from_be_bytes(b)))
+}
+
+impl DeliveryRec {
+    /// The state of a document that is queued and was never attempted: the embedded
+    /// store writes no delivery record for it (its outbox entry says it all), so this is
+    /// what a missing record of a stored document means.
+    pub fn untried(received_at: Timestamp) -> Self {
+        Self {
+            status: DeliveryStatus::Pending,
+            queued_at: received_at,
+            attempts: 0,
+            next_attempt_at: received_at,
+            last_attempt_at: None,
+            last_error: None,
+            delivered_at: None,
+        }
+    }
+}
+
 /// Delivery state without the key (which is the record's key).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeliveryRec {

@@ -7,7 +7,7 @@ use ffd::FnNumber;
 use fjall::Keyspace;
 use tokio::sync::oneshot;
 
-use super::writer::Request;
+use super::writer::{Request, Tx};
 use super::{EmbeddedStore, Engine, Ks, META_PENDING, codec, fj, keys};
 use crate::error::StoreError;
 use crate::ids::{Rnm, Timestamp};
@@ -151,11 +151,55 @@ impl DocumentStore for EmbeddedStore {
     }
 }
 
+/// The delivery state of a document: its record, or — for a stored document without one
+/// — never attempted, queued when it was received (see `DeliveryRec::untried`). `None`:
+/// no such document.
 fn read_delivery(eng: &Engine, key: &DocumentKey) -> Result<Option<Delivery>, StoreError> {
-    match eng.ks(Ks::Deliveries).get(keys::doc(key)).map_err(fj("get delivery"))? {
-        Some(v) => Ok(Some(codec::decode_delivery(&v)?.into_delivery(*key))),
+    let dk = keys::doc(key);
+    if let Some(v) = eng.ks(Ks::Deliveries).get(dk).map_err(fj("get delivery"))? {
+        return Ok(Some(codec::decode_delivery(&v)?.into_delivery(*key)));
+    }
+    match eng.ks(Ks::Docs).get(dk).map_err(fj("get document"))? {
+        Some(v) => Ok(Some(codec::DeliveryRec::untried(codec::document_received_at(&v)?).into_delivery(*key))),
         None => Ok(None),
     }
+}
+
+/// The delivery state of a stored document as the writer sees it (staged writes first),
+/// and whether it has a delivery record. With a record (attempted before — or stored by
+/// the layout before untried entries) it is queued in `outbox` at its next attempt and,
+/// while pending, in `outbox_age`; without one it was never attempted and is queued in
+/// `outbox_untried` at its receive time. `None`: no such document.
+fn staged_delivery(tx: &Tx<'_>, dk: &[u8]) -> Result<Option<(codec::DeliveryRec, bool)>, StoreError> {
+    if let Some(v) = tx.get(Ks::Deliveries, dk)? {
+        return Ok(Some((codec::decode_delivery(&v)?, true)));
+    }
+    match tx.get(Ks::Docs, dk)? {
+        Some(v) => Ok(Some((codec::DeliveryRec::untried(codec::document_received_at(&v)?), false))),
+        None => Ok(None),
+    }
+}
+
+/// Up to `limit` entries of one partition of an outbox keyspace due at or before `now`,
+/// oldest first, as (time, document key).
+fn due_entries(
+    eng: &Engine,
+    ks: Ks,
+    partition: u16,
+    now: Timestamp,
+    limit: usize,
+) -> Result<Vec<(Timestamp, DocumentKey)>, StoreError> {
+    let lo = keys::outbox_bound(partition, Timestamp(i64::MIN));
+    // Keys are partition · time · FN · FD: everything due at or before `now` sorts at or
+    // below `partition · now · FF…FF`.
+    let mut hi = keys::outbox_bound(partition, now);
+    hi.extend_from_slice(&[0xFF; keys::DOC_KEY_LEN]);
+    let mut out = Vec::new();
+    for g in eng.ks(ks).range::<Vec<u8>, _>((Bound::Included(lo), Bound::Included(hi))).take(limit) {
+        let k = g.key().map_err(fj("scan outbox"))?;
+        out.push((keys::outbox_time(&k)?, keys::doc_decode_tail(&k)?));
+    }
+    Ok(out)
 }
 
 #[async_trait::async_trait]
@@ -163,27 +207,34 @@ impl DeliveryStore for EmbeddedStore {
     async fn due_deliveries(&self, partition: u16, now: Timestamp, limit: u32) -> Result<Vec<Delivery>, StoreError> {
         let limit = limit.min(MAX_DUE) as usize;
         self.read(move |eng| {
-            let lo = keys::outbox_bound(partition, Timestamp(i64::MIN));
-            // Keys are partition · next_attempt_at · FN · FD: everything due at or before
-            // `now` sorts at or below `partition · now · FF…FF`.
-            let mut hi = keys::outbox_bound(partition, now);
-            hi.extend_from_slice(&[0xFF; keys::DOC_KEY_LEN]);
-            let mut out = Vec::new();
-            for g in eng.ks(Ks::Outbox).range::<Vec<u8>, _>((Bound::Included(lo), Bound::Included(hi))) {
-                if out.len() >= limit {
-                    break;
-                }
-                let k = g.key().map_err(fj("scan outbox"))?;
-                let key = keys::doc_decode_tail(&k)?;
-                match read_delivery(eng, &key)? {
-                    Some(d) if d.status == DeliveryStatus::Pending => out.push(d),
-                    _ => {
-                        return Err(StoreError::Corrupt(format!(
-                            "outbox names {}/{} which is not pending",
-                            key.fn_number, key.fd
-                        )));
+            // never attempted (no record to read) and attempted ones, merged by time
+            let mut due: Vec<(Timestamp, DocumentKey, bool)> = Vec::new();
+            due.extend(due_entries(eng, Ks::Untried, partition, now, limit)?.into_iter().map(|(t, k)| (t, k, false)));
+            due.extend(due_entries(eng, Ks::Outbox, partition, now, limit)?.into_iter().map(|(t, k)| (t, k, true)));
+            due.sort_unstable_by_key(|(t, k, _)| (*t, *k));
+            due.truncate(limit);
+            let mut out = Vec::with_capacity(due.len());
+            for (at, key, attempted) in due {
+                let rec = if attempted {
+                    match eng.ks(Ks::Deliveries).get(keys::doc(&key)).map_err(fj("get delivery"))? {
+                        Some(r) => codec::decode_delivery(&r)?,
+                        None => {
+                            return Err(StoreError::Corrupt(format!(
+                                "outbox names {}/{} which has no delivery record",
+                                key.fn_number, key.fd
+                            )));
+                        }
                     }
+                } else {
+                    codec::DeliveryRec::untried(at)
+                };
+                if rec.status != DeliveryStatus::Pending {
+                    return Err(StoreError::Corrupt(format!(
+                        "outbox names {}/{} which is not pending",
+                        key.fn_number, key.fd
+                    )));
                 }
+                out.push(rec.into_delivery(key));
             }
             Ok(out)
         })
@@ -195,16 +246,19 @@ impl DeliveryStore for EmbeddedStore {
         self.mutate(move |tx| {
             for key in list {
                 let dk = keys::doc(&key);
-                let Some(v) = tx.get(Ks::Deliveries, &dk)? else {
+                let Some((mut d, recorded)) = staged_delivery(tx, &dk)? else {
                     continue;
                 };
-                let mut d = codec::decode_delivery(&v)?;
                 if d.status != DeliveryStatus::Pending {
                     continue;
                 }
                 let partition = delivery_partition(&key.fn_number);
-                tx.del(Ks::Outbox, keys::outbox(partition, d.next_attempt_at, &key));
-                tx.del(Ks::OutboxAge, keys::outbox_age(d.queued_at, &key));
+                if recorded {
+                    tx.del(Ks::Outbox, keys::outbox(partition, d.next_attempt_at, &key));
+                    tx.del(Ks::OutboxAge, keys::outbox_age(d.queued_at, &key));
+                } else {
+                    tx.del(Ks::Untried, keys::outbox(partition, d.queued_at, &key));
+                }
                 d.status = DeliveryStatus::Delivered;
                 d.attempts = d.attempts.saturating_add(1);
                 d.last_attempt_at = Some(at);
@@ -227,16 +281,21 @@ impl DeliveryStore for EmbeddedStore {
         let error = error.to_owned();
         self.mutate(move |tx| {
             let dk = keys::doc(&key);
-            let Some(v) = tx.get(Ks::Deliveries, &dk)? else {
+            let Some((mut d, recorded)) = staged_delivery(tx, &dk)? else {
                 return Err(StoreError::NotFound(format!("delivery of document {}/{}", key.fn_number, key.fd)));
             };
-            let mut d = codec::decode_delivery(&v)?;
             if d.status != DeliveryStatus::Pending {
                 // Delivered meanwhile (another attempt succeeded): nothing to reschedule.
                 return Ok(());
             }
             let partition = delivery_partition(&key.fn_number);
-            tx.del(Ks::Outbox, keys::outbox(partition, d.next_attempt_at, &key));
+            if recorded {
+                tx.del(Ks::Outbox, keys::outbox(partition, d.next_attempt_at, &key));
+            } else {
+                // first failure: from the untried outbox to the retry outbox and the age index
+                tx.del(Ks::Untried, keys::outbox(partition, d.queued_at, &key));
+                tx.put(Ks::OutboxAge, keys::outbox_age(d.queued_at, &key), Vec::new());
+            }
             tx.put(Ks::Outbox, keys::outbox(partition, next_attempt_at, &key), Vec::new());
             d.attempts = d.attempts.saturating_add(1);
             d.last_attempt_at = Some(Timestamp::now());
@@ -261,17 +320,28 @@ impl DeliveryStore for EmbeddedStore {
                     (*v).try_into().map_err(|_| StoreError::Corrupt("outbox counter is not 8 bytes".into()))?,
                 ),
             };
-            let oldest_queued_at = match eng.ks(Ks::OutboxAge).first_key_value() {
-                None => None,
-                Some(g) => {
-                    let k = g.key().map_err(fj("scan outbox age"))?;
-                    let t: [u8; 8] = k
-                        .get(..8)
-                        .and_then(|s| s.try_into().ok())
-                        .ok_or_else(|| StoreError::Corrupt("outbox age key too short".into()))?;
-                    Some(keys::ts_decode(t))
-                }
+            // The oldest queued document: attempted ones are in the age index (first key);
+            // never attempted ones sit in their partition's untried outbox in queue-time
+            // order, so the first entry of each of the 64 partitions bounds them.
+            let mut oldest_queued_at: Option<Timestamp> = None;
+            let mut consider = |t: Timestamp| {
+                oldest_queued_at = Some(oldest_queued_at.map_or(t, |o: Timestamp| o.min(t)));
             };
+            if let Some(g) = eng.ks(Ks::OutboxAge).first_key_value() {
+                let k = g.key().map_err(fj("scan outbox age"))?;
+                let t: [u8; 8] = k
+                    .get(..8)
+                    .and_then(|s| s.try_into().ok())
+                    .ok_or_else(|| StoreError::Corrupt("outbox age key too short".into()))?;
+                consider(keys::ts_decode(t));
+            }
+            if pending > 0 {
+                for partition in 0..crate::model::DELIVERY_PARTITIONS {
+                    if let Some(g) = eng.ks(Ks::Untried).prefix(partition.to_be_bytes()).next() {
+                        consider(keys::outbox_time(&g.key().map_err(fj("scan untried outbox"))?)?);
+                    }
+                }
+            }
             Ok(BacklogStats { pending, oldest_queued_at })
         })
         .await

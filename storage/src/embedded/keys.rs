@@ -123,6 +123,15 @@ pub fn outbox_bound(partition: u16, t: Timestamp) -> Vec<u8> {
     k
 }
 
+/// The next-attempt time of an outbox key (partition · time · FN · FD).
+pub fn outbox_time(k: &[u8]) -> Result<Timestamp, StoreError> {
+    let t: [u8; 8] = k
+        .get(2..10)
+        .and_then(|s| s.try_into().ok())
+        .ok_or_else(|| StoreError::Corrupt(format!("outbox key of {} bytes", k.len())))?;
+    Ok(ts_decode(t))
+}
+
 /// queued_at · FN · FD.
 pub fn outbox_age(queued_at: Timestamp, key: &DocumentKey) -> Vec<u8> {
     let mut k = Vec::with_capacity(8 + DOC_KEY_LEN);

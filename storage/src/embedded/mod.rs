@@ -142,6 +142,7 @@ pub(crate) enum Ks {
     Outbox,
     OutboxAge,
     Deliveries,
+    Untried,
     Activity,
     Registers,
     FnIndex,
@@ -158,12 +159,13 @@ pub(crate) enum Ks {
 }
 
 impl Ks {
-    const ALL: [Ks; 18] = [
+    const ALL: [Ks; 19] = [
         Ks::Docs,
         Ks::DocsByRnm,
         Ks::Outbox,
         Ks::OutboxAge,
         Ks::Deliveries,
+        Ks::Untried,
         Ks::Activity,
         Ks::Registers,
         Ks::FnIndex,
@@ -186,6 +188,7 @@ impl Ks {
             Ks::Outbox => "outbox",
             Ks::OutboxAge => "outbox_age",
             Ks::Deliveries => "deliveries",
+            Ks::Untried => "outbox_untried",
             Ks::Activity => "activity",
             Ks::Registers => "registers",
             Ks::FnIndex => "fn_index",

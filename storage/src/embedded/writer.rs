@@ -28,7 +28,7 @@ use super::{EmbeddedOptions, Engine, Ks, META_PENDING, Shared, codec, fj, keys};
 use crate::error::StoreError;
 use crate::ids::Rnm;
 use crate::metrics as m;
-use crate::model::{AppendOutcome, DeliveryStatus, DocumentRecord, RegisterActivity, delivery_partition};
+use crate::model::{AppendOutcome, DocumentRecord, RegisterActivity, delivery_partition};
 use crate::store::{Committed, Durability};
 
 /// What completes a staged mutation once the group's commit is known.
@@ -507,22 +507,10 @@ fn stage_append(
         let dk = keys::doc(&key);
         tx.put(Ks::Docs, dk, codec::encode_document(d));
         tx.put(Ks::DocsByRnm, keys::by_rnm(&d.rnm, d.received_at, &key), Vec::new());
-        let partition = delivery_partition(&d.fn_number);
-        tx.put(Ks::Outbox, keys::outbox(partition, d.received_at, &key), Vec::new());
-        tx.put(Ks::OutboxAge, keys::outbox_age(d.received_at, &key), Vec::new());
-        tx.put(
-            Ks::Deliveries,
-            dk,
-            codec::encode_delivery(&codec::DeliveryRec {
-                status: DeliveryStatus::Pending,
-                queued_at: d.received_at,
-                attempts: 0,
-                next_attempt_at: d.received_at,
-                last_attempt_at: None,
-                last_error: None,
-                delivered_at: None,
-            }),
-        );
+        // queued for FNS: one key in the untried outbox. The delivery record, the retry
+        // outbox and the age index are written only when a delivery is attempted
+        // (documents.rs), saving two keys per document here.
+        tx.put(Ks::Untried, keys::outbox(delivery_partition(&d.fn_number), d.received_at, &key), Vec::new());
         tx.pending_delta(1);
         if let Some(a) = activities.get_mut(&d.rnm) {
             a.absorb(d);
