@@ -7,7 +7,7 @@
 #   REPS=3 DURATION=20s REGISTERS=1000 scripts/bench/ab.sh /tmp/old/gateway target/release/gateway
 #
 # Prints one line per run and a summary (median achieved rate of A and B, B/A, and
-# each one's share of the baseline). Results and logs go to OUT (default
+# each one's share of the baseline, and CPU per document by thread: ab_cpu.py). Results and logs go to OUT (default
 # bench-results/ab-<time>). Uses target/release/loadgen (built if missing).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -91,3 +91,4 @@ base=$(median "$RAW"/ab-baseline-r*[0-9].json)
         printf "median: A %.0f/s, B %.0f/s, baseline %.0f/s; B/A = %.3f; A %.1f %% and B %.1f %% of the baseline\n",
             a, b, base, b / a, 100 * a / base, 100 * b / base }'
 } | tee "$OUT/summary.txt"
+python3 scripts/bench/ab_cpu.py "$OUT" | tee -a "$OUT/summary.txt"

@@ -7,7 +7,8 @@ Everything in the report comes from the files of that directory (loadgen's JSON 
 the script's .meta.json beside each, server samples of the idle/storm scenarios, machine
 and version facts). Standard library only. A hand-written analysis, if
 scripts/bench/notes.md exists, is appended verbatim under its own heading; so is
-scripts/bench/cql.md (the CQL store's figures, from scripts/bench-cql.sh).
+scripts/bench/cql.md (the CQL store's figures, from scripts/bench-cql.sh) and
+scripts/bench/embedded.md (the embedded ingest path's profile and A/B figures).
 """
 
 from __future__ import annotations
@@ -1046,6 +1047,11 @@ def main():
     notes = Path(__file__).with_name("notes.md")
     if notes.exists():
         p(notes.read_text().rstrip())
+        p("")
+    # the embedded ingest path, profiled (scripts/bench/profile.sh, scripts/bench/ab.sh)
+    embedded = Path(__file__).with_name("embedded.md")
+    if embedded.exists():
+        p(embedded.read_text().rstrip())
         p("")
     # the CQL store's figures come from their own run (scripts/bench-cql.sh, three JVMs)
     cql = Path(__file__).with_name("cql.md")

@@ -111,6 +111,13 @@ impl<'e> Tx<'e> {
         self.layer.insert((ks, key.into()), Some(value));
     }
 
+    /// Stages an insert straight into the group, past this request's layer: only for
+    /// writes that can no longer be dropped (an append's second, infallible phase),
+    /// saving the merge of the layer into the group.
+    fn put_final(&mut self, ks: Ks, key: impl Into<Vec<u8>>, value: Vec<u8>) {
+        self.group.insert((ks, key.into()), Some(value));
+    }
+
     /// Stages a removal.
     pub(crate) fn del(&mut self, ks: Ks, key: impl Into<Vec<u8>>) {
         self.layer.insert((ks, key.into()), None);
@@ -498,20 +505,21 @@ fn stage_append(
         }
         outcomes.push(outcome);
     }
-    // Phase 2 (infallible): stage the new documents with their indexes and outbox entry.
+    // Phase 2 (infallible, so written straight into the group): stage the new documents
+    // with their index and outbox entries.
     for (d, o) in docs.iter().zip(&outcomes) {
         if *o != AppendOutcome::Stored {
             continue;
         }
         let key = d.key();
         let dk = keys::doc(&key);
-        tx.put(Ks::Docs, dk, codec::encode_document(d));
-        tx.put(Ks::DocsByRnm, keys::by_rnm(&d.rnm, d.received_at, &key), Vec::new());
+        tx.put_final(Ks::Docs, dk, codec::encode_document(d));
+        tx.put_final(Ks::DocsByRnm, keys::by_rnm(&d.rnm, d.received_at, &key), Vec::new());
         // queued for FNS: one key in the untried outbox. The delivery record, the retry
         // outbox and the age index are written only when a delivery is attempted
         // (documents.rs), saving two keys per document here.
-        tx.put(Ks::Untried, keys::outbox(delivery_partition(&d.fn_number), d.received_at, &key), Vec::new());
-        tx.pending_delta(1);
+        tx.put_final(Ks::Untried, keys::outbox(delivery_partition(&d.fn_number), d.received_at, &key), Vec::new());
+        tx.group_pending += 1;
         if let Some(a) = activities.get_mut(&d.rnm) {
             a.absorb(d);
         }
