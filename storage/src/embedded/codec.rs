@@ -15,7 +15,9 @@ use serde::de::DeserializeOwned;
 
 use crate::error::StoreError;
 use crate::ids::Timestamp;
-use crate::model::{DeliveryStatus, DocumentKey, DocumentRecord, TelemetryRecord, delivery_partition};
+use crate::model::{
+    DeliveryStatus, DocumentKey, DocumentRecord, RegisterActivity, TelemetryRecord, delivery_partition,
+};
 
 use super::keys;
 
@@ -34,6 +36,15 @@ const F_TOTAL: u16 = 1 << 3;
 const F_SIGN: u16 = 1 << 4;
 const F_FLK: u16 = 1 << 5;
 const F_TELEMETRY: u16 = 1 << 6;
+
+const ACTIVITY_V2: u8 = 2;
+// Presence flags of activity fields.
+const A_LAST_SEEN: u8 = 1;
+const A_LAST_FN: u8 = 1 << 1;
+const A_LAST_FD: u8 = 1 << 2;
+const A_DOC_TIME: u8 = 1 << 3;
+const A_REGISTERED: u8 = 1 << 4;
+const A_TELEMETRY: u8 = 1 << 5;
 
 // Presence flags of telemetry fields.
 const T_UNSENT: u8 = 1;
@@ -93,39 +104,7 @@ pub fn encode_document(d: &DocumentRecord) -> Vec<u8> {
         out.extend_from_slice(&e.as_bytes()[..end]);
     }
     if let Some(t) = &d.telemetry {
-        let mut tf = 0u8;
-        if t.unsent_documents.is_some() {
-            tf |= T_UNSENT;
-        }
-        if t.first_unsent_time.is_some() {
-            tf |= T_FIRST_TIME;
-        }
-        if t.first_unsent_fd.is_some() {
-            tf |= T_FIRST_FD;
-        }
-        if t.key_resource_days.is_some() {
-            tf |= T_KEY_DAYS;
-        }
-        if t.reported_at.is_some() {
-            tf |= T_REPORTED;
-        }
-        out.push(tf);
-        out.push(t.warnings);
-        if let Some(v) = t.unsent_documents {
-            out.extend_from_slice(&v.to_be_bytes());
-        }
-        if let Some(v) = t.first_unsent_time {
-            out.extend_from_slice(&v.0.to_be_bytes());
-        }
-        if let Some(v) = t.first_unsent_fd {
-            out.extend_from_slice(&v.to_be_bytes());
-        }
-        if let Some(v) = t.key_resource_days {
-            out.extend_from_slice(&v.to_be_bytes());
-        }
-        if let Some(v) = t.reported_at {
-            out.extend_from_slice(&v.0.to_be_bytes());
-        }
+        encode_telemetry(&mut out, t);
     }
     put_blob(&mut out, &d.raw);
     put_blob(&mut out, &d.ack);
@@ -193,6 +172,59 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// `flags u8 · warnings u8 · [unsent u32] [first_unsent_time i64] [first_unsent_fd u32]
+/// [key_resource_days u32] [reported_at i64]`.
+fn encode_telemetry(out: &mut Vec<u8>, t: &TelemetryRecord) {
+    let mut tf = 0u8;
+    if t.unsent_documents.is_some() {
+        tf |= T_UNSENT;
+    }
+    if t.first_unsent_time.is_some() {
+        tf |= T_FIRST_TIME;
+    }
+    if t.first_unsent_fd.is_some() {
+        tf |= T_FIRST_FD;
+    }
+    if t.key_resource_days.is_some() {
+        tf |= T_KEY_DAYS;
+    }
+    if t.reported_at.is_some() {
+        tf |= T_REPORTED;
+    }
+    out.push(tf);
+    out.push(t.warnings);
+    if let Some(v) = t.unsent_documents {
+        out.extend_from_slice(&v.to_be_bytes());
+    }
+    if let Some(v) = t.first_unsent_time {
+        out.extend_from_slice(&v.0.to_be_bytes());
+    }
+    if let Some(v) = t.first_unsent_fd {
+        out.extend_from_slice(&v.to_be_bytes());
+    }
+    if let Some(v) = t.key_resource_days {
+        out.extend_from_slice(&v.to_be_bytes());
+    }
+    if let Some(v) = t.reported_at {
+        out.extend_from_slice(&v.0.to_be_bytes());
+    }
+}
+
+/// Decodes what [`encode_telemetry`] wrote.
+fn decode_telemetry(r: &mut Reader<'_>) -> Result<TelemetryRecord, StoreError> {
+    let tf = r.u8()?;
+    let warnings = r.u8()?;
+    let th = |f: u8| tf & f != 0;
+    Ok(TelemetryRecord {
+        warnings,
+        unsent_documents: if th(T_UNSENT) { Some(r.u32()?) } else { None },
+        first_unsent_time: if th(T_FIRST_TIME) { Some(Timestamp(r.i64()?)) } else { None },
+        first_unsent_fd: if th(T_FIRST_FD) { Some(r.u32()?) } else { None },
+        key_resource_days: if th(T_KEY_DAYS) { Some(r.u32()?) } else { None },
+        reported_at: if th(T_REPORTED) { Some(Timestamp(r.i64()?)) } else { None },
+    })
+}
+
 /// Decodes what [`encode_document`] wrote, for the document with key `key`.
 pub fn decode_document(key: &DocumentKey, v: &[u8]) -> Result<DocumentRecord, StoreError> {
     let mut r = Reader { buf: v, what: "document" };
@@ -221,21 +253,7 @@ pub fn decode_document(key: &DocumentKey, v: &[u8]) -> Result<DocumentRecord, St
     } else {
         None
     };
-    let telemetry = if has(F_TELEMETRY) {
-        let tf = r.u8()?;
-        let warnings = r.u8()?;
-        let th = |f: u8| tf & f != 0;
-        Some(TelemetryRecord {
-            warnings,
-            unsent_documents: if th(T_UNSENT) { Some(r.u32()?) } else { None },
-            first_unsent_time: if th(T_FIRST_TIME) { Some(Timestamp(r.i64()?)) } else { None },
-            first_unsent_fd: if th(T_FIRST_FD) { Some(r.u32()?) } else { None },
-            key_resource_days: if th(T_KEY_DAYS) { Some(r.u32()?) } else { None },
-            reported_at: if th(T_REPORTED) { Some(Timestamp(r.i64()?)) } else { None },
-        })
-    } else {
-        None
-    };
+    let telemetry = if has(F_TELEMETRY) { Some(decode_telemetry(&mut r)?) } else { None };
     let raw = Bytes::copy_from_slice(r.blob()?);
     let ack = Bytes::copy_from_slice(r.blob()?);
     r.end()?;
@@ -262,6 +280,101 @@ pub fn decode_document(key: &DocumentKey, v: &[u8]) -> Result<DocumentRecord, St
 pub fn document_raw_ack(key: &DocumentKey, v: &[u8]) -> Result<(Bytes, Bytes), StoreError> {
     let d = decode_document(key, v)?;
     Ok((d.raw, d.ack))
+}
+
+/// Register activity, binary (it is rewritten for every register in every group commit,
+/// so its size and encoding cost are paid per document):
+///
+/// ```text
+/// v2: version u8 (2) · flags u8 · documents u64 · flk_errors u64 · [last_seen i64]
+///     [last_fn [16] · last_fd u32] [last_document_time i64] [registered_at i64]
+///     [telemetry] · recent_flk: count u8 · i64 each
+/// ```
+///
+/// Records written before it are JSON (first byte `{`); [`decode_activity`] reads both.
+pub fn encode_activity(a: &RegisterActivity) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64 + 8 * a.recent_flk.len());
+    out.push(ACTIVITY_V2);
+    let mut flags = 0u8;
+    for (present, f) in [
+        (a.last_seen.is_some(), A_LAST_SEEN),
+        (a.last_fn.is_some(), A_LAST_FN),
+        (a.last_fd.is_some(), A_LAST_FD),
+        (a.last_document_time.is_some(), A_DOC_TIME),
+        (a.registered_at.is_some(), A_REGISTERED),
+        (a.telemetry.is_some(), A_TELEMETRY),
+    ] {
+        if present {
+            flags |= f;
+        }
+    }
+    out.push(flags);
+    out.extend_from_slice(&a.documents.to_be_bytes());
+    out.extend_from_slice(&a.flk_errors.to_be_bytes());
+    if let Some(t) = a.last_seen {
+        out.extend_from_slice(&t.0.to_be_bytes());
+    }
+    if let Some(f) = a.last_fn {
+        out.extend_from_slice(f.as_bytes());
+    }
+    if let Some(fd) = a.last_fd {
+        out.extend_from_slice(&fd.to_be_bytes());
+    }
+    if let Some(t) = a.last_document_time {
+        out.extend_from_slice(&t.0.to_be_bytes());
+    }
+    if let Some(t) = a.registered_at {
+        out.extend_from_slice(&t.0.to_be_bytes());
+    }
+    if let Some(t) = &a.telemetry {
+        encode_telemetry(&mut out, t);
+    }
+    // at most RECENT_FLK (32) are kept; a longer list is cut to its newest entries
+    let recent = &a.recent_flk[a.recent_flk.len().saturating_sub(usize::from(u8::MAX))..];
+    out.push(recent.len() as u8);
+    for t in recent {
+        out.extend_from_slice(&t.0.to_be_bytes());
+    }
+    out
+}
+
+/// Decodes an activity record: binary v2, or the JSON of earlier versions.
+pub fn decode_activity(v: &[u8]) -> Result<RegisterActivity, StoreError> {
+    if v.first() == Some(&JSON_V1) {
+        return from_json("activity", v);
+    }
+    let mut r = Reader { buf: v, what: "activity" };
+    let version = r.u8()?;
+    if version != ACTIVITY_V2 {
+        return Err(StoreError::Corrupt(format!("activity: unknown record version {version}")));
+    }
+    let flags = r.u8()?;
+    let has = |f: u8| flags & f != 0;
+    let documents = r.u64()?;
+    let flk_errors = r.u64()?;
+    let last_seen = if has(A_LAST_SEEN) { Some(Timestamp(r.i64()?)) } else { None };
+    let last_fn = if has(A_LAST_FN) { Some(ffd::FnNumber::from_ascii(&r.array::<16>()?)) } else { None };
+    let last_fd = if has(A_LAST_FD) { Some(r.u32()?) } else { None };
+    let last_document_time = if has(A_DOC_TIME) { Some(Timestamp(r.i64()?)) } else { None };
+    let registered_at = if has(A_REGISTERED) { Some(Timestamp(r.i64()?)) } else { None };
+    let telemetry = if has(A_TELEMETRY) { Some(decode_telemetry(&mut r)?) } else { None };
+    let n = r.u8()?;
+    let mut recent_flk = Vec::with_capacity(usize::from(n));
+    for _ in 0..n {
+        recent_flk.push(Timestamp(r.i64()?));
+    }
+    r.end()?;
+    Ok(RegisterActivity {
+        last_seen,
+        last_fn,
+        last_fd,
+        last_document_time,
+        documents,
+        flk_errors,
+        recent_flk,
+        telemetry,
+        registered_at,
+    })
 }
 
 /// The receive time of an encoded document, read at its fixed offset without decoding
@@ -492,5 +605,66 @@ mod tests {
         assert_eq!(decode_delivery(&encode_delivery(&d)).expect("ok"), d);
         let enc = encode_delivery(&d);
         assert!(decode_delivery(&enc[..enc.len() - 1]).is_err());
+    }
+
+    fn opt<T: std::fmt::Debug + Clone>(
+        s: impl proptest::strategy::Strategy<Value = T>,
+    ) -> impl proptest::strategy::Strategy<Value = Option<T>> {
+        proptest::option::of(s)
+    }
+
+    fn activity() -> impl proptest::strategy::Strategy<Value = RegisterActivity> {
+        use proptest::prelude::*;
+        // years 1970–2100 (what RFC 3339 in the JSON of earlier records can hold)
+        let ts = || (0i64..4_102_444_800_000).prop_map(Timestamp);
+        let telemetry = (opt(any::<u32>()), opt(ts()), opt(any::<u32>()), any::<u8>(), opt(any::<u32>()), opt(ts()))
+            .prop_map(
+                |(unsent_documents, first_unsent_time, first_unsent_fd, warnings, key_resource_days, reported_at)| {
+                    TelemetryRecord {
+                        unsent_documents,
+                        first_unsent_time,
+                        first_unsent_fd,
+                        warnings,
+                        key_resource_days,
+                        reported_at,
+                    }
+                },
+            );
+        (
+            (opt(ts()), opt("[0-9]{16}"), opt(any::<u32>()), opt(ts())),
+            (any::<u64>(), any::<u64>(), prop::collection::vec(ts(), 0..40), opt(telemetry), opt(ts())),
+        )
+            .prop_map(
+                |(
+                    (last_seen, last_fn, last_fd, last_document_time),
+                    (documents, flk_errors, recent_flk, telemetry, registered_at),
+                )| {
+                    RegisterActivity {
+                        last_seen,
+                        last_fn: last_fn.map(|f| FnNumber::from_ascii(f.as_bytes().try_into().expect("16 digits"))),
+                        last_fd,
+                        last_document_time,
+                        documents,
+                        flk_errors,
+                        recent_flk,
+                        telemetry,
+                        registered_at,
+                    }
+                },
+            )
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn activity_round_trips_and_reads_the_json_of_earlier_versions(a in activity()) {
+            let bin = encode_activity(&a);
+            proptest::prop_assert_eq!(decode_activity(&bin).expect("binary"), a.clone());
+            let json = to_json(&a).expect("json");
+            proptest::prop_assert_eq!(decode_activity(&json).expect("json"), a.clone());
+            // every truncation is an error, never a panic
+            for n in 0..bin.len() {
+                proptest::prop_assert!(decode_activity(&bin[..n]).is_err());
+            }
+        }
     }
 }

@@ -222,7 +222,7 @@ impl RegisterStore for EmbeddedStore {
     async fn get_activity(&self, rnm: &Rnm) -> Result<Option<RegisterActivity>, StoreError> {
         let rnm = rnm.clone();
         self.read(move |eng| match eng.ks(Ks::Activity).get(keys::rnm(&rnm)).map_err(fj("get activity"))? {
-            Some(v) => Ok(Some(codec::from_json("activity", &v)?)),
+            Some(v) => Ok(Some(codec::decode_activity(&v)?)),
             None => Ok(None),
         })
         .await
@@ -234,7 +234,7 @@ impl RegisterStore for EmbeddedStore {
             let mut out = Vec::with_capacity(rnms.len());
             for rnm in rnms {
                 if let Some(v) = eng.ks(Ks::Activity).get(keys::rnm(&rnm)).map_err(fj("get activity"))? {
-                    out.push((rnm, codec::from_json("activity", &v)?));
+                    out.push((rnm, codec::decode_activity(&v)?));
                 }
             }
             Ok(out)

@@ -312,15 +312,8 @@ impl Writer {
                 }
             }
         }
-        let mut encode_failed = None;
         for (rnm, act) in &activities {
-            match codec::to_json(act) {
-                Ok(v) => tx.group.insert((Ks::Activity, keys::rnm(rnm).to_vec()), Some(v)),
-                Err(e) => {
-                    encode_failed = Some(e);
-                    break;
-                }
-            };
+            tx.group.insert((Ks::Activity, keys::rnm(rnm).to_vec()), Some(codec::encode_activity(act)));
         }
         let new_pending = if tx.group_pending != 0 {
             let p = (self.pending as i64 + tx.group_pending).max(0) as u64;
@@ -330,10 +323,7 @@ impl Writer {
             self.pending
         };
 
-        let result = match encode_failed {
-            Some(e) => Err(e),
-            None => self.commit(tx.group, want_sync),
-        };
+        let result = self.commit(tx.group, want_sync);
         match result {
             Ok(synced) => {
                 self.pending = new_pending;
@@ -497,7 +487,7 @@ fn stage_append(
             let act = match known.activity.get(&d.rnm) {
                 Some(a) => a.clone(),
                 None => match tx.get(Ks::Activity, &keys::rnm(&d.rnm))? {
-                    Some(v) => codec::from_json("activity", &v)?,
+                    Some(v) => codec::decode_activity(&v)?,
                     None => RegisterActivity::default(),
                 },
             };
