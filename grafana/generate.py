@@ -402,8 +402,8 @@ def connections():
 def storage():
     d = Dashboard("ofd-storage", "OFD gateway — storage",
                   "The durable write behind every acknowledgment: group commits of the embedded store (batch "
-                  "size, write+sync latency, queue depth), documents waiting, errors and the poisoned state; "
-                  "cluster-backend (ScyllaDB) operation latency. Panels listed in grafana/traffic-panels.yml "
+                  "size, write+sync latency, queue depth), documents waiting, errors, the poisoned state, free disk "
+                  "space; cluster-backend (ScyllaDB) operation latency. Panels listed in grafana/traffic-panels.yml "
                   "must show data under loadgen traffic (tested).")
     batch = "ofd_storage_commit_batch_documents"
     commit = "ofd_storage_commit_seconds"
@@ -453,6 +453,17 @@ def storage():
          [target(rate("ofd_gateway_storage_errors_total", by="code"), "{{code}}")])
     d.ts("Poisoned state by node", "1 while a node's store is poisoned.", COUNT,
          [target(f"max by (instance) (ofd_storage_poisoned{sel()})", "{{instance}}")], traffic="nonempty")
+    d.ts("Free disk space", "Free space on the file system of each node's embedded store (statvfs, to "
+         "unprivileged users) and its storage.min_free_space mark: below the mark the node stops acknowledging "
+         "documents until space is freed (alerts OfdStorageFreeSpaceLow, OfdStorageIntakePaused). Zero with the "
+         "CQL store.", BYTES, [
+             target(f"min by (instance) (ofd_storage_free_bytes{sel()})", "{{instance}} free"),
+             target(f"max by (instance) (ofd_storage_min_free_bytes{sel()})", "{{instance}} min_free_space"),
+         ], traffic="nonempty")
+    d.ts("Intake paused by node", "1 while a node's embedded store refuses new documents and admin writes for "
+         "lack of disk space (below storage.min_free_space, or a journal write failed with ENOSPC until the store "
+         "reopened).", COUNT,
+         [target(f"max by (instance) (ofd_storage_intake_paused{sel()})", "{{instance}}")], traffic="nonempty")
     d.ts("Cluster-backend operation latency", "ScyllaDB backend: p99 duration by operation (empty with the "
          "embedded store).", SECONDS,
          [target(quantile(0.99, "ofd_storage_operation_seconds", by="op"), "{{op}} p99")])

@@ -266,7 +266,13 @@ pub static CATALOGUE: &[MetricDef] = &[
         &["result"],
         &[],
     ),
-    def(READY, Gauge, "1 when the gateway is ready to serve, 0 while starting, draining or poisoned.", &[], &[]),
+    def(
+        READY,
+        Gauge,
+        "1 when the gateway is ready to serve, 0 while starting, draining, or while storage is poisoned or degraded (e.g. free disk space below storage.min_free_space).",
+        &[],
+        &[],
+    ),
     def(FNS_BACKLOG, Gauge, "Documents stored but not yet delivered to the FNS (the outbox), whole store.", &[], &[]),
     def(FNS_OLDEST_AGE, Gauge, "Age of the oldest document not yet delivered to the FNS (0 when none).", &[], &[]),
     def(
@@ -348,6 +354,27 @@ pub static CATALOGUE: &[MetricDef] = &[
     def(storage::metrics::COMMIT_ERRORS_TOTAL, Counter, "Failed group commits, by error code.", &["error"], &[]),
     def(storage::metrics::POISONED, Gauge, "1 while the store is poisoned by a durability failure.", &[], &[]),
     def(
+        storage::metrics::FREE_BYTES,
+        Gauge,
+        "Bytes available on the file system of the embedded store (statvfs, to unprivileged users), as last seen (every second, and as the writer writes).",
+        &[],
+        &[],
+    ),
+    def(
+        storage::metrics::MIN_FREE_BYTES,
+        Gauge,
+        "The free space the embedded store keeps (storage.min_free_space in bytes); below it intake pauses.",
+        &[],
+        &[],
+    ),
+    def(
+        storage::metrics::INTAKE_PAUSED,
+        Gauge,
+        "1 while the embedded store refuses new documents and admin writes for lack of disk space (below storage.min_free_space, or after a journal write failed with ENOSPC until the store reopened).",
+        &[],
+        &[],
+    ),
+    def(
         storage::metrics::OPERATION_SECONDS,
         Histogram,
         "Duration of cluster-backend operations, by operation.",
@@ -406,7 +433,7 @@ pub static CATALOGUE: &[MetricDef] = &[
     def(
         storage::metrics::APPENDS_REFUSED_TOTAL,
         Counter,
-        "Appends not acknowledged by the store's own rules, by reason: clock_skew (nothing written), slow_journal (written, but the journal entry took over half the settle time; a retransmission gets the stored answer), derived_lag (the document's journal partition's derived views lag beyond storage.max_derived_lag; nothing written); cluster backend.",
+        "Appends not acknowledged by the store's own rules, by reason: clock_skew (nothing written), slow_journal (written, but the journal entry took over half the settle time; a retransmission gets the stored answer), derived_lag (the document's journal partition's derived views lag beyond storage.max_derived_lag; nothing written; cluster backend), disk_space (free disk space below storage.min_free_space; nothing written; embedded store).",
         &["reason"],
         &[],
     ),
@@ -495,7 +522,7 @@ pub fn prime_catalogue() {
     for m in CATALOGUE.iter().filter(|m| m.labels.is_empty()) {
         prime(m.name, &[]);
     }
-    for code in ["io", "poisoned", "corrupt", "closed"] {
+    for code in ["io", "poisoned", "corrupt", "closed", "unavailable"] {
         prime(storage::metrics::COMMIT_ERRORS_TOTAL, &[("error", code)]);
     }
     // cluster backend only: with the embedded store these series stay at zero
@@ -507,7 +534,7 @@ pub fn prime_catalogue() {
         prime(storage::metrics::JOURNAL_PARTITIONS, &[("follower", follower)]);
         prime(storage::metrics::SWEPT_TOTAL, &[("follower", follower)]);
     }
-    for reason in ["clock_skew", "slow_journal", "derived_lag"] {
+    for reason in ["clock_skew", "slow_journal", "derived_lag", "disk_space"] {
         prime(storage::metrics::APPENDS_REFUSED_TOTAL, &[("reason", reason)]);
     }
 }

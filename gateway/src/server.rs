@@ -61,6 +61,7 @@ pub async fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn Store>> {
                 sync_mode: if cfg.storage.sync == "sync_data" { SyncMode::SyncData } else { SyncMode::SyncAll },
                 max_batch_documents: cfg.storage.max_batch,
                 queue_capacity: cfg.storage.queue_capacity,
+                min_free_space: cfg.storage.min_free_space.0,
                 ..EmbeddedOptions::default()
             };
             let path = cfg.data_dir.join("store");
@@ -343,16 +344,24 @@ pub async fn start_with_store(
         });
     }
 
-    write_addrs_file(&cfg.data_dir, &running_addrs)?;
+    if let Err(e) = write_addrs_file(&cfg.data_dir, &running_addrs) {
+        // a full data directory must not stop a start (the store waits for space)
+        tracing::warn!(error = %format!("{e:#}"), "could not write the addresses file");
+    }
     readiness.set_started();
-    metrics::gauge!(crate::metrics::READY).set(1.0);
+    let not_ready: Vec<String> = readiness.checks().into_iter().filter_map(|(_, r)| r.err()).collect();
+    metrics::gauge!(crate::metrics::READY).set(if not_ready.is_empty() { 1.0 } else { 0.0 });
+    if !not_ready.is_empty() {
+        tracing::warn!(reasons = %not_ready.join("; "), "gateway started, but not ready (it waits; /readyz says why)");
+    }
     tracing::info!(
         tcp = ?running_addrs.0,
         tls = ?running_addrs.1,
         quic = ?running_addrs.2,
         admin = ?running_addrs.3,
         metrics = ?running_addrs.4,
-        "gateway ready"
+        "{}",
+        if not_ready.is_empty() { "gateway ready" } else { "gateway listening (not ready yet)" }
     );
     Ok(Running {
         tcp: running_addrs.0,

@@ -48,3 +48,22 @@ fn environment_overrides_defaults() {
     assert!(text.contains("drain_period = \"7 s\""), "{text}");
     assert!(text.contains("quic = \"off\""), "{text}");
 }
+
+/// `storage.min_free_space` from the environment: a size, a share, the smaller of both, or
+/// a plain number of bytes (which the environment layer hands over as an integer); a bad
+/// value names the field and exits 64.
+#[test]
+fn min_free_space_from_the_environment() {
+    for (value, printed) in [("16MiB", "16MiB"), ("5%", "5%"), ("min(1GiB, 2%)", "min(1GiB, 2%)"), ("0", "0")] {
+        let out = gateway().env("GATEWAY_STORAGE__MIN_FREE_SPACE", value).arg("print-config").output().unwrap();
+        assert!(out.status.success(), "{value}: {}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains(&format!("min_free_space = \"{printed}\"")), "{value}: {text}");
+    }
+    for bad in ["lots", "95%", "-5"] {
+        let out = gateway().env("GATEWAY_STORAGE__MIN_FREE_SPACE", bad).arg("--check-config").output().unwrap();
+        assert_eq!(out.status.code(), Some(64), "{bad}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("storage.min_free_space"), "{bad}: {err}");
+    }
+}

@@ -53,6 +53,8 @@ fn mistakes_are_named_precisely() {
         ("[limits]\nmax_body_bytes = 70000\n", "limits.max_body_bytes"),
         ("[listen]\ntcp = \"localhost\"\n", "listen.tcp"),
         ("[storage]\nbackend = \"postgres\"\n", "storage.backend"),
+        ("[storage]\nmin_free_space = \"a lot\"\n", "storage.min_free_space"),
+        ("[storage]\nmin_free_space = \"95%\"\n", "storage.min_free_space"),
         ("[storage]\nbackend = \"scylla\"\nconsistency = \"one\"\n", "storage.consistency"),
         ("ofd_inn = \"7700000000\"\n", "ofd_inn"),
         ("[limits]\nidel_timeout = \"1s\"\n", "idel_timeout"),

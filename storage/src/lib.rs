@@ -22,6 +22,8 @@ pub mod embedded;
 pub mod faulty;
 #[cfg(feature = "scylla")]
 pub mod scylla;
+#[cfg(feature = "testkit")]
+pub mod tmpfs;
 
 pub use error::StoreError;
 pub use ids::{IdError, Inn, Rnm, Timestamp};

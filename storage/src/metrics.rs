@@ -12,6 +12,16 @@ pub const COMMIT_QUEUE_DEPTH: &str = "ofd_storage_commit_queue_depth";
 pub const COMMIT_ERRORS_TOTAL: &str = "ofd_storage_commit_errors_total";
 /// Gauge: 1 while the store is poisoned.
 pub const POISONED: &str = "ofd_storage_poisoned";
+/// Gauge: bytes available on the file system of the embedded store's directory (to
+/// unprivileged users), at the last look (every second, and as the writer writes).
+pub const FREE_BYTES: &str = "ofd_storage_free_bytes";
+/// Gauge: the free space the embedded store keeps (`min_free_space` resolved to bytes);
+/// below it intake pauses.
+pub const MIN_FREE_BYTES: &str = "ofd_storage_min_free_bytes";
+/// Gauge: 1 while the embedded store refuses new documents and admin writes for lack of
+/// disk space (below `min_free_space`, or a journal write failed with ENOSPC and the
+/// store has not reopened yet).
+pub const INTAKE_PAUSED: &str = "ofd_storage_intake_paused";
 /// Histogram: seconds per backend write operation, by `op` (bounded set of operation
 /// names; cluster backend).
 pub const OPERATION_SECONDS: &str = "ofd_storage_operation_seconds";
@@ -34,7 +44,8 @@ pub const JOURNAL_PARTITIONS: &str = "ofd_storage_journal_partitions";
 /// (refused before anything was written), `slow_journal` (both writes done, but the
 /// journal entry took over half the settle time; the register retransmits and gets the
 /// stored answer), `derived_lag` (the partition's derived views lag beyond
-/// `max_derived_lag`; nothing written).
+/// `max_derived_lag`; nothing written), `disk_space` (embedded store: free disk space
+/// below `min_free_space`; nothing written).
 pub const APPENDS_REFUSED_TOTAL: &str = "ofd_storage_appends_refused_total";
 /// Counter: journal entries a sweep found that a follower had passed (a clock error on
 /// some node), by `follower`.

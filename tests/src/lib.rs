@@ -122,14 +122,16 @@ fn addr(v: &Value, k: &str) -> Option<SocketAddr> {
 /// A gateway child process on its own data directory.
 pub struct GatewayProcess {
     child: Option<Child>,
-    dir: tempfile::TempDir,
+    dir: PathBuf,
+    /// The temporary data directory when the gateway owns it (removed on drop).
+    _owned: Option<tempfile::TempDir>,
     opts: GatewayOpts,
     addrs: Addrs,
 }
 
 impl std::fmt::Debug for GatewayProcess {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GatewayProcess").field("dir", &self.dir.path()).field("addrs", &self.addrs).finish()
+        f.debug_struct("GatewayProcess").field("dir", &self.dir).field("addrs", &self.addrs).finish()
     }
 }
 
@@ -137,18 +139,24 @@ impl GatewayProcess {
     /// Starts a gateway with every listener on 127.0.0.1:0 and waits until it is up.
     pub fn start(opts: GatewayOpts) -> Self {
         let dir = tempfile::Builder::new().prefix("e2e-gateway-").tempdir().expect("temp dir");
-        let mut g = Self {
-            child: None,
-            dir,
-            opts,
-            addrs: Addrs { tcp: None, tls: None, quic: None, admin: None, metrics: None, pid: 0 },
-        };
+        Self::spawned(dir.path().to_path_buf(), Some(dir), opts)
+    }
+
+    /// Like [`GatewayProcess::start`], on a data directory the test prepared and removes
+    /// itself (e.g. with a small file system mounted at `<dir>/store`, where the store is).
+    pub fn start_in(dir: &Path, opts: GatewayOpts) -> Self {
+        Self::spawned(dir.to_path_buf(), None, opts)
+    }
+
+    fn spawned(dir: PathBuf, owned: Option<tempfile::TempDir>, opts: GatewayOpts) -> Self {
+        let addrs = Addrs { tcp: None, tls: None, quic: None, admin: None, metrics: None, pid: 0 };
+        let mut g = Self { child: None, dir, _owned: owned, opts, addrs };
         g.spawn();
         g
     }
 
     fn spawn(&mut self) {
-        let data = self.dir.path().to_path_buf();
+        let data = self.dir.clone();
         let addrs_file = data.join("gateway.addrs.json");
         let _ = std::fs::remove_file(&addrs_file);
         let log =
@@ -209,7 +217,7 @@ impl GatewayProcess {
 
     /// The data directory.
     pub fn data_dir(&self) -> &Path {
-        self.dir.path()
+        &self.dir
     }
 
     /// Bound addresses.
@@ -238,6 +246,11 @@ impl GatewayProcess {
     /// Everything the gateway wrote to stderr so far (all runs).
     pub fn stderr_log(&self) -> String {
         std::fs::read_to_string(self.data_dir().join("gateway.stderr.log")).unwrap_or_default()
+    }
+
+    /// Whether the process still runs (it has not exited by itself).
+    pub fn is_running(&mut self) -> bool {
+        self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
     /// Kills the process with SIGKILL and reaps it.

@@ -45,7 +45,7 @@ pub use shutdown::ShutdownConfig;
 pub use signer::SignerConfig;
 pub use storage::StorageConfig;
 pub use tls::{ClientAuth, TlsConfig};
-pub use values::Listen;
+pub use values::{FreeSpace, Listen};
 
 /// Everything the gateway needs to run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::values::duration;
+use super::values::{FreeSpace, duration};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -22,6 +22,16 @@ pub struct StorageConfig {
     pub max_batch: usize,
     /// Embedded: append requests queued for the writer at most.
     pub queue_capacity: usize,
+    /// Embedded: free space kept on the file system of the store (`data_dir/store`). Below
+    /// it no new document is acknowledged (registers get no answer and retry) and admin
+    /// writes are refused, while reads and FNS delivery bookkeeping go on; `/readyz` fails
+    /// with the reason and `ofd_storage_intake_paused` is 1. Intake resumes by itself once
+    /// a tenth more (at least 1 MiB) is free. A size (`"256MiB"`; `"0"`: no watermark), a
+    /// share of the file system (`"5%"`, at most 50%), or the smaller of both. The default
+    /// keeps 256 MiB — room for the store to flush a full 64 MiB memtable, start a new
+    /// 64 MiB journal and compact — but only a tenth of a file system smaller than
+    /// 2.5 GiB.
+    pub min_free_space: FreeSpace,
     /// CQL contact points (`host:port`); list two or three so that one down node does not
     /// stop a restart.
     pub nodes: Vec<String>,
@@ -75,6 +85,7 @@ impl Default for StorageConfig {
             sync: "sync_all".into(),
             max_batch: 4096,
             queue_capacity: 16_384,
+            min_free_space: FreeSpace::default(),
             nodes: vec!["127.0.0.1:9042".into()],
             keyspace: "ofd".into(),
             local_dc: "dc1".into(),

@@ -42,6 +42,59 @@ impl JsonSchema for Listen {
     }
 }
 
+/// Free space to keep on a file system (`storage.min_free_space`): a size (`"256MiB"`,
+/// `"0"`), a share (`"5%"`) or the smaller of both (`"min(256MiB, 10%)"`). An integer is
+/// read as bytes (`GATEWAY_STORAGE__MIN_FREE_SPACE=0` arrives as one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FreeSpace(pub storage::embedded::MinFreeSpace);
+
+impl Serialize for FreeSpace {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for FreeSpace {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = FreeSpace;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a size (\"256MiB\"), a share (\"5%\") or \"min(256MiB, 10%)\"")
+            }
+
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<FreeSpace, E> {
+                Ok(FreeSpace(storage::embedded::MinFreeSpace::Size(v)))
+            }
+
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<FreeSpace, E> {
+                u64::try_from(v)
+                    .map(|v| FreeSpace(storage::embedded::MinFreeSpace::Size(v)))
+                    .map_err(|_| E::custom(format!("{v}: a free space cannot be negative")))
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<FreeSpace, E> {
+                v.parse().map(FreeSpace).map_err(E::custom)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for FreeSpace {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "FreeSpace".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": ["string", "integer"],
+            "description": "a size (\"256MiB\"), a share of the file system (\"5%\") or \"min(256MiB, 10%)\""
+        })
+    }
+}
+
 /// Durations written as "10s", "500ms", "24h".
 pub mod duration {
     use std::time::Duration;

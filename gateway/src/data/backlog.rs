@@ -68,7 +68,13 @@ impl Backlog {
             return;
         }
         if let Err(e) = store.record_unknown_fns(batch.clone()).await {
-            tracing::warn!(error = %e, "could not record unknown FNs; will retry");
+            if matches!(e, storage::StoreError::Unavailable(_)) {
+                // the store refuses writes for a reason it reports (readiness, one log
+                // line per change): not worth a line every flush
+                tracing::debug!(error = %e, "could not record unknown FNs; will retry");
+            } else {
+                tracing::warn!(error = %e, "could not record unknown FNs; will retry");
+            }
             for s in batch {
                 self.pending.entry(s.fn_number).or_insert(s);
             }

@@ -83,6 +83,43 @@ impl SeenTags {
     }
 }
 
+/// At most one log line per [`Throttle::EVERY`] for a failure that can repeat for every
+/// document (a store that refuses, fails or stalls: a full disk would otherwise log once
+/// per refused document); the lines held back are counted in the next one. The metrics
+/// count every occurrence.
+struct Throttle {
+    started: Instant,
+    next_ms: AtomicU64,
+    held_back: AtomicU64,
+}
+
+impl Throttle {
+    const EVERY: Duration = Duration::from_secs(10);
+
+    fn new() -> Self {
+        Self { started: Instant::now(), next_ms: AtomicU64::new(0), held_back: AtomicU64::new(0) }
+    }
+
+    /// `Some(n)` when a line may be written now, `n` lines having been held back since the
+    /// last one.
+    fn pass(&self) -> Option<u64> {
+        let now = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let next = self.next_ms.load(Ordering::Relaxed);
+        let every = u64::try_from(Self::EVERY.as_millis()).unwrap_or(u64::MAX);
+        if now >= next
+            && self
+                .next_ms
+                .compare_exchange(next, now.saturating_add(every), Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            Some(self.held_back.swap(0, Ordering::Relaxed))
+        } else {
+            self.held_back.fetch_add(1, Ordering::Relaxed);
+            None
+        }
+    }
+}
+
 /// What to do after a message.
 #[derive(Debug)]
 pub enum Answer {
@@ -105,6 +142,7 @@ pub struct Ingest {
     seen_tags: SeenTags,
     inflight: Semaphore,
     ack_timeout: Duration,
+    storage_log: Throttle,
 }
 
 impl std::fmt::Debug for Ingest {
@@ -152,6 +190,7 @@ impl Ingest {
             seen_tags: SeenTags::new(),
             inflight: Semaphore::new(p.max_inflight),
             ack_timeout: p.ack_timeout,
+            storage_log: Throttle::new(),
         }
     }
 
@@ -244,12 +283,18 @@ impl Ingest {
         let committed = match outcome {
             Err(_elapsed) => {
                 metrics::counter!(m::STORAGE_ERRORS, "code" => "timeout").increment(1);
-                tracing::warn!(fn_number = %header.fn_number, fd = header.fd, "durable write not confirmed in time; not acknowledged");
+                if let Some(held_back) = self.storage_log.pass() {
+                    tracing::warn!(fn_number = %header.fn_number, fd = header.fd, held_back, "durable write not confirmed in time; not acknowledged (storage failures are logged once per 10 s; held_back = lines since the last)");
+                }
                 return Answer::Close(CloseReason::StorageTimeout);
             }
             Ok(Err(e)) => {
                 metrics::counter!(m::STORAGE_ERRORS, "code" => e.code()).increment(1);
-                tracing::warn!(error = %e, fn_number = %header.fn_number, fd = header.fd, "storage failed; not acknowledged");
+                if let Some(held_back) = self.storage_log.pass() {
+                    tracing::warn!(error = %e, fn_number = %header.fn_number, fd = header.fd, held_back, "storage refused or failed; not acknowledged (storage failures are logged once per 10 s; held_back = lines since the last)");
+                } else {
+                    tracing::debug!(error = %e, fn_number = %header.fn_number, fd = header.fd, "storage refused or failed; not acknowledged");
+                }
                 return Answer::Close(CloseReason::StorageError);
             }
             Ok(Ok(c)) => c,

@@ -243,7 +243,7 @@ impl DeliveryStore for EmbeddedStore {
 
     async fn mark_delivered(&self, keys_: &[DocumentKey], at: Timestamp) -> Result<(), StoreError> {
         let list = keys_.to_vec();
-        self.mutate(move |tx| {
+        self.mutate_upkeep(move |tx| {
             for key in list {
                 let dk = keys::doc(&key);
                 let Some((mut d, recorded)) = staged_delivery(tx, &dk)? else {
@@ -279,7 +279,7 @@ impl DeliveryStore for EmbeddedStore {
     ) -> Result<(), StoreError> {
         let key = *key;
         let error = error.to_owned();
-        self.mutate(move |tx| {
+        self.mutate_upkeep(move |tx| {
             let dk = keys::doc(&key);
             let Some((mut d, recorded)) = staged_delivery(tx, &dk)? else {
                 return Err(StoreError::NotFound(format!("delivery of document {}/{}", key.fn_number, key.fd)));

@@ -18,10 +18,16 @@
 //!   that `kill -9` loses (docs/storage-embedded.md). Every commit here names its
 //!   `PersistMode`: [`SyncMode`] for anything reported [`Durability::Durable`](crate::Durability),
 //!   `Buffer` only when a caller asked for `Buffered`.
-//! * **Poisoning.** A failed commit or sync leaves the on-disk state unknown (fsyncgate:
-//!   a retried fsync may "succeed" with the data gone). The store then refuses every
+//! * **Poisoning.** A failed sync leaves the on-disk state unknown (fsyncgate: a
+//!   retried fsync may "succeed" with the data gone). The store then refuses every
 //!   write with [`StoreError::Poisoned`], reports [`Health::Poisoned`](crate::Health) and
 //!   sets the `ofd_storage_poisoned` gauge; the process is expected to exit and restart.
+//! * **Free space** ([`space`]). Below `min_free_space` new documents and admin writes
+//!   are refused (`Unavailable`, [`Health::Degraded`](crate::Health)) and resume by
+//!   themselves when space is back. A journal *write* refused with ENOSPC is not a
+//!   durability failure (the batch was never synced nor acknowledged, and fjall's
+//!   recovery drops a torn tail): the writer reopens the database in-process once space
+//!   is back instead of poisoning the store.
 //! * **Reads** run on tokio's blocking pool (`spawn_blocking`): a long scan never stalls
 //!   the async runtime that serves connections.
 //!
@@ -41,10 +47,14 @@ use crate::metrics as m;
 pub mod codec;
 mod documents;
 pub mod keys;
+mod lifecycle;
 mod other;
 mod registers;
+mod space;
 mod writer;
 
+pub use lifecycle::SyncDelay;
+pub use space::MinFreeSpace;
 use writer::{Request, Tx};
 
 /// How a durable commit reaches stable storage.
@@ -84,10 +94,21 @@ pub struct EmbeddedOptions {
     pub queue_capacity: usize,
     /// fjall block cache, bytes.
     pub cache_bytes: u64,
+    /// Free space kept on the data directory's file system: below it new documents and
+    /// admin writes are refused until space is freed ([`MinFreeSpace`]).
+    pub min_free_space: MinFreeSpace,
+    /// How often the monitor thread looks at the free space (the writer also looks after
+    /// every sixteenth of the mark it writes).
+    pub space_check_interval: Duration,
     /// Test hook: the N-th sync (1-based) fails as if `fsync` had returned EIO, after the
     /// batch was written to the OS. Used to test poisoning.
     #[doc(hidden)]
     pub fail_sync_at: Option<u64>,
+    /// Test hook: while set, every durable sync takes this long first (a stalled disk).
+    /// Shared by clones of the options, so a test can set and clear it while the store
+    /// runs.
+    #[doc(hidden)]
+    pub sync_delay: SyncDelay,
     /// Negative control for the crash test ONLY: commit without persisting (fjall's
     /// `durability(None)` trap) and still report `Durable`. Never use otherwise.
     #[doc(hidden)]
@@ -102,7 +123,10 @@ impl Default for EmbeddedOptions {
             max_batch_requests: 1024,
             queue_capacity: 4096,
             cache_bytes: 64 * 1024 * 1024,
+            min_free_space: MinFreeSpace::default(),
+            space_check_interval: Duration::from_secs(1),
             fail_sync_at: None,
+            sync_delay: SyncDelay::default(),
             unsafe_ack_without_persist: false,
         }
     }
@@ -115,6 +139,14 @@ impl EmbeddedOptions {
         }
         if self.queue_capacity == 0 {
             return Err(StoreError::Invalid("queue_capacity must be at least 1".into()));
+        }
+        if let MinFreeSpace::Share(h) | MinFreeSpace::Smaller(_, h) = self.min_free_space
+            && h > MinFreeSpace::MAX_SHARE
+        {
+            return Err(StoreError::Invalid("min_free_space: a share of at most 50%".into()));
+        }
+        if self.space_check_interval.is_zero() {
+            return Err(StoreError::Invalid("space_check_interval must be greater than zero".into()));
         }
         Ok(())
     }
@@ -237,9 +269,16 @@ pub(crate) fn fj(context: &str) -> impl FnOnce(fjall::Error) -> StoreError + '_ 
     }
 }
 
-/// State shared by the store handle and the writer thread.
-#[derive(Default)]
+/// State shared by the store handle, the writer thread and the space monitor.
 pub(crate) struct Shared {
+    /// The data directory.
+    pub(crate) path: PathBuf,
+    /// The open database; `None` once closed, and for a moment while the writer reopens
+    /// it after a full disk (`reopening`).
+    engine: RwLock<Option<Arc<Engine>>>,
+    reopening: AtomicBool,
+    /// Free space: the watermark and the disk-full state.
+    pub(crate) space: space::Space,
     poisoned: AtomicBool,
     reason: Mutex<Option<String>>,
     /// Successful group commits.
@@ -263,6 +302,55 @@ pub struct WriterStats {
 }
 
 impl Shared {
+    fn new(path: PathBuf, engine: Arc<Engine>, space: space::Space) -> Self {
+        Self {
+            path,
+            engine: RwLock::new(Some(engine)),
+            reopening: AtomicBool::new(false),
+            space,
+            poisoned: AtomicBool::new(false),
+            reason: Mutex::new(None),
+            commits: AtomicU64::new(0),
+            synced_commits: AtomicU64::new(0),
+            documents: AtomicU64::new(0),
+        }
+    }
+
+    /// The open database, for readers.
+    pub(crate) fn engine(&self) -> Result<Arc<Engine>, StoreError> {
+        match self.engine.read().map_err(|_| StoreError::Closed)?.clone() {
+            Some(e) => Ok(e),
+            None if self.reopening.load(Ordering::SeqCst) => {
+                Err(StoreError::Unavailable("the store is reopening after a full disk; retry in a moment".into()))
+            }
+            None => Err(StoreError::Closed),
+        }
+    }
+
+    /// Takes the database away from readers (the writer reopens it); readers get
+    /// `Unavailable` until [`Shared::set_engine`].
+    pub(crate) fn take_engine(&self) -> Option<Arc<Engine>> {
+        self.reopening.store(true, Ordering::SeqCst);
+        self.engine.write().ok().and_then(|mut e| e.take())
+    }
+
+    /// Gives readers a (re)opened database.
+    pub(crate) fn set_engine(&self, engine: Arc<Engine>) {
+        if let Ok(mut e) = self.engine.write() {
+            *e = Some(engine);
+        }
+        self.reopening.store(false, Ordering::SeqCst);
+    }
+
+    /// Poisoned, or waiting to reopen after a full disk: the writer refuses the group.
+    pub(crate) fn writable(&self) -> Result<(), StoreError> {
+        self.check()?;
+        if self.space.is_full() {
+            return Err(StoreError::Unavailable(self.space.degraded().unwrap_or_else(|| "disk full".into())));
+        }
+        Ok(())
+    }
+
     pub(crate) fn poison(&self, reason: String) {
         tracing::error!(%reason, "embedded store poisoned: refusing all writes until restart");
         if let Ok(mut r) = self.reason.lock()
@@ -287,9 +375,10 @@ impl Shared {
 /// (fjall locks the directory: a second open fails).
 pub struct EmbeddedStore {
     path: PathBuf,
-    engine: RwLock<Option<Arc<Engine>>>,
     sender: RwLock<Option<mpsc::Sender<Request>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// The space monitor: dropping the sender stops it.
+    monitor: Mutex<Option<(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>)>>,
     shared: Arc<Shared>,
     leases: Mutex<std::collections::HashMap<String, (String, std::time::Instant)>>,
 }
@@ -302,66 +391,38 @@ impl std::fmt::Debug for EmbeddedStore {
 
 impl EmbeddedStore {
     /// Opens (creating if needed) the store in `path`, recovering the journal, and starts
-    /// the writer thread. Blocking: call it before serving, or from `spawn_blocking`.
+    /// the writer thread and the space monitor. Blocking: call it before serving, or from
+    /// `spawn_blocking`.
+    ///
+    /// A directory on a file system below `min_free_space` opens (reads work; recovery
+    /// writes nothing but a truncation of a torn journal tail): the store reports
+    /// `Degraded` and refuses intake until space is freed.
     pub fn open(path: impl AsRef<Path>, options: EmbeddedOptions) -> Result<Self, StoreError> {
         options.validate()?;
         let path = path.as_ref().to_path_buf();
         std::fs::create_dir_all(&path).map_err(|e| StoreError::Io(format!("create {}: {e}", path.display())))?;
-        let db = Database::builder(&path)
-            .cache_size(options.cache_bytes)
-            // Never persist implicitly: every write here goes through a batch whose
-            // durability is set explicitly by the writer.
-            .manual_journal_persist(true)
-            .open()
-            .map_err(|e| match e {
-                fjall::Error::Locked => {
-                    StoreError::Unavailable(format!("{} is in use by another process", path.display()))
-                }
-                e => StoreError::Io(format!("open {}: {e}", path.display())),
-            })?;
-        let mut keyspaces = Vec::with_capacity(Ks::ALL.len());
-        for k in Ks::ALL {
-            keyspaces.push(db.keyspace(k.name(), || k.create_options()).map_err(fj(k.name()))?);
-        }
-        let engine = Arc::new(Engine { db, keyspaces });
+        let space = space::Space::new(&path, options.min_free_space)?;
+        let (engine, pending) = lifecycle::open_engine(&path, &options)?;
+        let engine = Arc::new(engine);
 
-        // Layout marker: refuse directories written by something else.
-        let meta = engine.ks(Ks::Meta);
-        match meta.get(META_LAYOUT).map_err(fj("read layout"))? {
-            Some(v) if &*v == LAYOUT_V1 => {}
-            Some(v) => {
-                return Err(StoreError::Corrupt(format!(
-                    "{} holds layout {:?}, expected {:?}",
-                    path.display(),
-                    String::from_utf8_lossy(&v),
-                    String::from_utf8_lossy(LAYOUT_V1)
-                )));
-            }
-            None => {
-                let mut b = fjall::OwnedWriteBatch::with_capacity(engine.db.clone(), 1)
-                    .durability(Some(options.sync_mode.persist_mode()));
-                b.insert(meta, META_LAYOUT, LAYOUT_V1);
-                b.commit().map_err(fj("write layout"))?;
-            }
-        }
-        let pending = match meta.get(META_PENDING).map_err(fj("read outbox counter"))? {
-            None => 0,
-            Some(v) => {
-                let a: [u8; 8] =
-                    (*v).try_into().map_err(|_| StoreError::Corrupt("outbox counter is not 8 bytes".into()))?;
-                u64::from_be_bytes(a)
-            }
-        };
-
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared::new(path.clone(), engine.clone(), space));
         metrics::gauge!(m::POISONED).set(0.0);
         let (tx, rx) = mpsc::channel(options.queue_capacity);
-        let handle = writer::Writer::new(engine.clone(), shared.clone(), options, pending).spawn(rx)?;
+        let wake = tx.downgrade();
+        let wake = move || {
+            // an empty write: the writer reopens the database first, then commits nothing
+            if let Some(tx) = wake.upgrade() {
+                let (reply, _) = oneshot::channel::<Result<(), StoreError>>();
+                let _ = tx.try_send(Request::mutate(|_tx| Ok(()), reply));
+            }
+        };
+        let monitor = lifecycle::spawn_monitor(shared.clone(), wake, options.space_check_interval)?;
+        let handle = writer::Writer::new(engine, shared.clone(), options, pending).spawn(rx)?;
         Ok(Self {
             path,
-            engine: RwLock::new(Some(engine)),
             sender: RwLock::new(Some(tx)),
             writer: Mutex::new(Some(handle)),
+            monitor: Mutex::new(Some(monitor)),
             shared,
             leases: Mutex::new(Default::default()),
         })
@@ -386,8 +447,19 @@ impl EmbeddedStore {
         self.engine()?.db.disk_space().map_err(fj("disk space"))
     }
 
+    /// Requests waiting in the writer's queue now (at most `queue_capacity`).
+    pub fn queue_depth(&self) -> usize {
+        self.sender.read().ok().and_then(|s| s.as_ref().map(|tx| tx.max_capacity() - tx.capacity())).unwrap_or(0)
+    }
+
+    /// Whether intake is paused for lack of disk space (below `min_free_space`, or after a
+    /// journal write failed with ENOSPC until the store reopened).
+    pub fn intake_paused(&self) -> bool {
+        self.shared.space.paused()
+    }
+
     pub(crate) fn engine(&self) -> Result<Arc<Engine>, StoreError> {
-        self.engine.read().map_err(|_| StoreError::Closed)?.clone().ok_or(StoreError::Closed)
+        self.shared.engine()
     }
 
     fn sender(&self) -> Result<mpsc::Sender<Request>, StoreError> {
@@ -395,8 +467,19 @@ impl EmbeddedStore {
         self.sender.read().map_err(|_| StoreError::Closed)?.clone().ok_or(StoreError::Closed)
     }
 
-    /// Enqueues a request for the writer (waiting while the queue is full).
+    /// Enqueues new intake for the writer (waiting while the queue is full): documents and
+    /// admin writes, refused while free space is short.
     pub(crate) async fn submit(&self, req: Request) -> Result<(), StoreError> {
+        if let Err(e) = self.shared.space.admit() {
+            if matches!(req, Request::Append { .. }) {
+                metrics::counter!(m::APPENDS_REFUSED_TOTAL, "reason" => "disk_space").increment(1);
+            }
+            return Err(e);
+        }
+        self.enqueue(req).await
+    }
+
+    async fn enqueue(&self, req: Request) -> Result<(), StoreError> {
         let tx = self.sender()?;
         let depth = tx.max_capacity() - tx.capacity();
         metrics::gauge!(m::COMMIT_QUEUE_DEPTH).set(depth as f64);
@@ -404,7 +487,7 @@ impl EmbeddedStore {
     }
 
     /// Runs a mutation on the writer thread inside the next group commit; returns its
-    /// result once the group is durable.
+    /// result once the group is durable. Refused while free space is short.
     pub(crate) async fn mutate<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
@@ -412,6 +495,20 @@ impl EmbeddedStore {
     {
         let (reply, rx) = oneshot::channel();
         self.submit(Request::mutate(f, reply)).await?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Like [`EmbeddedStore::mutate`], for delivery bookkeeping (marking documents
+    /// delivered, rescheduling a failed delivery): small writes that shrink or keep the
+    /// outbox, so they go on below `min_free_space` (the writer still refuses any group
+    /// that would eat into the last half of the mark).
+    pub(crate) async fn mutate_upkeep<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Tx<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (reply, rx) = oneshot::channel();
+        self.enqueue(Request::mutate(f, reply)).await?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -428,9 +525,12 @@ impl EmbeddedStore {
     }
 
     fn health_now(&self) -> crate::Health {
-        match self.shared.check() {
-            Ok(()) => crate::Health::Ok,
-            Err(_) => crate::Health::Poisoned(self.shared.reason()),
+        if self.shared.check().is_err() {
+            return crate::Health::Poisoned(self.shared.reason());
+        }
+        match self.shared.space.degraded() {
+            Some(reason) => crate::Health::Degraded(reason),
+            None => crate::Health::Ok,
         }
     }
 
@@ -438,13 +538,20 @@ impl EmbeddedStore {
         // Dropping the last sender lets the writer drain what is queued and exit.
         drop(self.sender.write().map_err(|_| StoreError::Closed)?.take());
         let handle = self.writer.lock().map_err(|_| StoreError::Closed)?.take();
-        let engine = self.engine.write().map_err(|_| StoreError::Closed)?.take();
+        let monitor = self.monitor.lock().map_err(|_| StoreError::Closed)?.take();
+        let shared = self.shared.clone();
         tokio::task::spawn_blocking(move || {
+            if let Some((stop, h)) = monitor {
+                drop(stop);
+                let _ = h.join();
+            }
             if let Some(h) = handle
                 && h.join().is_err()
             {
                 tracing::error!("embedded store writer thread panicked");
             }
+            // after the writer: it may have reopened the database meanwhile
+            let engine = shared.engine.write().ok().and_then(|mut e| e.take());
             if let Some(engine) = engine {
                 // Readers still running hold clones; wait (bounded) so that the
                 // directory lock is released when close returns.

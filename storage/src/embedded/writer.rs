@@ -12,8 +12,12 @@
 //!    in its own layer and dropped whole if it fails (a `Conflict` changes nothing);
 //! 2. writes the overlay as ONE fjall batch with an explicit `PersistMode` (sync for any
 //!    durable request or admin write; `Buffer` only for an all-`Buffered` group);
-//! 3. only after `commit` returned, completes every waiter. A commit error poisons the
-//!    store and every waiter of the group gets the error: nothing is reported durable.
+//! 3. only after `commit` returned, completes every waiter. A failed commit reports the
+//!    error to every waiter of the group: nothing is reported durable. A failed sync
+//!    poisons the store (the durable state is unknown); a journal write refused for lack
+//!    of space does not (nothing was synced, recovery drops a torn tail): the store pauses
+//!    intake and this thread reopens the database when space is back
+//!    ([`super::lifecycle::reopen`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -24,7 +28,7 @@ use bytes::Bytes;
 use fjall::PersistMode;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{EmbeddedOptions, Engine, Ks, META_PENDING, Shared, codec, fj, keys};
+use super::{EmbeddedOptions, Engine, Ks, META_PENDING, Shared, codec, fj, keys, space};
 use crate::error::StoreError;
 use crate::ids::Rnm;
 use crate::metrics as m;
@@ -248,6 +252,13 @@ impl Writer {
                         }
                     }
                     metrics::gauge!(m::COMMIT_QUEUE_DEPTH).set(rx.len() as f64);
+                    if self.shared.space.is_full() && self.shared.space.room_to_reopen() {
+                        match self.reopen() {
+                            Some(w) => self = w,
+                            // could not reopen: poisoned; the group's waiters see `Closed`
+                            None => return,
+                        }
+                    }
                     self.process(std::mem::take(&mut group));
                 }
             })
@@ -256,8 +267,8 @@ impl Writer {
 
     fn process(&mut self, group: Vec<Request>) {
         let eng = self.eng.clone();
-        if let Err(e) = self.shared.check() {
-            // Poisoned: fail fast, write nothing.
+        if let Err(e) = self.shared.writable() {
+            // Poisoned, or the disk is full and not reopened yet: fail fast, write nothing.
             let mut scratch = Tx::new(&eng);
             for r in group {
                 count_error(&e);
@@ -373,6 +384,14 @@ impl Writer {
     }
 
     /// Writes the staged overlay as one batch; returns whether it was synced.
+    ///
+    /// The batch is handed to the OS first (`PersistMode::Buffer`: write(2) only) and
+    /// synced by a separate `persist`, so a failure says which of the two failed. A write
+    /// refused for lack of space is clean: nothing of the group was synced or answered,
+    /// earlier groups were synced, and fjall's recovery drops a torn tail — the store
+    /// pauses intake and reopens when space is back (`StoreError::Unavailable`). Any
+    /// other write error, and every sync error (fsyncgate), leaves the durable state
+    /// unknown: the store is poisoned (`StoreError::Io`).
     fn commit(&mut self, staged: Overlay, want_sync: bool) -> Result<bool, StoreError> {
         let sync = want_sync;
         let started = Instant::now();
@@ -385,41 +404,48 @@ impl Writer {
             }
             return Ok(sync);
         }
-        let mode = if sync { Some(self.opts.sync_mode.persist_mode()) } else { Some(PersistMode::Buffer) };
-        let mut injected = false;
-        let mode = if sync && self.opts.unsafe_ack_without_persist {
-            None
-        } else if sync {
-            self.syncs += 1;
-            if self.opts.fail_sync_at == Some(self.syncs) {
-                injected = true;
-                // The write reaches the OS, the sync "fails": exactly the fsyncgate case.
-                Some(PersistMode::Buffer)
-            } else {
-                mode
-            }
-        } else {
-            mode
-        };
-        let mut batch = fjall::OwnedWriteBatch::with_capacity(self.eng.db().clone(), staged.len()).durability(mode);
+        // Room on the file system: refused before anything is written (clean).
+        let bytes: usize = staged.iter().map(|((_, k), v)| k.len() + v.as_ref().map_or(0, Vec::len) + 16).sum();
+        self.shared.space.reserve(u64::try_from(bytes).unwrap_or(u64::MAX))?;
+        let unsafe_no_persist = sync && self.opts.unsafe_ack_without_persist;
+        let write_mode = if unsafe_no_persist { None } else { Some(PersistMode::Buffer) };
+        let mut batch =
+            fjall::OwnedWriteBatch::with_capacity(self.eng.db().clone(), staged.len()).durability(write_mode);
         for ((ks, key), value) in staged {
             match value {
                 Some(v) => batch.insert(self.eng.ks(ks), key, v),
                 None => batch.remove(self.eng.ks(ks), key),
             }
         }
-        let res = batch.commit();
+        if let Err(e) = batch.commit() {
+            metrics::histogram!(m::COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
+            return Err(match e {
+                fjall::Error::Io(io) if space::is_out_of_space(&io) => {
+                    StoreError::Unavailable(self.shared.space.disk_full(&io.to_string()))
+                }
+                e => {
+                    let reason = format!("group commit failed: {e}");
+                    self.shared.poison(reason.clone());
+                    StoreError::Io(reason)
+                }
+            });
+        }
+        if sync && !unsafe_no_persist {
+            self.syncs += 1;
+            let res = if self.opts.fail_sync_at == Some(self.syncs) {
+                // The write reached the OS, the sync "fails": exactly the fsyncgate case.
+                Err(format!("injected sync failure at sync #{}", self.syncs))
+            } else {
+                self.opts.sync_delay.wait();
+                self.eng.db().persist(self.opts.sync_mode.persist_mode()).map_err(|e| format!("sync failed: {e}"))
+            };
+            if let Err(reason) = res {
+                metrics::histogram!(m::COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
+                self.shared.poison(reason.clone());
+                return Err(StoreError::Io(reason));
+            }
+        }
         metrics::histogram!(m::COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
-        if let Err(e) = res {
-            let reason = format!("group commit failed: {e}");
-            self.shared.poison(reason.clone());
-            return Err(StoreError::Io(reason));
-        }
-        if injected {
-            let reason = format!("injected sync failure at sync #{}", self.syncs);
-            self.shared.poison(reason.clone());
-            return Err(StoreError::Io(reason));
-        }
         self.unsynced = !sync;
         Ok(sync)
     }
@@ -438,6 +464,17 @@ impl Writer {
             self.shared.poison(e.to_string());
         }
         res
+    }
+
+    /// After a journal write failed for lack of space, reopens the database
+    /// ([`super::lifecycle::reopen`]); `None` when that failed (the store is poisoned).
+    fn reopen(self) -> Option<Self> {
+        let Writer { eng, shared, opts, pending, syncs, unsynced, .. } = self;
+        let (eng, pending) = super::lifecycle::reopen(eng, &shared, &opts, pending)?;
+        let mut w = Writer::new(eng, shared, opts, pending);
+        w.syncs = syncs;
+        w.unsynced = unsynced;
+        Some(w)
     }
 }
 
