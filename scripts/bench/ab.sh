@@ -5,6 +5,7 @@
 #
 #   scripts/bench/ab.sh A_GATEWAY_BINARY B_GATEWAY_BINARY
 #   REPS=3 DURATION=20s REGISTERS=1000 scripts/bench/ab.sh /tmp/old/gateway target/release/gateway
+#   RATE=17000 scripts/bench/ab.sh A B      # open loop at a fixed rate: compare latencies
 #
 # Prints one line per run and a summary (median achieved rate of A and B, B/A, and
 # each one's share of the baseline, and CPU per document by thread: ab_cpu.py). Results and logs go to OUT (default
@@ -49,6 +50,14 @@ gw_stop
 rm -rf "$DATA/certgen"
 base_start
 common=(--duration "$DURATION" --warmup "$WARMUP")
+# closed loop (the maximum), or open loop at RATE documents/s (latency at a fixed load)
+if [[ -n ${RATE:-} ]]; then
+    SCENARIO=latency
+    load=(--rate "$RATE")
+else
+    SCENARIO=max
+    load=(--closed)
+fi
 
 run_gateway() { # LABEL BIN REP
     GW=$2
@@ -57,14 +66,14 @@ run_gateway() { # LABEL BIN REP
     ONBOARD_CMD="$LG onboard --count $REGISTERS"
     "$LG" onboard --count "$REGISTERS" --seed 1 --admin "$ADMIN_URL" --gateway-data-dir "$DATA/$name" \
         >>"$LOGS/$name.onboard.log" 2>&1 || die "onboarding failed: $LOGS/$name.onboard.log"
-    lg_run "$name" "$GW_PID" max gateway "$3" -- --target "127.0.0.1:$GW_TCP" \
-        --count "$REGISTERS" --closed --ramp-rate 2000 "${common[@]}"
+    lg_run "$name" "$GW_PID" "$SCENARIO" gateway "$3" -- --target "127.0.0.1:$GW_TCP" \
+        --count "$REGISTERS" "${load[@]}" --ramp-rate 2000 "${common[@]}"
     gw_stop
     rm -rf "${DATA:?}/$name"
 }
 run_baseline() { # REP
-    lg_run "ab-baseline-r$1" "$BASE_PID" max baseline "$1" -- --target "127.0.0.1:$B_TCP" \
-        --count "$REGISTERS" --closed --ramp-rate 2000 "${common[@]}"
+    lg_run "ab-baseline-r$1" "$BASE_PID" "$SCENARIO" baseline "$1" -- --target "127.0.0.1:$B_TCP" \
+        --count "$REGISTERS" "${load[@]}" --ramp-rate 2000 "${common[@]}"
 }
 
 for rep in $(seq 1 "$REPS"); do
@@ -92,3 +101,10 @@ base=$(median "$RAW"/ab-baseline-r*[0-9].json)
             a, b, base, b / a, 100 * a / base, 100 * b / base }'
 } | tee "$OUT/summary.txt"
 python3 scripts/bench/ab_cpu.py "$OUT" | tee -a "$OUT/summary.txt"
+if [[ -n ${RATE:-} ]]; then
+    echo "ack latency, open loop at $RATE/s (µs):" | tee -a "$OUT/summary.txt"
+    for f in "$RAW"/ab-*-r*[0-9].json; do
+        jq -r --arg n "$(basename "$f" .json)" \
+            '(.latency_us.corrected // .latency_us.uncorrected) as $l | "  \($n)  p50 \($l.p50)  p99 \($l.p99)  p99.9 \($l.p999)  achieved \(.rates.achieved | floor)/s"' "$f"
+    done | tee -a "$OUT/summary.txt"
+fi

@@ -54,7 +54,7 @@ wait "$LG_PID"
 rate=$(python3 -c "import json,sys; print(round(json.load(open(sys.argv[1]))['rates']['achieved']))" "$OUT/loadgen.json")
 cpu_s=$(python3 -c "print(($t1 - $t0) / $(getconf CLK_TCK))")
 echo "acknowledged ${rate}/s (whole run); gateway CPU ${cpu_s} s in the ${PERF_SECONDS} s profiled (≈ $(python3 -c "print(round($cpu_s / $PERF_SECONDS / $rate * 1e6, 1))") µs per document)" | tee "$OUT/summary.txt"
-perf report -i "$OUT/perf.data" --no-children --sort comm --stdio 2>/dev/null | grep -v '^#' | grep -v '^$' | head -20 >"$OUT/threads.txt" || true
+perf report -i "$OUT/perf.data" --no-children --sort comm --stdio -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -20 >"$OUT/threads.txt" || true
 perf report -i "$OUT/perf.data" --no-children --sort sym --stdio -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -60 >"$OUT/symbols.txt" || true
 perf script -i "$OUT/perf.data" 2>/dev/null | python3 scripts/bench/stages.py >"$OUT/stages.txt"
 cat "$OUT/threads.txt" "$OUT/stages.txt"
