@@ -37,19 +37,7 @@ async fn stalled_storage_acknowledges_nothing_then_recovers() {
 
     faulty.stall();
     let rss_before = rss();
-    let (tx, mut rx) = tokio::sync::mpsc::channel(CLIENTS);
-    for (_, id) in regs.iter().cloned() {
-        let addr = gw.tcp();
-        let tx = tx.clone();
-        tokio::spawn(async move {
-            let msg = receipt_message(&id, 1);
-            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-            s.write_all(&msg).await.unwrap();
-            let reply = tokio::time::timeout(Duration::from_secs(60), read_reply(&mut s)).await.ok().flatten();
-            let _ = tx.send((id.fn_number, reply)).await;
-        });
-    }
-    drop(tx);
+    let mut rx = send_one_receipt_each(&gw, &regs);
 
     // while stalled: no reply at all, and no more appends than the in-flight limit
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -62,15 +50,7 @@ async fn stalled_storage_acknowledges_nothing_then_recovers() {
 
     // recovery: every document is acknowledged with code 0
     faulty.release();
-    let mut acked = 0;
-    while let Some((fn_number, reply)) = rx.recv().await {
-        let reply = reply.unwrap_or_else(|| panic!("{fn_number} not acknowledged after recovery"));
-        let (_, ack) = AckView::parse_reply(reply).unwrap();
-        assert_eq!(ack.fn_number, fn_number);
-        assert_eq!(ack.code, Some(ResponseCode::Accepted));
-        acked += 1;
-    }
-    assert_eq!(acked, CLIENTS);
+    expect_all_accepted(&mut rx, "after recovery").await;
     let text = metrics_text(&gw).await;
     assert!(metric_value(&text, "ofd_gateway_documents_acknowledged_total", &[("code", "0")]) >= CLIENTS as f64);
     gw.stop().await;
@@ -139,19 +119,7 @@ async fn stalled_disk_syncs_keep_the_waiting_bounded_and_all_are_acknowledged_af
     delay.set(Duration::from_secs(30));
     let commits_before = store.writer_stats().synced_commits;
     let rss_before = rss();
-    let (tx, mut rx) = tokio::sync::mpsc::channel(CLIENTS);
-    for (_, id) in regs.iter().cloned() {
-        let addr = gw.tcp();
-        let tx = tx.clone();
-        tokio::spawn(async move {
-            let msg = receipt_message(&id, 1);
-            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-            s.write_all(&msg).await.unwrap();
-            let reply = tokio::time::timeout(Duration::from_secs(60), read_reply(&mut s)).await.ok().flatten();
-            let _ = tx.send((id.fn_number, reply)).await;
-        });
-    }
-    drop(tx);
+    let mut rx = send_one_receipt_each(&gw, &regs);
 
     // while the sync stalls: no answer, the store's queue full but not beyond its
     // capacity, in-flight documents at the limit, memory flat
@@ -171,15 +139,41 @@ async fn stalled_disk_syncs_keep_the_waiting_bounded_and_all_are_acknowledged_af
 
     // the disk recovers: every document is acknowledged with code 0
     delay.clear();
+    expect_all_accepted(&mut rx, "after the stall").await;
+    assert!(store.writer_stats().synced_commits > commits_before);
+    gw.stop().await;
+}
+
+type Replies = tokio::sync::mpsc::Receiver<(ffd::FnNumber, Option<bytes::Bytes>)>;
+
+/// Each register sends its first receipt on a connection of its own; the replies (or
+/// `None`: no reply within 60 s) arrive on the returned channel, which closes when all
+/// are in.
+fn send_one_receipt_each(gw: &TestGateway, regs: &[(storage::model::Register, ffd::build::Identity)]) -> Replies {
+    let (tx, rx) = tokio::sync::mpsc::channel(regs.len().max(1));
+    for (_, id) in regs.iter().cloned() {
+        let addr = gw.tcp();
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let msg = receipt_message(&id, 1);
+            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            s.write_all(&msg).await.unwrap();
+            let reply = tokio::time::timeout(Duration::from_secs(60), read_reply(&mut s)).await.ok().flatten();
+            let _ = tx.send((id.fn_number, reply)).await;
+        });
+    }
+    rx
+}
+
+/// Every one of the `CLIENTS` registers got an acknowledgment with code 0 for its own FN.
+async fn expect_all_accepted(rx: &mut Replies, when: &str) {
     let mut acked = 0;
     while let Some((fn_number, reply)) = rx.recv().await {
-        let reply = reply.unwrap_or_else(|| panic!("{fn_number} not acknowledged after the stall"));
+        let reply = reply.unwrap_or_else(|| panic!("{fn_number} not acknowledged {when}"));
         let (_, ack) = AckView::parse_reply(reply).unwrap();
         assert_eq!(ack.fn_number, fn_number);
         assert_eq!(ack.code, Some(ResponseCode::Accepted));
         acked += 1;
     }
     assert_eq!(acked, CLIENTS);
-    assert!(store.writer_stats().synced_commits > commits_before);
-    gw.stop().await;
 }
