@@ -110,6 +110,22 @@ async fn failures_are_retried_with_backoff_until_delivered() {
     assert_eq!(s.injected_failures, 6);
     assert_eq!(s.duplicates, 0, "{s:?}");
     let store = gw.shared.store.clone();
+    // the gateway records a delivery just after the receiver's answer: wait for the
+    // records, not only for the receiver's count
+    wait_for(Duration::from_secs(10), "3 deliveries recorded", || {
+        let store = store.clone();
+        let keys: Vec<_> = (1..=3).map(|fd| key(&r, fd)).collect();
+        async move {
+            for k in &keys {
+                match store.get_delivery(k).await {
+                    Ok(Some(d)) if d.status == DeliveryStatus::Delivered => {}
+                    _ => return false,
+                }
+            }
+            true
+        }
+    })
+    .await;
     let mut attempts = 0;
     for fd in 1..=3 {
         let d = store.get_delivery(&key(&r, fd)).await.unwrap().unwrap();
