@@ -26,6 +26,7 @@ pub mod container;
 pub mod crc;
 pub mod document;
 pub mod error;
+pub mod figures;
 pub mod fn_number;
 pub mod frame;
 pub mod inspect;

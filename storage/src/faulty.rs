@@ -15,12 +15,13 @@ use uuid::Uuid;
 use crate::error::StoreError;
 use crate::ids::{Rnm, Timestamp};
 use crate::model::{
-    AlertNotification, AlertRule, AlertState, AuditEntry, BacklogStats, Delivery, DocumentKey, DocumentRecord,
-    JobState, Register, RegisterActivity, ResendJob, TariffPlan, UnknownFn, UnknownFnSighting,
+    AlertNotification, AlertRule, AlertState, AuditEntry, BacklogStats, BucketTotals, Delivery, DocumentKey,
+    DocumentRecord, FnContinuity, JobState, Register, RegisterActivity, ResendJob, ShiftSummary, TariffPlan, UnknownFn,
+    UnknownFnSighting,
 };
 use crate::store::{
     AlertFilter, AlertStore, AuditFilter, AuditStore, Committed, DeliveryStore, DocumentStore, Durability, Health,
-    JobStore, NodeInfo, Page, PageRequest, RegisterFilter, RegisterStore, Store, TariffStore,
+    JobStore, NodeInfo, Page, PageRequest, RegisterFilter, RegisterStore, ReportStore, Store, TariffStore,
 };
 
 /// The wrapper.
@@ -173,6 +174,13 @@ pass_through! { JobStore {}
         put_job(job: &ResendJob) -> Result<(), StoreError>;
         get_job(id: &Uuid) -> Result<Option<ResendJob>, StoreError>;
         list_jobs(states: &[JobState], page: PageRequest) -> Result<Page<ResendJob>, StoreError>;
+}
+
+pass_through! { ReportStore {}
+        report_totals(fns: &[FnNumber], days: RangeInclusive<i32>) -> Result<Vec<BucketTotals>, StoreError>;
+        shifts(fn_number: &FnNumber, shifts: RangeInclusive<u32>, page: PageRequest) -> Result<Page<ShiftSummary>, StoreError>;
+        continuity(fns: &[FnNumber]) -> Result<Vec<FnContinuity>, StoreError>;
+        gapped_fns(page: PageRequest) -> Result<Page<FnContinuity>, StoreError>;
 }
 
 #[async_trait]

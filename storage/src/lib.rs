@@ -29,5 +29,5 @@ pub use error::StoreError;
 pub use ids::{IdError, Inn, Rnm, Timestamp};
 pub use store::{
     AlertFilter, AlertStore, AuditFilter, AuditStore, Committed, DeliveryStore, DocumentStore, Durability, Health,
-    JobStore, NodeInfo, Page, PageRequest, RegisterFilter, RegisterStore, Store, TariffStore,
+    JobStore, NodeInfo, Page, PageRequest, RegisterFilter, RegisterStore, ReportStore, Store, TariffStore,
 };

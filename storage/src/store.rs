@@ -22,9 +22,9 @@ use uuid::Uuid;
 use crate::error::StoreError;
 use crate::ids::{Inn, Rnm, Timestamp};
 use crate::model::{
-    AlertNotification, AlertRule, AlertState, AlertStatus, AppendOutcome, AuditEntry, BacklogStats, Delivery,
-    DocumentKey, DocumentRecord, JobState, Register, RegisterActivity, RegisterStatus, ResendJob, TariffPlan,
-    UnknownFn, UnknownFnSighting,
+    AlertNotification, AlertRule, AlertState, AlertStatus, AppendOutcome, AuditEntry, BacklogStats, BucketTotals,
+    Delivery, DocumentKey, DocumentRecord, FnContinuity, JobState, Register, RegisterActivity, RegisterStatus,
+    ResendJob, ShiftSummary, TariffPlan, UnknownFn, UnknownFnSighting,
 };
 
 /// How durable a write is.
@@ -335,10 +335,38 @@ pub trait JobStore: Send + Sync {
     async fn list_jobs(&self, states: &[JobState], page: PageRequest) -> Result<Page<ResendJob>, StoreError>;
 }
 
+/// Revenue reports, shifts and FD continuity: aggregates derived from the stored documents
+/// off the acknowledgment path (`model::report` has the fold). They lag the appends by at
+/// most a few seconds; [`DocumentStore::settle`] waits until they reflect every append
+/// that returned before it.
+#[async_trait]
+pub trait ReportStore: Send + Sync {
+    /// The totals of these FNs: every day bucket in `days` (local days since the epoch),
+    /// and every undated hour bucket from the day before `days` to the day after (the
+    /// caller places hours on local days with the register's time zone). Ordered by FN
+    /// as given, then bucket.
+    async fn report_totals(&self, fns: &[FnNumber], days: RangeInclusive<i32>)
+    -> Result<Vec<BucketTotals>, StoreError>;
+
+    /// The shifts of one FN with numbers in `shifts`, ascending, at most a page.
+    async fn shifts(
+        &self,
+        fn_number: &FnNumber,
+        shifts: RangeInclusive<u32>,
+        page: PageRequest,
+    ) -> Result<Page<ShiftSummary>, StoreError>;
+
+    /// What was received of these FNs (FNs with nothing received are absent).
+    async fn continuity(&self, fns: &[FnNumber]) -> Result<Vec<FnContinuity>, StoreError>;
+
+    /// Every FN with FDs missing between its lowest and highest received, in FN order.
+    async fn gapped_fns(&self, page: PageRequest) -> Result<Page<FnContinuity>, StoreError>;
+}
+
 /// Everything.
 #[async_trait]
 pub trait Store:
-    DocumentStore + RegisterStore + TariffStore + AuditStore + AlertStore + DeliveryStore + JobStore
+    DocumentStore + RegisterStore + TariffStore + AuditStore + AlertStore + DeliveryStore + JobStore + ReportStore
 {
     /// Backend name for logs and metrics ("embedded", "scylla").
     fn backend(&self) -> &'static str;

@@ -50,6 +50,7 @@ pub mod keys;
 mod lifecycle;
 mod other;
 mod registers;
+mod reports;
 mod space;
 mod writer;
 

@@ -8,6 +8,7 @@ mod continuity;
 mod document;
 mod job;
 mod register;
+mod report;
 mod tariff;
 
 pub use alert::*;
@@ -16,6 +17,7 @@ pub use continuity::*;
 pub use document::*;
 pub use job::*;
 pub use register::*;
+pub use report::*;
 pub use tariff::*;
 
 /// Hex (de)serialisation of byte fields.

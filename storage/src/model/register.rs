@@ -71,6 +71,11 @@ pub struct Register {
     /// Incremented on every change (optimistic concurrency).
     #[serde(default)]
     pub version: u64,
+    /// IANA time zone of the place of settlement (e.g. `Asia/Vladivostok`), for reports:
+    /// it places documents without a readable time (encrypted bodies) on a local day.
+    /// `None`: the gateway's `reports.default_time_zone` (Europe/Moscow).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
 }
 
 /// Why a register record is invalid. Each message names the field and the rule.
@@ -113,6 +118,7 @@ impl Register {
             created_at: now,
             updated_at: now,
             version: 1,
+            time_zone: None,
         }
     }
 
@@ -129,6 +135,17 @@ impl Register {
         }
         if self.address.len() > 256 {
             return Err(ValidationError::Field { field: "address", rule: "must be at most 256 characters".into() });
+        }
+        if let Some(tz) = &self.time_zone {
+            let plausible = !tz.is_empty()
+                && tz.len() <= 64
+                && tz.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '-' | '+'));
+            if !plausible {
+                return Err(ValidationError::Field {
+                    field: "time_zone",
+                    rule: "must be an IANA time zone name such as Europe/Moscow".into(),
+                });
+            }
         }
         Ok(())
     }

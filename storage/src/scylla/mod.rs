@@ -71,6 +71,7 @@ mod journal;
 mod leases;
 mod open;
 mod registers;
+mod reports;
 mod state;
 #[cfg(test)]
 mod typecheck;
