@@ -181,7 +181,7 @@ pub fn figures(container: &[u8]) -> Option<Figures> {
             1111 if form == 5 => close.documents = uint(4).and_then(|v| u32::try_from(v).ok()),
             1118 if form == 5 => close.receipts = uint(4).and_then(|v| u32::try_from(v).ok()),
             1194 if form == 5 => shift_totals(t.value, &mut close)?,
-            tag if receipt => {
+            tag @ 1102..=1107 if receipt => {
                 if let Some(rate) = RATES.iter().find(|x| x.receipt_tag == Some(tag)) {
                     let slot = &mut r.amounts.vat[usize::from(rate.code) - 1];
                     *slot = slot.saturating_add(uint(8)?);
