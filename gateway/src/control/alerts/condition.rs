@@ -11,6 +11,9 @@
 //!   a paid period never fire.
 //! * **unsent backlog**: from the newest shift/state report: 1097 above the count, or the
 //!   first unsent document (1098) older than the age while 1097 is not 0.
+//! * **FD gaps**: more than N FDs never received between the lowest and highest FD
+//!   received of the register's FNs, or a hole known for longer than the age
+//!   ([`super::gaps`]; the evaluator reads the continuity only when such a rule exists).
 //! * **FN warnings**: any of the masked flags 1050–1053 (mask 0 = any) in the newest
 //!   report.
 //! * **ФЛК errors**: more than N documents answered with code 14 within the window (from
@@ -19,7 +22,7 @@
 use std::time::Duration;
 
 use storage::Timestamp;
-use storage::model::{AlertCondition, AlertScope, Register, RegisterActivity};
+use storage::model::{AlertCondition, AlertScope, FnContinuity, Register, RegisterActivity};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -40,6 +43,7 @@ pub fn kind(c: &AlertCondition) -> &'static str {
         AlertCondition::FnEndOfLife { .. } => "fn_end_of_life",
         AlertCondition::PaidPeriodEnding { .. } => "paid_period_ending",
         AlertCondition::UnsentBacklog { .. } => "unsent_backlog",
+        AlertCondition::FdGaps { .. } => "fd_gaps",
         AlertCondition::FnWarnings { .. } => "fn_warnings",
         AlertCondition::FlkErrors { .. } => "flk_errors",
     }
@@ -62,6 +66,16 @@ pub fn describe(c: &AlertCondition) -> String {
             }
             if let Some(s) = older_than_secs {
                 parts.push(format!("an unsent document older than {}", human(*s)));
+            }
+            parts.join(" or ")
+        }
+        AlertCondition::FdGaps { missing_above, older_than_secs } => {
+            let mut parts = Vec::new();
+            if let Some(n) = missing_above {
+                parts.push(format!("more than {n} FDs never received"));
+            }
+            if let Some(s) = older_than_secs {
+                parts.push(format!("an FD missing for longer than {}", human(*s)));
             }
             parts.join(" or ")
         }
@@ -126,8 +140,20 @@ fn days_until(now: Timestamp, t: Timestamp) -> i64 {
     t.millis().saturating_sub(now.millis()).div_euclid(DAY_MS)
 }
 
-/// Evaluates a condition: `Some(detail)` when it holds.
+/// Evaluates a condition: `Some(detail)` when it holds (an FD-gaps condition, without the
+/// register's continuity, never holds: see [`evaluate_with`]).
 pub fn evaluate(c: &AlertCondition, r: &Register, a: Option<&RegisterActivity>, now: Timestamp) -> Option<String> {
+    evaluate_with(c, r, a, &[], now)
+}
+
+/// Evaluates a condition with the FD continuity of the register's FNs.
+pub fn evaluate_with(
+    c: &AlertCondition,
+    r: &Register,
+    a: Option<&RegisterActivity>,
+    continuity: &[FnContinuity],
+    now: Timestamp,
+) -> Option<String> {
     let telemetry = a.and_then(|a| a.telemetry.as_ref());
     match c {
         AlertCondition::Silent { for_secs } => {
@@ -203,6 +229,9 @@ pub fn evaluate(c: &AlertCondition, r: &Register, a: Option<&RegisterActivity>, 
                 ));
             }
             (!reasons.is_empty()).then(|| reasons.join("; "))
+        }
+        AlertCondition::FdGaps { missing_above, older_than_secs } => {
+            super::gaps::evaluate(*missing_above, *older_than_secs, continuity, now)
         }
         AlertCondition::FnWarnings { mask } => {
             let raised = telemetry?.warnings & effective_mask(*mask);

@@ -10,6 +10,7 @@
 pub mod alertmanager;
 pub mod condition;
 pub mod evaluator;
+pub mod gaps;
 pub mod light;
 pub mod notifier;
 
@@ -78,6 +79,14 @@ pub fn validate_rule(rule: &AlertRule) -> Result<(), String> {
         AlertCondition::UnsentBacklog { count_above, older_than_secs } => {
             if count_above.is_none() && older_than_secs.is_none() {
                 return Err("condition: an unsent-backlog rule needs count_above or older_than_secs".into());
+            }
+            if *older_than_secs == Some(0) {
+                return Err("condition.older_than_secs: must be greater than zero".into());
+            }
+        }
+        AlertCondition::FdGaps { missing_above, older_than_secs } => {
+            if missing_above.is_none() && older_than_secs.is_none() {
+                return Err("condition: an fd-gaps rule needs missing_above or older_than_secs".into());
             }
             if *older_than_secs == Some(0) {
                 return Err("condition.older_than_secs: must be greater than zero".into());
