@@ -46,9 +46,10 @@ pub struct Args {
     pub time_zone: Option<String>,
 }
 
-/// VAT codes as people name them (1199).
+/// VAT codes as people name them (1199); for 0 % and "not subject" the figure is the
+/// turnover, not a tax.
 const VAT_LABELS: [&str; 12] =
-    ["20%", "10%", "20/120", "10/110", "0%", "no VAT", "5%", "7%", "5/105", "7/107", "22%", "22/122"];
+    ["20%", "10%", "20/120", "10/110", "0% turnover", "no-VAT turnover", "5%", "7%", "5/105", "7/107", "22%", "22/122"];
 
 /// Kopecks as roubles: `1234.56`, `-0.05`.
 pub fn roubles(kopecks: i128) -> String {

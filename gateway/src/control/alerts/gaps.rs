@@ -10,7 +10,7 @@ use std::time::Duration;
 use storage::Timestamp;
 use storage::model::FnContinuity;
 
-use super::condition::human_duration;
+use super::human_duration;
 
 /// `Some(detail)` when the condition holds for these FNs.
 pub fn evaluate(

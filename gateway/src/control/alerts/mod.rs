@@ -14,6 +14,8 @@ pub mod gaps;
 pub mod light;
 pub mod notifier;
 
+use std::time::Duration;
+
 use storage::model::{AlertCondition, AlertRule, AlertScope, RegisterActivity};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -110,4 +112,27 @@ pub fn validate_rule(rule: &AlertRule) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// A duration as people write it: `45 s`, `5 min`, `36 h`, `1 day`, `2 days 5 h` — whole
+/// days as days, under three days in hours (and minutes), seconds only under an hour.
+pub fn human_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    let (days, hours, mins, s) = (secs / 86_400, secs / 3_600, secs / 60 % 60, secs % 60);
+    let unit = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    if secs == 0 {
+        "0 s".to_owned()
+    } else if secs.is_multiple_of(86_400) {
+        unit(days, "day", "days")
+    } else if secs < 60 {
+        format!("{s} s")
+    } else if secs < 3_600 {
+        if s == 0 { format!("{mins} min") } else { format!("{mins} min {s} s") }
+    } else if secs < 3 * 86_400 {
+        if mins == 0 { format!("{hours} h") } else { format!("{hours} h {mins} min") }
+    } else {
+        let h = hours % 24;
+        let d = unit(days, "day", "days");
+        if h == 0 { d } else { format!("{d} {h} h") }
+    }
 }
