@@ -1,6 +1,7 @@
 //! The evaluator: every `[alerts] interval`, on the one node holding the lease
 //! `alerts-evaluator`, every enabled rule is evaluated over every register in its scope
-//! (registers read page by page with their activities), and the (rule, register) states
+//! (registers read page by page with their activities, and with the FD continuity of their
+//! FNs when an `fd_gaps` rule is enabled), and the (rule, register) states
 //! are advanced:
 //!
 //! | state before | condition | state after | notification |
