@@ -24,7 +24,7 @@ pub enum Format {
     Raw,
     /// JSON lines, one document a line (documents export only).
     Jsonl,
-    /// CSV, one document a row (documents export only).
+    /// CSV (documents export: one document a row; reports: the full matrix).
     Csv,
 }
 
@@ -170,7 +170,9 @@ pub fn no_raw(format: Format) -> CliResult<()> {
         return Err(CliError::usage("-o raw is only available for `documents show`"));
     }
     if matches!(format, Format::Jsonl | Format::Csv) {
-        return Err(CliError::usage("-o jsonl and -o csv are only available for `documents export`"));
+        return Err(CliError::usage(
+            "-o jsonl is only available for `documents export`, -o csv for `documents export` and `reports`",
+        ));
     }
     Ok(())
 }

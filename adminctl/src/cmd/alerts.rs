@@ -32,6 +32,13 @@ pub struct Condition {
     /// Fire when the oldest unsent document (1098) is older than this (e.g. 3d).
     #[arg(long, value_parser = crate::parse_duration, help_heading = "Condition (exactly one kind)")]
     pub unsent_older_than: Option<Duration>,
+    /// Fire when more than N FDs of the register's FNs were never received (holes between
+    /// the lowest and highest FD received).
+    #[arg(long, value_name = "N", help_heading = "Condition (exactly one kind)")]
+    pub fd_gaps_above: Option<u64>,
+    /// Fire when an FD has been missing for longer than this (e.g. 1h).
+    #[arg(long, value_parser = crate::parse_duration, help_heading = "Condition (exactly one kind)")]
+    pub fd_gap_older_than: Option<Duration>,
     /// Fire on FN warning flags: "any", or tags among 1050,1051,1052,1053.
     #[arg(long, value_name = "FLAGS", help_heading = "Condition (exactly one kind)")]
     pub fn_warnings: Option<String>,
@@ -191,6 +198,13 @@ pub fn condition_json(c: &Condition) -> CliResult<Value> {
             "older_than_secs": c.unsent_older_than.map(|d| d.as_secs().max(1)),
         }));
     }
+    if c.fd_gaps_above.is_some() || c.fd_gap_older_than.is_some() {
+        kinds.push(json!({
+            "kind": "fd_gaps",
+            "missing_above": c.fd_gaps_above,
+            "older_than_secs": c.fd_gap_older_than.map(|d| d.as_secs().max(1)),
+        }));
+    }
     if let Some(f) = &c.fn_warnings {
         kinds.push(json!({"kind": "fn_warnings", "mask": warning_mask(f)?}));
     }
@@ -200,7 +214,7 @@ pub fn condition_json(c: &Condition) -> CliResult<Value> {
     match kinds.len() {
         1 => Ok(kinds.remove(0)),
         0 => Err(CliError::usage(
-            "which condition? give one of --silent, --fn-end-of-life, --paid-period-ending, --unsent-above/--unsent-older-than, --fn-warnings, --flk-above",
+            "which condition? give one of --silent, --fn-end-of-life, --paid-period-ending, --unsent-above/--unsent-older-than, --fd-gaps-above/--fd-gap-older-than, --fn-warnings, --flk-above",
         )),
         _ => Err(CliError::usage("give one condition kind per rule")),
     }

@@ -1,5 +1,6 @@
 //! Command dispatch: one module per noun, each with a `Verb` enum (clap subcommands) and
-//! `async fn run(verb, ctx)`. Adding a noun is one file and one line in `nouns!`.
+//! `async fn run(verb, ctx)` (or, for a noun without verbs such as `reports`, an `Args`
+//! struct and `async fn run(args, ctx)`). Adding a noun is one file and one line in `nouns!`.
 
 use std::io::{BufRead, Write};
 
@@ -11,8 +12,12 @@ use crate::output::Format;
 
 /// Declares the noun modules, the `Noun` subcommand enum and its dispatch.
 macro_rules! nouns {
-    ($($(#[$m:meta])* $variant:ident => $module:ident),* $(,)?) => {
+    (
+        $($(#[$m:meta])* $variant:ident => $module:ident),* $(,)?;
+        $($(#[$am:meta])* $avariant:ident => $amodule:ident (args)),* $(,)?
+    ) => {
         $(pub mod $module;)*
+        $(pub mod $amodule;)*
 
         /// The nouns.
         #[derive(Debug, Subcommand)]
@@ -25,6 +30,10 @@ macro_rules! nouns {
                     verb: $module::Verb,
                 },
             )*
+            $(
+                $(#[$am])*
+                $avariant(Box<$amodule::Args>),
+            )*
         }
 
         impl Noun {
@@ -32,6 +41,7 @@ macro_rules! nouns {
             pub async fn run(self, ctx: &Ctx) -> CliResult<()> {
                 match self {
                     $(Noun::$variant { verb } => $module::run(verb, ctx).await,)*
+                    $(Noun::$avariant(args) => $amodule::run(*args, ctx).await,)*
                 }
             }
         }
@@ -57,6 +67,15 @@ nouns! {
     Resend => resend,
     /// FNS forwarding: status and backlog, delivery state of one document.
     Fns => fns,
+    /// Shifts of a register: close-report counters beside what was received.
+    #[command(visible_alias = "shift")]
+    Shifts => shifts;
+    /// Revenue report: receipts, sums by settlement kind, cash/cashless, VAT by rate, per
+    /// day, week, month, register, owner or shift (-o table, json, yaml or csv).
+    #[command(visible_alias = "report")]
+    Reports => reports (args),
+    /// FD continuity: FNs with documents never received (fleet-wide, or --rnm).
+    Gaps => gaps (args),
 }
 
 /// What every command gets.

@@ -18,6 +18,7 @@ mod limits;
 mod listen;
 mod log;
 mod quic;
+mod reports;
 mod resend;
 mod shutdown;
 mod signer;
@@ -40,6 +41,7 @@ pub use limits::LimitsConfig;
 pub use listen::ListenConfig;
 pub use log::LogConfig;
 pub use quic::QuicConfig;
+pub use reports::ReportsConfig;
 pub use resend::ResendConfig;
 pub use shutdown::ShutdownConfig;
 pub use signer::SignerConfig;
@@ -89,6 +91,8 @@ pub struct Config {
     pub alerts: AlertsConfig,
     /// Resend jobs (documents delivered to the FNS again on an admin's request).
     pub resend: ResendConfig,
+    /// Revenue reports, shifts and FD continuity (time zones, longest range).
+    pub reports: ReportsConfig,
 }
 
 impl Default for Config {
@@ -111,6 +115,7 @@ impl Default for Config {
             fns: FnsConfig::default(),
             alerts: AlertsConfig::default(),
             resend: ResendConfig::default(),
+            reports: ReportsConfig::default(),
         }
     }
 }
@@ -284,7 +289,7 @@ impl Config {
         Ok(())
     }
 
-    /// Checks `[fns]`, `[alerts]` and `[resend]`.
+    /// Checks `[fns]`, `[admin]`, `[reports]`, `[alerts]` and `[resend]`.
     fn validate_background(&self) -> Result<(), (&'static str, String)> {
         let f = &self.fns;
         if let Some(url) = f.url.as_deref().filter(|u| !u.trim().is_empty()) {
@@ -302,6 +307,7 @@ impl Config {
             return Err(("fns.batch", "must be between 1 and 1000".into()));
         }
         self.admin.validate()?;
+        self.reports.validate()?;
         self.alerts.validate_alertmanager()?;
         let a = &self.alerts;
         let r = &self.resend;

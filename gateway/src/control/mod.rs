@@ -1,5 +1,5 @@
 //! **The control plane**: what operators talk to and what runs beside ingest — the admin
-//! API, alert evaluation and notification, FNS forwarding, resend jobs.
+//! API, alert evaluation and notification, FNS forwarding, resend jobs, revenue reports.
 //!
 //! May import the shared pieces (`config`, `metrics`, `state`, `health`, `tls`), `ffd`
 //! and `storage`; of the data plane only [`crate::data::LiveView`] (through
@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod alerts;
 pub mod fns;
+pub mod reports;
 pub mod resend;
 
 use crate::metrics as m;

@@ -35,6 +35,15 @@ pub enum AlertCondition {
         /// Age threshold, seconds.
         older_than_secs: Option<u64>,
     },
+    /// FD continuity: more than `missing_above` FDs never received (between the lowest
+    /// and the highest FD received of each FN of the register, all its FNs together), or
+    /// a hole open (known missing) for longer than `older_than_secs`.
+    FdGaps {
+        /// Count threshold.
+        missing_above: Option<u64>,
+        /// Age threshold, seconds.
+        older_than_secs: Option<u64>,
+    },
     /// FN warning flags raised (mask over bits 0–3 = tags 1050–1053; 0 = any).
     FnWarnings {
         /// Mask.

@@ -1,5 +1,5 @@
 //! `adminctl registers ...`: the verbs and their dispatch here; reading (`view`: list,
-//! show, backlog), changing (`change`: add, suspend, resume, replace-fn) and the CSV
+//! show, backlog), changing (`change`: add, suspend, resume, replace-fn, set-time-zone) and the CSV
 //! import (`import`) beside them. May import `cmd` (Ctx, Paging), `client` and `output`.
 
 mod change;
@@ -50,6 +50,10 @@ pub enum Verb {
         /// End of the paid period, RFC 3339 (e.g. 2026-12-31T00:00:00Z).
         #[arg(long)]
         paid_until: Option<String>,
+        /// IANA time zone of the place of settlement, for reports (e.g. Asia/Vladivostok;
+        /// default: the gateway's reports.default_time_zone).
+        #[arg(long)]
+        time_zone: Option<String>,
     },
     /// Import registers from CSV (header: rnm,kkt_serial,owner_inn,name,address,group,fn_number,tariff,paid_until).
     ///
@@ -132,6 +136,14 @@ pub enum Verb {
         #[arg(long, short = 'y')]
         yes: bool,
     },
+    /// Set the register's IANA time zone, which places its documents on local days in
+    /// reports (checked against the tz database; "" goes back to the gateway's default).
+    SetTimeZone {
+        /// RNM.
+        rnm: String,
+        /// Zone, e.g. Asia/Vladivostok.
+        time_zone: String,
+    },
     /// Unknown FNs that tried to send documents (onboarding backlog).
     Backlog {
         #[command(flatten)]
@@ -152,9 +164,19 @@ pub async fn run(verb: Verb, ctx: &Ctx) -> CliResult<()> {
         output::no_raw(ctx.format)?;
     }
     match verb {
-        Verb::Add { rnm, kkt_serial, owner_inn, name, fn_number, address, group, tariff, paid_until } => {
-            let fields =
-                change::NewRegister { rnm, kkt_serial, owner_inn, name, fn_number, address, group, tariff, paid_until };
+        Verb::Add { rnm, kkt_serial, owner_inn, name, fn_number, address, group, tariff, paid_until, time_zone } => {
+            let fields = change::NewRegister {
+                rnm,
+                kkt_serial,
+                owner_inn,
+                name,
+                fn_number,
+                address,
+                group,
+                tariff,
+                paid_until,
+                time_zone,
+            };
             change::add(ctx, fields).await
         }
         Verb::Import { file, partial, dry_run, batch } => {
@@ -169,6 +191,7 @@ pub async fn run(verb: Verb, ctx: &Ctx) -> CliResult<()> {
         Verb::Suspend { rnm, reason, yes } => change::suspend(ctx, &rnm, reason, yes).await,
         Verb::Resume { rnm, reason } => change::resume(ctx, &rnm, reason).await,
         Verb::ReplaceFn { rnm, fn_number, at, yes } => change::replace_fn(ctx, &rnm, &fn_number, at, yes).await,
+        Verb::SetTimeZone { rnm, time_zone } => change::set_time_zone(ctx, &rnm, &time_zone).await,
         Verb::Backlog { paging } => view::backlog(ctx, &paging).await,
     }
 }

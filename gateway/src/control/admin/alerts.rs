@@ -181,7 +181,7 @@ async fn create_rule(
     let Some(condition) = body.condition else {
         errs.push(FieldError::new(
             "condition",
-            "is required: {\"kind\": silent | fn_end_of_life | paid_period_ending | unsent_backlog | fn_warnings | flk_errors, ...}",
+            "is required: {\"kind\": silent | fn_end_of_life | paid_period_ending | unsent_backlog | fd_gaps | fn_warnings | flk_errors, ...}",
         ));
         return Err(ApiError::validation(errs));
     };

@@ -63,7 +63,7 @@ macro_rules! nouns {
     };
 }
 
-nouns!(registers, tariffs, documents, backlog, audit, alerts, lights, resend, fns, openapi);
+nouns!(registers, tariffs, documents, backlog, audit, alerts, lights, resend, fns, reports, openapi);
 
 /// Largest request body (an import of 5,000 rows is ~1.5 MB).
 pub const MAX_BODY_BYTES: usize = 16 << 20;

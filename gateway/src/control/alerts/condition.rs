@@ -11,6 +11,9 @@
 //!   a paid period never fire.
 //! * **unsent backlog**: from the newest shift/state report: 1097 above the count, or the
 //!   first unsent document (1098) older than the age while 1097 is not 0.
+//! * **FD gaps**: more than N FDs never received between the lowest and highest FD
+//!   received of the register's FNs, or a hole known for longer than the age
+//!   ([`super::gaps`]; the evaluator reads the continuity only when such a rule exists).
 //! * **FN warnings**: any of the masked flags 1050–1053 (mask 0 = any) in the newest
 //!   report.
 //! * **ФЛК errors**: more than N documents answered with code 14 within the window (from
@@ -19,7 +22,7 @@
 use std::time::Duration;
 
 use storage::Timestamp;
-use storage::model::{AlertCondition, AlertScope, Register, RegisterActivity};
+use storage::model::{AlertCondition, AlertScope, FnContinuity, Register, RegisterActivity};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -40,6 +43,7 @@ pub fn kind(c: &AlertCondition) -> &'static str {
         AlertCondition::FnEndOfLife { .. } => "fn_end_of_life",
         AlertCondition::PaidPeriodEnding { .. } => "paid_period_ending",
         AlertCondition::UnsentBacklog { .. } => "unsent_backlog",
+        AlertCondition::FdGaps { .. } => "fd_gaps",
         AlertCondition::FnWarnings { .. } => "fn_warnings",
         AlertCondition::FlkErrors { .. } => "flk_errors",
     }
@@ -65,6 +69,16 @@ pub fn describe(c: &AlertCondition) -> String {
             }
             parts.join(" or ")
         }
+        AlertCondition::FdGaps { missing_above, older_than_secs } => {
+            let mut parts = Vec::new();
+            if let Some(n) = missing_above {
+                parts.push(format!("more than {n} FDs never received"));
+            }
+            if let Some(s) = older_than_secs {
+                parts.push(format!("an FD missing for longer than {}", human(*s)));
+            }
+            parts.join(" or ")
+        }
         AlertCondition::FnWarnings { mask } => {
             let m = effective_mask(*mask);
             format!("FN warning flags {}", flag_tags(m).join(", "))
@@ -84,28 +98,7 @@ fn human(secs: u64) -> String {
     human_duration(Duration::from_secs(secs))
 }
 
-/// A duration as people write it: `45 s`, `5 min`, `36 h`, `1 day`, `2 days 5 h` — whole
-/// days as days, under three days in hours (and minutes), seconds only under an hour.
-pub fn human_duration(d: Duration) -> String {
-    let secs = d.as_secs();
-    let (days, hours, mins, s) = (secs / 86_400, secs / 3_600, secs / 60 % 60, secs % 60);
-    let unit = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
-    if secs == 0 {
-        "0 s".to_owned()
-    } else if secs.is_multiple_of(86_400) {
-        unit(days, "day", "days")
-    } else if secs < 60 {
-        format!("{s} s")
-    } else if secs < 3_600 {
-        if s == 0 { format!("{mins} min") } else { format!("{mins} min {s} s") }
-    } else if secs < 3 * 86_400 {
-        if mins == 0 { format!("{hours} h") } else { format!("{hours} h {mins} min") }
-    } else {
-        let h = hours % 24;
-        let d = unit(days, "day", "days");
-        if h == 0 { d } else { format!("{d} {h} h") }
-    }
-}
+pub use super::human_duration;
 
 fn effective_mask(mask: u8) -> u8 {
     if mask & 0x0F == 0 { 0x0F } else { mask & 0x0F }
@@ -126,8 +119,20 @@ fn days_until(now: Timestamp, t: Timestamp) -> i64 {
     t.millis().saturating_sub(now.millis()).div_euclid(DAY_MS)
 }
 
-/// Evaluates a condition: `Some(detail)` when it holds.
+/// Evaluates a condition: `Some(detail)` when it holds (an FD-gaps condition, without the
+/// register's continuity, never holds: see [`evaluate_with`]).
 pub fn evaluate(c: &AlertCondition, r: &Register, a: Option<&RegisterActivity>, now: Timestamp) -> Option<String> {
+    evaluate_with(c, r, a, &[], now)
+}
+
+/// Evaluates a condition with the FD continuity of the register's FNs.
+pub fn evaluate_with(
+    c: &AlertCondition,
+    r: &Register,
+    a: Option<&RegisterActivity>,
+    continuity: &[FnContinuity],
+    now: Timestamp,
+) -> Option<String> {
     let telemetry = a.and_then(|a| a.telemetry.as_ref());
     match c {
         AlertCondition::Silent { for_secs } => {
@@ -203,6 +208,9 @@ pub fn evaluate(c: &AlertCondition, r: &Register, a: Option<&RegisterActivity>, 
                 ));
             }
             (!reasons.is_empty()).then(|| reasons.join("; "))
+        }
+        AlertCondition::FdGaps { missing_above, older_than_secs } => {
+            super::gaps::evaluate(*missing_above, *older_than_secs, continuity, now)
         }
         AlertCondition::FnWarnings { mask } => {
             let raised = telemetry?.warnings & effective_mask(*mask);

@@ -1,6 +1,7 @@
 //! The evaluator: every `[alerts] interval`, on the one node holding the lease
 //! `alerts-evaluator`, every enabled rule is evaluated over every register in its scope
-//! (registers read page by page with their activities), and the (rule, register) states
+//! (registers read page by page with their activities, and with the FD continuity of their
+//! FNs when an `fd_gaps` rule is enabled), and the (rule, register) states
 //! are advanced:
 //!
 //! | state before | condition | state after | notification |
@@ -23,9 +24,11 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ffd::FnNumber;
 use serde_json::json;
 use storage::model::{
-    AlertNotification, AlertRule, AlertState, AlertStatus, Register, RegisterActivity, RegisterStatus, Severity,
+    AlertCondition, AlertNotification, AlertRule, AlertState, AlertStatus, FnContinuity, Register, RegisterActivity,
+    RegisterStatus, Severity,
 };
 use storage::{AlertFilter, PageRequest, RegisterFilter, Rnm, Store, StoreError, Timestamp};
 use tokio_util::sync::CancellationToken;
@@ -153,6 +156,7 @@ impl Evaluator {
         let mut notes: Vec<AlertNotification> = Vec::new();
         let mut infos: HashMap<Rnm, RegisterInfo> = HashMap::new();
 
+        let wants_continuity = enabled.iter().any(|r| matches!(r.condition, AlertCondition::FdGaps { .. }));
         if !enabled.is_empty() {
             let mut page = PageRequest::first(PAGE);
             loop {
@@ -161,9 +165,17 @@ impl Evaluator {
                 let rnms: Vec<Rnm> = p.items.iter().map(|r| r.rnm.clone()).collect();
                 let activities: HashMap<Rnm, RegisterActivity> =
                     self.store.get_activities(&rnms).await?.into_iter().collect();
+                // FD continuity only when a rule asks for it (one read per page)
+                let continuity: HashMap<FnNumber, FnContinuity> = if wants_continuity {
+                    let fns: Vec<FnNumber> = p.items.iter().flat_map(|r| r.all_fns().copied()).collect();
+                    self.store.continuity(&fns).await?.into_iter().map(|c| (c.fn_number, c)).collect()
+                } else {
+                    HashMap::new()
+                };
                 stats.registers += p.items.len();
                 for r in &p.items {
                     let activity = activities.get(&r.rnm);
+                    let gaps: Vec<FnContinuity> = r.all_fns().filter_map(|f| continuity.get(f)).cloned().collect();
                     let mut info = None;
                     for rule in &enabled {
                         if !condition::in_scope(&rule.scope, r) {
@@ -173,7 +185,7 @@ impl Evaluator {
                         let holds = if r.status == RegisterStatus::Suspended {
                             None
                         } else {
-                            condition::evaluate(&rule.condition, r, activity, now)
+                            condition::evaluate_with(&rule.condition, r, activity, &gaps, now)
                         };
                         let key = (rule.name.clone(), r.rnm.clone());
                         // only registers with something to say need their facts kept

@@ -10,8 +10,11 @@
 pub mod alertmanager;
 pub mod condition;
 pub mod evaluator;
+pub mod gaps;
 pub mod light;
 pub mod notifier;
+
+use std::time::Duration;
 
 use storage::model::{AlertCondition, AlertRule, AlertScope, RegisterActivity};
 use tokio_util::sync::CancellationToken;
@@ -83,6 +86,14 @@ pub fn validate_rule(rule: &AlertRule) -> Result<(), String> {
                 return Err("condition.older_than_secs: must be greater than zero".into());
             }
         }
+        AlertCondition::FdGaps { missing_above, older_than_secs } => {
+            if missing_above.is_none() && older_than_secs.is_none() {
+                return Err("condition: an fd-gaps rule needs missing_above or older_than_secs".into());
+            }
+            if *older_than_secs == Some(0) {
+                return Err("condition.older_than_secs: must be greater than zero".into());
+            }
+        }
         AlertCondition::FnWarnings { mask } => {
             if *mask > 0x0F {
                 return Err("condition.mask: bits 0-3 stand for tags 1050-1053 (0 = any)".into());
@@ -101,4 +112,27 @@ pub fn validate_rule(rule: &AlertRule) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// A duration as people write it: `45 s`, `5 min`, `36 h`, `1 day`, `2 days 5 h` — whole
+/// days as days, under three days in hours (and minutes), seconds only under an hour.
+pub fn human_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    let (days, hours, mins, s) = (secs / 86_400, secs / 3_600, secs / 60 % 60, secs % 60);
+    let unit = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    if secs == 0 {
+        "0 s".to_owned()
+    } else if secs.is_multiple_of(86_400) {
+        unit(days, "day", "days")
+    } else if secs < 60 {
+        format!("{s} s")
+    } else if secs < 3_600 {
+        if s == 0 { format!("{mins} min") } else { format!("{mins} min {s} s") }
+    } else if secs < 3 * 86_400 {
+        if mins == 0 { format!("{hours} h") } else { format!("{hours} h {mins} min") }
+    } else {
+        let h = hours % 24;
+        let d = unit(days, "day", "days");
+        if h == 0 { d } else { format!("{d} {h} h") }
+    }
 }

@@ -45,6 +45,10 @@ pub struct RegisterInput {
     /// End of the paid period (RFC 3339).
     #[serde(default)]
     pub paid_until: Option<String>,
+    /// IANA time zone of the place of settlement (e.g. `Asia/Vladivostok`), for reports;
+    /// absent: `[reports] default_time_zone`.
+    #[serde(default)]
+    pub time_zone: Option<String>,
 }
 
 /// A row whose fields are all valid.
@@ -59,6 +63,7 @@ pub(crate) struct Valid {
     pub(super) fn_number: FnNumber,
     tariff: Option<String>,
     paid_until: Option<Timestamp>,
+    time_zone: Option<String>,
 }
 
 pub(super) fn present(v: &Option<String>) -> Option<&str> {
@@ -129,6 +134,13 @@ pub(crate) fn validate(row: &RegisterInput, plans: &HashSet<String>) -> Result<V
             })
             .ok()
     });
+    let time_zone = present(&row.time_zone).and_then(|z| match time_zone_rule(z) {
+        Ok(()) => Some(z.to_owned()),
+        Err(m) => {
+            errs.push(FieldError::new("time_zone", m));
+            None
+        }
+    });
     if let (Some(r), Some(i), Some(s)) = (&rnm, &owner_inn, &kkt_serial)
         && let Err(IdError::Checksum { expected, .. }) = r.verify(i, s)
     {
@@ -141,9 +153,17 @@ pub(crate) fn validate(row: &RegisterInput, plans: &HashSet<String>) -> Result<V
     }
     match (rnm, kkt_serial, owner_inn, name, fn_number) {
         (Some(rnm), Some(kkt_serial), Some(owner_inn), Some(name), Some(fn_number)) if errs.is_empty() => {
-            Ok(Valid { rnm, kkt_serial, owner_inn, name, address, group, fn_number, tariff, paid_until })
+            Ok(Valid { rnm, kkt_serial, owner_inn, name, address, group, fn_number, tariff, paid_until, time_zone })
         }
         _ => Err(errs),
+    }
+}
+
+/// A register's time zone must be in the tz database (and fit the stored record's rule).
+pub(crate) fn time_zone_rule(z: &str) -> Result<(), String> {
+    match jiff::tz::TimeZone::get(z) {
+        Ok(_) if z.len() <= 64 => Ok(()),
+        _ => Err(format!("{z:?} is not an IANA time zone (e.g. Europe/Moscow, Asia/Vladivostok)")),
     }
 }
 
@@ -189,6 +209,7 @@ pub(super) async fn plan(ctx: &Ctx, v: Valid, now: Timestamp) -> Result<Change, 
             group: v.group,
             tariff: v.tariff,
             paid_until: v.paid_until,
+            time_zone: v.time_zone,
             ..Register::new(v.rnm, v.kkt_serial, v.owner_inn, v.fn_number, now)
         }))),
         Some(before) => {
@@ -205,6 +226,9 @@ pub(super) async fn plan(ctx: &Ctx, v: Valid, now: Timestamp) -> Result<Change, 
             }
             if v.paid_until.is_some() {
                 after.paid_until = v.paid_until;
+            }
+            if v.time_zone.is_some() {
+                after.time_zone = v.time_zone;
             }
             if v.fn_number != before.fn_number {
                 if let Some(h) = before.fn_history.iter().find(|h| h.fn_number == v.fn_number) {

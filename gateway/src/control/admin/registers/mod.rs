@@ -6,7 +6,7 @@
 //! whole call is valid (imports: unless `partial`). Checks: RNM 16 digits whose check code
 //! matches owner INN and KKT serial; INN control digits; FN exactly 16 digits and not
 //! owned by another register; name 1–256 characters; tariff an existing plan; paid_until
-//! RFC 3339.
+//! RFC 3339; time_zone a zone of the tz database.
 //!
 //! Import semantics (`POST /v1/registers/import`): rows are upserts keyed by RNM. A new
 //! RNM is created (status active). For an existing one, given fields replace stored ones;
@@ -33,7 +33,7 @@ pub use write::{ImportOutcome, ImportRequest};
 use super::Route;
 use super::auth::Role;
 use read::{list, show};
-use status::{replace_fn, resume, suspend};
+use status::{replace_fn, resume, set_time_zone, suspend};
 use write::{create, import};
 
 /// Most rows in one import request.
@@ -81,5 +81,12 @@ pub fn routes() -> Vec<Route> {
             replace_fn,
         )
         .body::<status::ReplaceFn>(),
+        Route::post(
+            "/v1/registers/{rnm}/time-zone",
+            "register.set_time_zone",
+            "Set the register's IANA time zone for reports (empty: the default)",
+            set_time_zone,
+        )
+        .body::<status::TimeZoneChange>(),
     ]
 }

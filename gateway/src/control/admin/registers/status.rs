@@ -1,4 +1,4 @@
-//! Suspend, resume, replace the FN.
+//! Suspend, resume, replace the FN, set the time zone.
 
 use std::time::Duration;
 
@@ -11,7 +11,7 @@ use serde_json::Value;
 use storage::Timestamp;
 use storage::model::RegisterStatus;
 
-use super::input::{apply_to_index, clear_backlog, present, replace};
+use super::input::{apply_to_index, clear_backlog, present, replace, time_zone_rule};
 use super::view::{RegisterView, audit_value, load, parse_rnm, view, write_one};
 use crate::control::admin::auth::Caller;
 use crate::control::admin::error::{ApiError, ApiJson, ApiPath, ApiResult, FieldError};
@@ -149,5 +149,38 @@ pub(super) async fn replace_fn(
     after.updated_at = now.max(before.updated_at);
     let after = write_one(&ctx, &caller, Some(&before), after).await?;
     clear_backlog(&ctx, vec![new_fn]).await;
+    Ok(Json(view(&ctx, after, None)))
+}
+
+/// Body of set-time-zone.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct TimeZoneChange {
+    /// IANA time zone (e.g. `Asia/Vladivostok`); empty or null: back to
+    /// `[reports] default_time_zone`.
+    #[serde(default)]
+    time_zone: Option<String>,
+}
+
+pub(super) async fn set_time_zone(
+    State(ctx): State<Ctx>,
+    Extension(caller): Extension<Caller>,
+    ApiPath(rnm): ApiPath<String>,
+    ApiJson(body): ApiJson<TimeZoneChange>,
+) -> ApiResult<Json<RegisterView>> {
+    let rnm = parse_rnm(&rnm)?;
+    let zone = present(&body.time_zone).map(str::to_owned);
+    if let Some(z) = &zone {
+        time_zone_rule(z).map_err(|m| ApiError::invalid_param("time_zone", m))?;
+    }
+    let before = load(&ctx, &rnm).await?;
+    if before.time_zone == zone {
+        return Ok(Json(view(&ctx, before, None)));
+    }
+    let mut after = before.clone();
+    after.time_zone = zone;
+    after.version += 1;
+    after.updated_at = Timestamp::now().max(before.updated_at);
+    let after = write_one(&ctx, &caller, Some(&before), after).await?;
     Ok(Json(view(&ctx, after, None)))
 }
