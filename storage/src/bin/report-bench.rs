@@ -15,7 +15,9 @@
 //! cargo run --release -p storage --bin report-bench -- [--dir PATH] [--registers N]
 //!     [--days D] [--per-day K] [--keep]
 //! ```
-//! `--keep` leaves the filled directory for another run (which then skips the fill).
+//! `--keep` leaves the filled directory for another run (which then skips the fill), or
+//! for a gateway: the registers are stored too (owner INN 7702203276), so
+//! `GET /v1/reports` on a gateway opened on the directory reports on all of them.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -26,8 +28,8 @@ use ffd::FnNumber;
 use ffd::build::{self, Identity, Item, Receipt};
 use ffd::tlv::{FfdVersion, Fvln};
 use storage::embedded::{EmbeddedOptions, EmbeddedStore};
-use storage::model::{Bucket, DocumentRecord, Totals};
-use storage::{DocumentStore, Durability, ReportStore, Rnm, Store, Timestamp};
+use storage::model::{Bucket, DocumentRecord, Register, Totals};
+use storage::{DocumentStore, Durability, RegisterStore, ReportStore, Rnm, Store, Timestamp};
 
 struct Args {
     dir: PathBuf,
@@ -67,8 +69,16 @@ fn fn_of(i: u32) -> FnNumber {
     FnNumber::from_ascii(format!("99990789{i:08}").as_bytes().try_into().expect("16 digits"))
 }
 
+fn owner() -> storage::Inn {
+    storage::Inn::parse("7702203276").expect("valid INN")
+}
+
+fn serial_of(i: u32) -> String {
+    format!("{:012}", 100_000 + i)
+}
+
 fn rnm_of(i: u32) -> String {
-    format!("{:016}", 5_000_000u64 + u64::from(i))
+    Rnm::compose(u64::from(i) + 1, &owner(), &serial_of(i)).as_str().to_owned()
 }
 
 /// The first local day of the fill: 2026-11-01.
@@ -79,7 +89,7 @@ fn identity(i: u32) -> Identity {
         fn_number: fn_of(i),
         rnm: rnm_of(i),
         user_inn: "7702203276".into(),
-        kkt_serial: format!("{:012}", i),
+        kkt_serial: serial_of(i),
         ofd_inn: "7704211201".into(),
         user_name: "ООО Ромашка".into(),
         address: "Москва".into(),
@@ -232,6 +242,18 @@ async fn run() -> Result<(), String> {
         let _ = std::fs::remove_dir_all(&a.dir);
         let store = Arc::new(EmbeddedStore::open(&a.dir, EmbeddedOptions::default()).map_err(|e| e.to_string())?);
         let cpu0 = thread_cpu("storage-reports");
+        // the registers, so that a gateway opened on this directory reports on them
+        let now = Timestamp::now();
+        let regs: Vec<Register> = (0..a.registers)
+            .map(|i| {
+                let rnm = Rnm::parse(&rnm_of(i)).expect("composed RNM");
+                Register { name: format!("Shop {i}"), ..Register::new(rnm, serial_of(i), owner(), fn_of(i), now) }
+            })
+            .collect();
+        for chunk in regs.chunks(1000) {
+            let n = chunk.len();
+            store.put_registers(chunk.to_vec(), vec![None; n]).await.map_err(|e| e.to_string())?;
+        }
         let n = fill(store.clone(), &a).await?;
         let t = Instant::now();
         store.settle().await.map_err(|e| e.to_string())?;

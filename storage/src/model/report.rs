@@ -185,7 +185,7 @@ impl Totals {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Net(pub [i64; 6 + VAT_CODES]);
 
-fn varint(out: &mut Vec<u8>, mut v: u64) {
+pub(crate) fn varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
         v >>= 7;
@@ -193,7 +193,7 @@ fn varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
-fn read_varint(b: &mut &[u8]) -> Option<u64> {
+pub(crate) fn read_varint(b: &mut &[u8]) -> Option<u64> {
     let mut v: u64 = 0;
     for shift in (0..64).step_by(7) {
         let (&byte, rest) = b.split_first()?;

@@ -10,19 +10,22 @@ use std::time::{Duration, Instant};
 use ffd::FnNumber;
 use tokio::sync::oneshot;
 
-use super::{Group, Hub, key, read_continuity, read_shift, read_totals};
+use super::{Group, Hub, codec, key, read_continuity, read_shift, read_totals};
 use crate::embedded::writer::Request;
-use crate::embedded::{Engine, Ks, Shared, codec, fj, keys};
+use crate::embedded::{Engine, Ks, Shared, codec as doc_codec, fj, keys};
 use crate::error::StoreError;
 use crate::ids::Rnm;
-use crate::model::{Bucket, Continuity, DocFacts, DocumentKey, DocumentRecord, FnContinuity, ShiftSummary, Totals};
+use crate::model::{Bucket, Continuity, DocFacts, DocumentKey, DocumentRecord, ShiftSummary, Totals};
 
 /// How often changed state is persisted (and the report lag when nobody settles).
-const FLUSH_EVERY: Duration = Duration::from_secs(1);
+const FLUSH_EVERY: Duration = Duration::from_secs(5);
 /// Flush early past this many changed rows.
 const FLUSH_ROWS: usize = 50_000;
-/// Clean rows kept in memory before the cache is dropped.
-const CACHE_ROWS: usize = 200_000;
+/// Clean bucket and shift rows kept in memory before they are dropped (the current day's
+/// and shift's rows of 100,000 registers).
+const CACHE_ROWS: usize = 250_000;
+/// FN continuities kept in memory before they are dropped (about 100 bytes each).
+const CACHE_FNS: usize = 1_000_000;
 
 /// A row to write: key, and value or deletion.
 type Row = (Vec<u8>, Option<Vec<u8>>);
@@ -100,8 +103,7 @@ impl State {
     fn changes(&self) -> Result<Vec<Row>, StoreError> {
         let mut rows = Vec::with_capacity(self.changed + 8);
         for (f, st) in self.fns.iter().filter(|(_, s)| s.dirty) {
-            let body = FnContinuity { fn_number: *f, rnm: st.rnm.clone(), continuity: st.cont.clone() };
-            rows.push((key::continuity(f), Some(codec::to_json(&body)?)));
+            rows.push((key::continuity(f), Some(codec::encode_continuity(&st.rnm, &st.cont))));
             let gapped = st.cont.missing() > 0;
             if gapped != st.gapped {
                 rows.push((key::gapped(f), gapped.then(Vec::new)));
@@ -113,7 +115,7 @@ impl State {
             rows.push((key::bucket(f, *b), Some(v)));
         }
         for ((f, s), (summary, _)) in self.shifts.iter().filter(|(_, (_, d))| *d) {
-            rows.push((key::shift(f, *s), Some(codec::to_json(summary)?)));
+            rows.push((key::shift(f, *s), Some(codec::encode_shift(summary))));
         }
         Ok(rows)
     }
@@ -127,9 +129,11 @@ impl State {
         self.buckets.values_mut().for_each(|(_, d)| *d = false);
         self.shifts.values_mut().for_each(|(_, d)| *d = false);
         self.changed = 0;
-        if self.buckets.len() + self.shifts.len() + self.fns.len() > CACHE_ROWS {
+        if self.buckets.len() + self.shifts.len() > CACHE_ROWS {
             self.buckets.clear();
             self.shifts.clear();
+        }
+        if self.fns.len() > CACHE_FNS {
             self.fns.clear();
         }
     }
@@ -304,7 +308,7 @@ fn recover(eng: &Engine, st: &mut State) -> Result<u64, StoreError> {
         for (lo, hi) in missing {
             for g in docs.range(keys::doc_parts(&f, lo).to_vec()..=keys::doc_parts(&f, hi).to_vec()) {
                 let (k, v) = g.into_inner().map_err(fj("scan documents"))?;
-                let doc = codec::decode_document(&keys::doc_decode_tail(&k)?, &v)?;
+                let doc = doc_codec::decode_document(&keys::doc_decode_tail(&k)?, &v)?;
                 if st.fold(eng, &doc)? {
                     folded += 1;
                 }

@@ -4,7 +4,7 @@
 //! The writer hands each committed group's new documents to [`Hub::feed`] (a bounded
 //! channel; moving the records costs nothing) and goes on. One thread, `storage-reports`
 //! ([`aggregator`]), folds them with the shared fold of `model::report` into per-FN state
-//! and, every second, writes what changed — each FN's [`Continuity`] together with the
+//! and, every five seconds, writes what changed — each FN's [`Continuity`] together with the
 //! totals and shifts it guards — as one mutation through the writer (so the single-writer,
 //! full-disk and poisoning rules hold for it too). Continuity and aggregates are thus
 //! always persisted together: after a crash, a document is folded if and only if the
@@ -15,17 +15,18 @@
 //! hand-off and raises a flag; the thread then runs the same scan. A retransmission or a
 //! conflicting copy is never handed over (the writer stored nothing), so it never counts.
 //!
-//! Keyspace `reports`:
+//! Keyspace `reports` (values binary, `codec`):
 //!
 //! | key                                              | value                  |
 //! |--------------------------------------------------|------------------------|
-//! | `c` · FN (16)                                    | FN continuity (JSON)   |
+//! | `c` · FN (16)                                    | RNM and continuity     |
 //! | `b` · FN · 0 · local day (i64, ordered)          | `Totals` (binary)      |
 //! | `b` · FN · 1 · UTC hour (i64, ordered)           | `Totals` (binary)      |
-//! | `s` · FN · shift (u32 BE)                        | shift summary (JSON)   |
+//! | `s` · FN · shift (u32 BE)                        | shift summary          |
 //! | `g` · FN                                         | empty: the FN has holes |
 
 mod aggregator;
+mod codec;
 
 use std::ops::{Bound, RangeInclusive};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -165,7 +166,9 @@ fn corrupt(what: &str) -> StoreError {
 
 pub(crate) fn read_continuity(eng: &Engine, f: &FnNumber) -> Result<Option<FnContinuity>, StoreError> {
     match eng.ks(Ks::Reports).get(key::continuity(f)).map_err(fj("read continuity"))? {
-        Some(v) => serde_json::from_slice(&v).map(Some).map_err(|_| corrupt("continuity")),
+        Some(v) => codec::decode_continuity(&v)
+            .map(|(rnm, continuity)| Some(FnContinuity { fn_number: *f, rnm, continuity }))
+            .ok_or_else(|| corrupt("continuity")),
         None => Ok(None),
     }
 }
@@ -179,7 +182,7 @@ pub(crate) fn read_totals(eng: &Engine, f: &FnNumber, b: Bucket) -> Result<Optio
 
 pub(crate) fn read_shift(eng: &Engine, f: &FnNumber, s: u32) -> Result<Option<ShiftSummary>, StoreError> {
     match eng.ks(Ks::Reports).get(key::shift(f, s)).map_err(fj("read shift"))? {
-        Some(v) => serde_json::from_slice(&v).map(Some).map_err(|_| corrupt("shift")),
+        Some(v) => codec::decode_shift(&v).map(Some).ok_or_else(|| corrupt("shift")),
         None => Ok(None),
     }
 }
@@ -238,7 +241,7 @@ impl ReportStore for EmbeddedStore {
             let lo = Bound::Included(key::shift(&f, *shifts.start()));
             let hi = Bound::Included(key::shift(&f, *shifts.end()));
             scan_page(eng.ks(Ks::Reports), lo, hi, false, &page, |_, v| {
-                serde_json::from_slice(v).map(Some).map_err(|_| corrupt("shift"))
+                codec::decode_shift(v).map(Some).ok_or_else(|| corrupt("shift"))
             })
         })
         .await
