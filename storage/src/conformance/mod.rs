@@ -20,6 +20,7 @@ mod leases;
 mod outbox;
 mod registers;
 mod reopen;
+mod reports;
 mod tariffs;
 
 use std::future::Future;
@@ -52,6 +53,7 @@ pub use registers::{
     registers_updated_since, registers_version_conflict_changes_nothing, unknown_fns_aggregate_and_remove,
 };
 pub use reopen::data_survives_reopen;
+pub use reports::{reports_equal_a_recomputation, reports_hand_computed_shift_and_hole};
 pub use tariffs::tariffs_create_get_list;
 
 /// How the suite obtains stores of one backend.
@@ -121,6 +123,8 @@ registry!(
     alert_notifications_due_and_list,
     jobs_newest_first_with_state_filter,
     data_survives_reopen,
+    reports_equal_a_recomputation,
+    reports_hand_computed_shift_and_hole,
 );
 
 /// Instantiates every conformance test as its own `#[tokio::test]`, given an expression
@@ -156,6 +160,8 @@ macro_rules! conformance_suite {
             alert_notifications_due_and_list,
             jobs_newest_first_with_state_filter,
             data_survives_reopen,
+            reports_equal_a_recomputation,
+            reports_hand_computed_shift_and_hole,
         );
     };
     (@each $harness:expr; $($name:ident),* $(,)?) => {

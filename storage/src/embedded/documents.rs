@@ -91,6 +91,12 @@ impl DocumentStore for EmbeddedStore {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
+    async fn settle(&self) -> Result<(), StoreError> {
+        // the time index and activity are written with the documents; the report
+        // aggregates follow them
+        self.shared.reports.settle().await
+    }
+
     async fn get_document(&self, key: &DocumentKey) -> Result<Option<DocumentRecord>, StoreError> {
         let key = *key;
         self.read(move |eng| read_document(eng, &key)).await

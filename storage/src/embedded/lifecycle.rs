@@ -164,3 +164,25 @@ impl SyncDelay {
         }
     }
 }
+
+/// How a durable commit reaches stable storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SyncMode {
+    /// `fdatasync` on the journal: data, and only the metadata needed to read it back.
+    /// Sufficient on ext4/xfs for a pre-sized journal, but not validated here under power
+    /// loss yet.
+    SyncData,
+    /// `fsync`: data and all metadata. The safe default until `SyncData` is validated on
+    /// the deployment's file system.
+    #[default]
+    SyncAll,
+}
+
+impl SyncMode {
+    pub(crate) fn persist_mode(self) -> fjall::PersistMode {
+        match self {
+            Self::SyncData => fjall::PersistMode::SyncData,
+            Self::SyncAll => fjall::PersistMode::SyncAll,
+        }
+    }
+}

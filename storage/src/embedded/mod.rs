@@ -38,7 +38,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use fjall::{Database, Keyspace, KeyspaceCreateOptions};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::StoreError;
@@ -54,31 +54,9 @@ mod reports;
 mod space;
 mod writer;
 
-pub use lifecycle::SyncDelay;
+pub use lifecycle::{SyncDelay, SyncMode};
 pub use space::MinFreeSpace;
 use writer::{Request, Tx};
-
-/// How a durable commit reaches stable storage.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum SyncMode {
-    /// `fdatasync` on the journal: data, and only the metadata needed to read it back.
-    /// Sufficient on ext4/xfs for a pre-sized journal, but not validated here under power
-    /// loss yet.
-    SyncData,
-    /// `fsync`: data and all metadata. The safe default until `SyncData` is validated on
-    /// the deployment's file system.
-    #[default]
-    SyncAll,
-}
-
-impl SyncMode {
-    fn persist_mode(self) -> PersistMode {
-        match self {
-            Self::SyncData => PersistMode::SyncData,
-            Self::SyncAll => PersistMode::SyncAll,
-        }
-    }
-}
 
 /// Options of the embedded store. `Default` is what production should use.
 #[derive(Debug, Clone)]
@@ -189,10 +167,11 @@ pub(crate) enum Ks {
     NotifDue,
     Jobs,
     Meta,
+    Reports,
 }
 
 impl Ks {
-    const ALL: [Ks; 19] = [
+    const ALL: [Ks; 20] = [
         Ks::Docs,
         Ks::DocsByRnm,
         Ks::Outbox,
@@ -212,6 +191,7 @@ impl Ks {
         Ks::NotifDue,
         Ks::Jobs,
         Ks::Meta,
+        Ks::Reports,
     ];
 
     fn name(self) -> &'static str {
@@ -235,6 +215,7 @@ impl Ks {
             Ks::NotifDue => "notif_due",
             Ks::Jobs => "jobs",
             Ks::Meta => "meta",
+            Ks::Reports => "reports",
         }
     }
 }
@@ -288,6 +269,8 @@ pub(crate) struct Shared {
     pub(crate) synced_commits: AtomicU64,
     /// Documents in successful group commits (stored and duplicates).
     pub(crate) documents: AtomicU64,
+    /// The hand-off of new documents to the report aggregator.
+    pub(crate) reports: reports::Hub,
 }
 
 /// Counters of the group-commit writer since open (for benchmarks and diagnostics; the
@@ -303,7 +286,7 @@ pub struct WriterStats {
 }
 
 impl Shared {
-    fn new(path: PathBuf, engine: Arc<Engine>, space: space::Space) -> Self {
+    fn new(path: PathBuf, engine: Arc<Engine>, space: space::Space, reports: reports::Hub) -> Self {
         Self {
             path,
             engine: RwLock::new(Some(engine)),
@@ -314,6 +297,7 @@ impl Shared {
             commits: AtomicU64::new(0),
             synced_commits: AtomicU64::new(0),
             documents: AtomicU64::new(0),
+            reports,
         }
     }
 
@@ -378,6 +362,9 @@ pub struct EmbeddedStore {
     path: PathBuf,
     sender: RwLock<Option<mpsc::Sender<Request>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// The report aggregator (`reports`): stopped before the writer, which commits its
+    /// last flush.
+    aggregator: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// The space monitor: dropping the sender stops it.
     monitor: Mutex<Option<(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>)>>,
     shared: Arc<Shared>,
@@ -406,7 +393,8 @@ impl EmbeddedStore {
         let (engine, pending) = lifecycle::open_engine(&path, &options)?;
         let engine = Arc::new(engine);
 
-        let shared = Arc::new(Shared::new(path.clone(), engine.clone(), space));
+        let (hub, fed) = reports::Hub::new();
+        let shared = Arc::new(Shared::new(path.clone(), engine.clone(), space, hub));
         metrics::gauge!(m::POISONED).set(0.0);
         let (tx, rx) = mpsc::channel(options.queue_capacity);
         let wake = tx.downgrade();
@@ -419,10 +407,12 @@ impl EmbeddedStore {
         };
         let monitor = lifecycle::spawn_monitor(shared.clone(), wake, options.space_check_interval)?;
         let handle = writer::Writer::new(engine, shared.clone(), options, pending).spawn(rx)?;
+        let aggregator = reports::spawn(shared.clone(), fed, tx.downgrade())?;
         Ok(Self {
             path,
             sender: RwLock::new(Some(tx)),
             writer: Mutex::new(Some(handle)),
+            aggregator: Mutex::new(Some(aggregator)),
             monitor: Mutex::new(Some(monitor)),
             shared,
             leases: Mutex::new(Default::default()),
@@ -536,6 +526,12 @@ impl EmbeddedStore {
     }
 
     async fn close_now(&self) -> Result<(), StoreError> {
+        // The aggregator persists what it folded (through the writer) and exits first.
+        self.shared.reports.close();
+        let aggregator = self.aggregator.lock().map_err(|_| StoreError::Closed)?.take();
+        if let Some(h) = aggregator {
+            let _ = tokio::task::spawn_blocking(move || h.join()).await;
+        }
         // Dropping the last sender lets the writer drain what is queued and exit.
         drop(self.sender.write().map_err(|_| StoreError::Closed)?.take());
         let handle = self.writer.lock().map_err(|_| StoreError::Closed)?.take();

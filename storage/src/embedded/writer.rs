@@ -289,6 +289,8 @@ impl Writer {
         // documents staged by earlier requests of this group (key -> raw, ack)
         let mut staged: HashMap<[u8; keys::DOC_KEY_LEN], (Bytes, Bytes)> = HashMap::new();
         let mut stored: Vec<(ffd::FnNumber, u32)> = Vec::new();
+        // the new documents, moved out of their requests for the report aggregator
+        let mut fresh: Vec<DocumentRecord> = Vec::new();
         let mut waiting = Vec::new();
         let mut completions: Vec<Completion> = Vec::new();
         let mut want_sync = false;
@@ -302,10 +304,11 @@ impl Writer {
                     match stage_append(&mut tx, &mut self.known, &mut activities, &mut staged, &docs) {
                         Ok(outcomes) => {
                             tx.keep_layer();
-                            for (d, o) in docs.iter().zip(&outcomes) {
+                            for (d, o) in docs.into_iter().zip(&outcomes) {
                                 if *o == AppendOutcome::Stored {
                                     staged.insert(keys::doc(&d.key()), (d.raw.clone(), d.ack.clone()));
                                     stored.push((d.fn_number, d.fd));
+                                    fresh.push(d);
                                 }
                             }
                             waiting.push(Waiting { outcomes, reply });
@@ -362,6 +365,10 @@ impl Writer {
                     self.shared.synced_commits.fetch_add(1, Ordering::Relaxed);
                 }
                 self.shared.documents.fetch_add(batch_docs as u64, Ordering::Relaxed);
+                // hand the new documents to the report aggregator (a non-blocking channel
+                // send; the folding happens on its own thread, off the acknowledgment
+                // path) before answering, so that a `settle` after the answer sees them
+                self.shared.reports.feed(fresh);
                 for w in waiting {
                     let _ = w.reply.send(Ok(Committed { outcomes: w.outcomes, durability }));
                 }

@@ -412,12 +412,14 @@ impl ShiftSummary {
         self.last_fd = Some(self.last_fd.map_or(fd, |x| x.max(fd)));
         let Some(f) = f else { return };
         let time = f.time.map(i64::from);
+        // a shift has one of each; should a drive ever repeat one, the first open and the
+        // last close count, whatever order they arrived in
         match f.form {
-            2 => {
+            2 if self.opened_fd.is_none_or(|o| fd < o) => {
                 self.opened_fd = Some(fd);
                 self.opened_at = time;
             }
-            5 => {
+            5 if self.closed_fd.is_none_or(|c| fd > c) => {
                 self.closed_fd = Some(fd);
                 self.closed_at = time;
                 self.reported = f.shift_close;
