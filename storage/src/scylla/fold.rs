@@ -215,8 +215,12 @@ impl ScyllaStore {
             per_fn.entry(e.at.fn_text.as_str()).or_default().push(doc);
         }
         let mut writes = Vec::new();
-        for (f, docs) in per_fn {
+        for (f, mut docs) in per_fn {
             let Some(rep) = cache.get_mut(f) else { continue };
+            // in the order they were received (the journal's order within a round is
+            // that of concurrent writes): a hole is known missing since the first
+            // document beyond it arrived
+            docs.sort_by_key(|d| (d.received_at, d.fd));
             touched.insert(f.to_owned());
             let was_gapped = rep.continuity.missing() > 0;
             let mut dirty = BTreeSet::new();
