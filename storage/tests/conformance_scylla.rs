@@ -427,3 +427,81 @@ async fn appends_are_refused_while_derived_views_lag_beyond_the_bound() {
     })
     .await;
 }
+
+mod reports_load;
+
+/// Reports (issue 21): a load with retransmissions, a conflicting copy under a used FD,
+/// missing FDs, shift open and close reports and an undated document, appended in
+/// concurrent batches; after `settle()` every aggregate equals the recomputation from the
+/// stored documents. A hole filled later leaves the gapped list; a reopened store (new
+/// session) answers the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_fold_each_stored_document_once() {
+    use storage::conformance::fixtures::{append_ok, fn_no};
+    use storage::{DocumentStore, ReportStore};
+    with_migrated_keyspace(async |harness, ks| {
+        let cfg = config(&harness.nodes, &ks, &harness.dc, harness.rf);
+        let s = ScyllaStore::connect(cfg.clone()).await.expect("open");
+        let t0 = i64::from(reports_load::LOCAL_T0) * 1000;
+        let batches = reports_load::load(t0);
+        futures::future::join_all(batches.into_iter().map(|b| append_ok(&s, b))).await;
+        s.settle().await.expect("settle");
+        reports_load::check(&s, "after the load").await;
+        // FN 2's hole is filled: it leaves the list of gapped FNs
+        append_ok(&s, vec![reports_load::late(t0)]).await;
+        s.settle().await.expect("settle");
+        reports_load::check(&s, "after the hole of FN 2 was filled").await;
+        let gapped: Vec<_> = s.gapped_fns(storage::PageRequest::first(10)).await.expect("gapped").items;
+        assert_eq!(gapped.iter().map(|c| c.fn_number).collect::<Vec<_>>(), vec![fn_no(1)]);
+        assert_eq!(gapped[0].continuity.missing(), 1);
+        s.close().await.expect("close");
+        drop(s);
+        let s = ScyllaStore::connect(cfg).await.expect("reopen");
+        s.settle().await.expect("settle");
+        reports_load::check(&s, "reopened").await;
+        s.close().await.expect("close");
+    })
+    .await;
+}
+
+/// A takeover that replays the whole journal, after writes were lost: the first store folds
+/// the load and closes; then the deriver cursors are deleted (the next holder reads every
+/// entry again) and so are FN 1's continuity row (as if its batch had been lost while
+/// its aggregate rows stayed) and its gapped-list row. Another node takes the
+/// partitions over: every document is counted once, the continuity is rebuilt, and the
+/// aggregates equal the recomputation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_count_nothing_twice_when_a_takeover_replays_the_journal() {
+    use storage::DocumentStore;
+    use storage::conformance::fixtures::append_ok;
+    with_migrated_keyspace(async |harness, ks| {
+        let cfg = config(&harness.nodes, &ks, &harness.dc, harness.rf);
+        let first =
+            ScyllaStore::connect(ScyllaConfig { node_id: Some("node-a".into()), ..cfg.clone() }).await.expect("open");
+        let t0 = i64::from(reports_load::LOCAL_T0) * 1000;
+        for b in reports_load::load(t0) {
+            append_ok(&first, b).await;
+        }
+        first.settle().await.expect("settle");
+        reports_load::check(&first, "first node").await;
+        first.close().await.expect("close");
+        drop(first);
+        let q = |cql: String| {
+            let admin = harness.admin.clone();
+            async move { admin.query_unpaged(cql, ()).await.expect("tamper") }
+        };
+        q(format!(
+            "DELETE FROM {ks}.journal_cursor WHERE part IN ({})",
+            (0..64).map(|p| p.to_string()).collect::<Vec<_>>().join(",")
+        ))
+        .await;
+        let f1 = storage::conformance::fixtures::fn_no(1).to_string();
+        q(format!("DELETE FROM {ks}.fn_reports WHERE fn = '{f1}' AND kind = 0 AND bucket = 0")).await;
+        q(format!("DELETE FROM {ks}.gapped_fns WHERE prefix = '{}' AND fn = '{f1}'", &f1[..8])).await;
+        let second = ScyllaStore::connect(ScyllaConfig { node_id: Some("node-b".into()), ..cfg }).await.expect("open");
+        second.settle().await.expect("settle");
+        reports_load::check(&second, "after the replay").await;
+        second.close().await.expect("close");
+    })
+    .await;
+}

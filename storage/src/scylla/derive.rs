@@ -1,6 +1,10 @@
 //! The deriver: follows the journal and maintains what is derived from the documents —
 //! the time index (`documents_by_register`), the directories of FD buckets and register
-//! days, and the activity of each (register, FN) with the FDs received (`fn_activity`).
+//! days, the activity of each (register, FN) with the FDs received (`fn_activity`), and
+//! the report aggregates of each FN (`fn_reports`, `gapped_fns`).
+//!
+//! Last in each round, the documents of FDs not folded yet are added to their FN's
+//! report aggregates (`fold`).
 //!
 //! One node at a time follows a journal partition, under the lease of its group
 //! (`derive-<p % 8>`, see [`DERIVE_GROUPS`]); the 8 groups are shared out evenly among the
@@ -194,6 +198,8 @@ impl ScyllaStore {
         if st.activity.len() > CACHE_MAX {
             st.activity.retain(|k, _| dirty.contains(k));
         }
+        // the report aggregates of the FNs (`fold`): each FD once, per FN one batch
+        self.fold_reports(st, entries, lease).await?;
         let _ = part;
         Ok(())
     }

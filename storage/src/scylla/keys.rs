@@ -183,6 +183,17 @@ pub enum Cursor {
         #[serde(rename = "f")]
         fn_text: String,
     },
+    /// `shifts`: after this shift number.
+    Shifts {
+        /// Last shift returned.
+        shift: u32,
+    },
+    /// `gapped_fns`: after this FN (stored form).
+    GappedFns {
+        /// Last FN examined.
+        #[serde(rename = "f")]
+        fn_text: String,
+    },
     /// `list_audit`: older than this entry.
     Audit {
         /// Day.
@@ -320,6 +331,8 @@ mod tests {
             Cursor::Registers { rnm: "0000000005008570".into() },
             Cursor::RegUpdates { day: 17228, shard: 15, at: 1, rnm: "0000000005008570".into() },
             Cursor::UnknownFns { fn_text: "9999078900005488".into() },
+            Cursor::Shifts { shift: u32::MAX },
+            Cursor::GappedFns { fn_text: "9999078900005488".into() },
             Cursor::Audit { day: 1, at: 2, id: Uuid::from_u128(3) },
             Cursor::AlertStates { rule: "silent \"24h\"".into(), rnm: "0000000005008570".into() },
             Cursor::Notes { at: 9, id: Uuid::max() },

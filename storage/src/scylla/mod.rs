@@ -34,8 +34,8 @@
 //! * The first writer wins, across gateways: a retransmission is answered with the
 //!   acknowledgment stored the first time, byte for byte; the original document is never
 //!   overwritten by a later append.
-//! * Everything else (time index, activity, FD gaps, FNS forwarding) is derived from the
-//!   journal after the acknowledgment, idempotently, with a lag a metric shows.
+//! * Everything else (time index, activity, FD gaps, report aggregates, FNS forwarding) is
+//!   derived from the journal after the acknowledgment, idempotently, with a lag a metric shows.
 //! * No counters; lightweight transactions only for the document insert and the leases.
 //! * Partitions are bounded (FD buckets of 16384, register-days, hour buckets, RNM
 //!   prefixes); fiscal data expires after 1827 days, never sooner.
@@ -45,9 +45,10 @@
 //! `statements` (every prepared statement), `rows` (row ↔ record), `errors` (driver error
 //! → `StoreError`), `store` (connection, request helpers, health, `Store`), `append` (the
 //! acknowledgment path), `journal` (its entries), `derive` and `delivery` (the journal's
-//! followers), `follow` (their in-process state), `background` (the store's own work),
+//! followers), `fold` (the deriver's report fold), `follow` (their in-process state),
+//! `background` (the store's own work),
 //! `leases` (leases, fencing, live nodes), `clock` (offset from the cluster's clock),
-//! `directory`, `documents`, `registers`, `admin` (the other traits).
+//! `directory`, `documents`, `registers`, `admin`, `reports` (the other traits).
 
 pub mod config;
 mod errors;
@@ -67,6 +68,7 @@ mod delivery;
 mod derive;
 mod directory;
 mod documents;
+mod fold;
 mod journal;
 mod leases;
 mod open;

@@ -133,6 +133,8 @@ pub const TABLES: &[&str] = &[
     "registers_by_owner",
     "registers_by_update",
     "fn_activity",
+    "fn_reports",
+    "gapped_fns",
     "unknown_fns",
     "tariffs",
     "audit",
@@ -157,6 +159,8 @@ statements! {
     doc_get: Read = concat!("SELECT ", doc_columns!(), " FROM {ks}.documents WHERE fn = ? AND fd_bucket = ? AND fd = ?");
     /// Just its receive time (delivery state of a document not attempted yet).
     doc_received: Read = "SELECT received_at FROM {ks}.documents WHERE fn = ? AND fd_bucket = ? AND fd = ?";
+    /// The document's container, for the report fold (the journal entry has the rest).
+    doc_raw: Read = "SELECT raw, opaque FROM {ks}.documents WHERE fn = ? AND fd_bucket = ? AND fd = ?";
     /// FD range within one bucket.
     doc_range: Read = concat!("SELECT ", doc_columns!(), " FROM {ks}.documents \
         WHERE fn = ? AND fd_bucket = ? AND fd >= ? AND fd <= ? LIMIT ?");
@@ -233,6 +237,30 @@ statements! {
     act_get: Read = "SELECT fn, body FROM {ks}.fn_activity WHERE rnm = ?";
     /// Fenced: written only by the deriver holding the FN's journal partition.
     act_put: Write = "INSERT INTO {ks}.fn_activity (rnm, fn, body) VALUES (?, ?, ?) USING TIMESTAMP ?";
+
+    // ------------------------------------------------------------------ reports (fold: `fold`)
+    /// The continuity row of an FN.
+    rep_cont_get: Read = "SELECT rnm, body FROM {ks}.fn_reports WHERE fn = ? AND kind = 0 AND bucket = 0";
+    /// One aggregate row of an FN.
+    rep_row_get: Read = "SELECT body, totals, fds FROM {ks}.fn_reports WHERE fn = ? AND kind = ? AND bucket = ?";
+    /// Aggregate rows of one kind in a bucket range (paged).
+    rep_range: Read = "SELECT bucket, body, totals FROM {ks}.fn_reports \
+        WHERE fn = ? AND kind = ? AND bucket >= ? AND bucket <= ?";
+    /// Fenced: written only by the deriver holding the FN's journal partition, in one
+    /// single-partition batch with the aggregate rows it changed.
+    rep_cont_put: Write = "INSERT INTO {ks}.fn_reports (fn, kind, bucket, rnm, body) VALUES (?, 0, 0, ?, ?) \
+        USING TIMESTAMP ?";
+    /// Fenced, in the same batch.
+    rep_row_put: Write = "INSERT INTO {ks}.fn_reports (fn, kind, bucket, body, totals, fds) \
+        VALUES (?, ?, ?, ?, ?, ?) USING TIMESTAMP ?";
+    /// Fenced: an FN with missing FDs.
+    gap_put: Write = "INSERT INTO {ks}.gapped_fns (prefix, fn) VALUES (?, ?) USING TIMESTAMP ?";
+    /// Fenced: its gaps closed.
+    gap_delete: Write = "DELETE FROM {ks}.gapped_fns USING TIMESTAMP ? WHERE prefix = ? AND fn = ?";
+    /// FNs with gaps in one prefix after an FN, in FN order (paged).
+    gap_after: Read = "SELECT fn FROM {ks}.gapped_fns WHERE prefix = ? AND fn > ?";
+
+    // ------------------------------------------------------------------ registers (continued)
     unk_get: Read = "SELECT first_seen, last_seen, attempts, claimed_rnm, claimed_inn, last_peer \
         FROM {ks}.unknown_fns WHERE prefix = ? AND fn = ?";
     unk_put: Write = "INSERT INTO {ks}.unknown_fns (prefix, fn, first_seen, last_seen, attempts, \
@@ -300,7 +328,7 @@ mod tests {
     fn rows_of_a_lease_holder_are_fenced() {
         // written only by a journal follower under its lease: the write timestamp is the
         // holder's bounded one, so a paused former holder cannot overwrite its successor
-        for name in ["cur_set", "act_put", "backlog_set"] {
+        for name in ["cur_set", "act_put", "backlog_set", "rep_cont_put", "rep_row_put", "gap_put", "gap_delete"] {
             let (_, _, cql) = STATEMENTS.iter().find(|(n, _, _)| *n == name).expect("statement");
             assert!(cql.contains("USING TIMESTAMP ?"), "{name}");
         }

@@ -290,8 +290,28 @@ impl ScyllaStore {
         stmts: Vec<&PreparedStatement>,
         values: Vec<Box<dyn SerializeRow + Send + Sync + '_>>,
     ) -> Result<(), StoreError> {
+        self.batch(BatchType::Logged, stmts, values).await
+    }
+
+    /// Runs an unlogged batch of writes to ONE partition (the report fold: a partition's
+    /// rows apply together, atomically and isolated on each replica, with no batch log).
+    /// Every statement carries its own write timestamp, so a retry is idempotent.
+    pub(super) async fn partition_batch(
+        &self,
+        stmts: Vec<&PreparedStatement>,
+        values: Vec<Box<dyn SerializeRow + Send + Sync + '_>>,
+    ) -> Result<(), StoreError> {
+        self.batch(BatchType::Unlogged, stmts, values).await
+    }
+
+    async fn batch(
+        &self,
+        kind: BatchType,
+        stmts: Vec<&PreparedStatement>,
+        values: Vec<Box<dyn SerializeRow + Send + Sync + '_>>,
+    ) -> Result<(), StoreError> {
         self.check_open()?;
-        let mut batch = Batch::new(BatchType::Logged);
+        let mut batch = Batch::new(kind);
         for s in stmts {
             batch.append_statement(s.clone());
         }

@@ -280,6 +280,11 @@ fn rows_read_match_the_schema() {
     check_row::<(String,)>("owner_after");
     check_row::<(CqlTimestamp, String)>("upd_after");
     check_row::<(String, Option<String>)>("act_get");
+    check_row::<(Option<Vec<u8>>, Option<bool>)>("doc_raw");
+    check_row::<(Option<String>, Option<String>)>("rep_cont_get");
+    check_row::<(Option<String>, Option<Vec<u8>>, Option<Vec<u8>>)>("rep_row_get");
+    check_row::<(i64, Option<String>, Option<Vec<u8>>)>("rep_range");
+    check_row::<(String,)>("gap_after");
     check_row::<UnknownRowNoFn>("unk_get");
     check_row::<UnknownRow>("unk_after");
     for n in
@@ -362,6 +367,15 @@ fn values_bound_match_the_markers() {
     check_values("upd_after", &(0i32, 0i32, t, "r"));
     check_values("act_get", &("r",));
     check_values("act_put", &("r", "f", "{}".to_owned(), 0i64));
+    check_values("doc_raw", &("f", 0i32, 0i64));
+    check_values("rep_cont_get", &("f",));
+    check_values("rep_row_get", &("f", 0i16, 0i64));
+    check_values("rep_range", &("f", 0i16, 0i64, 0i64));
+    check_values("rep_cont_put", &("f", "r", "{}".to_owned(), 0i64));
+    check_values("rep_row_put", &("f", 0i16, 0i64, Some("{}".to_owned()), vec![1u8], vec![1u8], 0i64));
+    check_values("gap_put", &("p".to_owned(), "f", 0i64));
+    check_values("gap_delete", &(0i64, "p".to_owned(), "f"));
+    check_values("gap_after", &("p", "f"));
     check_values("unk_get", &("p", "f"));
     check_values("unk_put", &("p", "f", t, t, 1i64, Some("r"), None::<&str>, Some("peer")));
     check_values("unk_after", &("p", "f"));

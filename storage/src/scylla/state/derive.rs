@@ -7,6 +7,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::journal::Pos;
+use super::reports::ReportCache;
 use crate::model::{DocumentRecord, FdLedger, RegisterActivity};
 
 /// The activity row of one (register, FN).
@@ -46,6 +47,8 @@ pub(crate) struct DeriveState {
     pub(crate) surely_to: i64,
     /// Activity rows of (register, FN), as last written or read.
     pub(crate) activity: HashMap<(String, String), FnActivity>,
+    /// Report state of the partition's FNs, as last written or read (`fold`).
+    pub(crate) reports: ReportCache,
     /// Hour partitions below this were deleted (both followers had passed them).
     pub(crate) pruned_below: i32,
     pub(crate) last_prune: Instant,
@@ -69,6 +72,7 @@ impl DeriveState {
             seen: BTreeSet::new(),
             last_reread: Instant::now(),
             activity: HashMap::new(),
+            reports: ReportCache::new(),
             pruned_below: i32::MIN,
             last_prune: Instant::now(),
             last_sweep: Instant::now(),

@@ -10,6 +10,7 @@ mod fns;
 mod follow;
 mod journal;
 mod leases;
+mod reports;
 
 pub(crate) use clock::ClockState;
 pub(crate) use derive::{DeriveState, FnActivity};
@@ -18,3 +19,4 @@ pub(crate) use fns::{FnsState, Pending, delivery_of};
 pub(crate) use follow::Follow;
 pub(crate) use journal::{DERIVE, Entry, FNS, Pos};
 pub(crate) use leases::{Held, LeaseBook, fair_share};
+pub(crate) use reports::{Agg, AggRow, FdSet, FnReport, ReportCache, ShiftMeta, kind};
