@@ -142,7 +142,7 @@ impl ScyllaHarness {
         let report = migrate(&self.admin, &MigrationConfig::single_dc(ks.as_str(), self.dc.as_str(), self.rf))
             .await
             .expect("migrate a fresh keyspace");
-        assert_eq!(report.applied, vec![1], "{report:?}");
+        assert_eq!(report.applied, vec![1, 2], "{report:?}");
         ks
     }
 }
@@ -217,7 +217,16 @@ async fn migration_is_idempotent_and_refuses_edited_versions() {
         let cfg = MigrationConfig::single_dc(ks.as_str(), harness.dc.as_str(), harness.rf);
         let again = migrate(&harness.admin, &cfg).await.expect("second run");
         assert!(again.applied.is_empty(), "{again:?}");
-        assert_eq!(again.already_applied, vec![1]);
+        assert_eq!(again.already_applied, vec![1, 2]);
+
+        // a keyspace migrated by an earlier build (version 1 only) gets version 2 alone
+        harness
+            .admin
+            .query_unpaged(format!("DELETE FROM {ks}.schema_version WHERE shard = 0 AND version = 2"), ())
+            .await
+            .expect("forget v2");
+        let upgraded = migrate(&harness.admin, &cfg).await.expect("upgrade");
+        assert_eq!((upgraded.applied.clone(), upgraded.already_applied.clone()), (vec![2], vec![1]), "{upgraded:?}");
 
         harness
             .admin

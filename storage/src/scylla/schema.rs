@@ -36,11 +36,18 @@ pub struct SchemaFile {
 }
 
 /// Every schema version this build knows, in order.
-pub const SCHEMA_FILES: &[SchemaFile] = &[SchemaFile {
-    version: 1,
-    description: "initial schema: documents, time index, FNS outbox, registers, admin plane",
-    cql: include_str!("../../../config/schema/v1.cql"),
-}];
+pub const SCHEMA_FILES: &[SchemaFile] = &[
+    SchemaFile {
+        version: 1,
+        description: "initial schema: documents, time index, FNS outbox, registers, admin plane",
+        cql: include_str!("../../../config/schema/v1.cql"),
+    },
+    SchemaFile {
+        version: 2,
+        description: "report aggregates: fn_reports (continuity, day/hour totals, shifts), gapped_fns",
+        cql: include_str!("../../../config/schema/v2.cql"),
+    },
+];
 
 /// The schema version this build needs (the newest embedded one).
 pub fn required_version() -> u32 {
@@ -429,14 +436,19 @@ mod tests {
             // no counters anywhere (not idempotent under retry)
             assert!(!s.to_lowercase().contains(" counter"), "counter: {s}");
         }
-        // every table the store uses is there
+        // every table the store uses is created by some version, each version idempotent
+        let cfg = MigrationConfig::single_dc("ofd_test", "dc1", 3);
+        let all: Vec<String> = render(&cfg).expect("render").into_iter().flat_map(|v| v.statements).collect();
+        for s in &all {
+            assert!(s.contains("IF NOT EXISTS"), "not idempotent: {s}");
+        }
         for t in super::super::statements::TABLES {
             assert!(
-                v.statements.iter().any(|s| s.starts_with(&format!("CREATE TABLE IF NOT EXISTS ofd_test.{t} ("))),
+                all.iter().any(|s| s.starts_with(&format!("CREATE TABLE IF NOT EXISTS ofd_test.{t} ("))),
                 "missing table {t}"
             );
         }
-        assert_eq!(required_version(), 1);
+        assert_eq!(required_version(), 2);
     }
 
     /// Parses `default_time_to_live = N` and the TWCS window of a CREATE TABLE.

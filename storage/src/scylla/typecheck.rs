@@ -1,6 +1,6 @@
 //! Offline check of every statement against the schema, without a server: the columns a
 //! statement names exist in its table, the Rust row types read from each SELECT pass the
-//! driver's type check against the column types `v1.cql` declares, and values of the
+//! driver's type check against the column types the schema files declare, and values of the
 //! Rust types the call sites bind serialise against the bind markers' types. This is
 //! what a server would otherwise be the first to find (at prepare time or at the first
 //! row), so it runs in the default test run.
