@@ -8,7 +8,8 @@ the script's .meta.json beside each, server samples of the idle/storm scenarios,
 and version facts). Standard library only. A hand-written analysis, if
 scripts/bench/notes.md exists, is appended verbatim under its own heading; so is
 scripts/bench/cql.md (the CQL store's figures, from scripts/bench-cql.sh) and
-scripts/bench/embedded.md (the embedded ingest path's profile and A/B figures).
+scripts/bench/embedded.md (the embedded ingest path's profile and A/B figures), and
+scripts/bench/reports.md (report aggregates: cost per document, the 31-day report).
 """
 
 from __future__ import annotations
@@ -1057,6 +1058,11 @@ def main():
     cql = Path(__file__).with_name("cql.md")
     if cql.exists():
         p(cql.read_text().rstrip())
+        p("")
+    # reports at scale (storage report-bench, the admin API on its directory, the ingest A/B)
+    reports = Path(__file__).with_name("reports.md")
+    if reports.exists():
+        p(reports.read_text().rstrip())
         p("")
 
     # ------------------------------------------------ repeat

@@ -21,103 +21,137 @@ use crate::model::{Bucket, Continuity, DocFacts, DocumentKey, DocumentRecord, Sh
 const FLUSH_EVERY: Duration = Duration::from_secs(5);
 /// Flush early past this many changed rows.
 const FLUSH_ROWS: usize = 50_000;
-/// Clean bucket and shift rows kept in memory before they are dropped (the current day's
-/// and shift's rows of 100,000 registers).
-const CACHE_ROWS: usize = 250_000;
-/// FN continuities kept in memory before they are dropped (about 100 bytes each).
+/// FNs kept in memory (continuity and current rows, a few hundred bytes each) before the
+/// clean ones are dropped; rows an FN moved away from are dropped at each flush.
 const CACHE_FNS: usize = 1_000_000;
 
 /// A row to write: key, and value or deletion.
 type Row = (Vec<u8>, Option<Vec<u8>>);
 
+/// A row the aggregator holds: where it belongs, its value, whether it changed since the
+/// last flush.
+struct Slot<K, V> {
+    at: K,
+    row: V,
+    dirty: bool,
+}
+
+/// What the aggregator holds for one FN: its continuity, and the bucket and shift rows
+/// its latest document went to (documents of an FN arrive in order, so the next one
+/// almost always goes to the same two: one map lookup per document).
 struct FnState {
     rnm: Rnm,
     cont: Continuity,
     dirty: bool,
     gapped: bool,
+    day: Option<Slot<Bucket, Totals>>,
+    shift: Option<Slot<u32, ShiftSummary>>,
 }
 
 #[derive(Default)]
 struct State {
     fns: HashMap<FnNumber, FnState>,
+    /// Rows an FN moved away from (an earlier day or shift, a late document's).
     buckets: HashMap<(FnNumber, Bucket), (Totals, bool)>,
     shifts: HashMap<(FnNumber, u32), (ShiftSummary, bool)>,
     changed: usize,
 }
 
+/// Marks a row changed, counting it once per flush.
+fn touch(dirty: &mut bool, changed: &mut usize) {
+    if !*dirty {
+        *dirty = true;
+        *changed += 1;
+    }
+}
+
 impl State {
-    fn fn_state(&mut self, eng: &Engine, f: FnNumber, rnm: &Rnm) -> Result<&mut FnState, StoreError> {
-        match self.fns.entry(f) {
-            Entry::Occupied(e) => Ok(e.into_mut()),
+    /// Folds one stored document; false if its FD was folded before.
+    fn fold(&mut self, eng: &Engine, doc: &DocumentRecord) -> Result<bool, StoreError> {
+        let State { fns, buckets, shifts, changed } = self;
+        let f = doc.fn_number;
+        let st = match fns.entry(f) {
+            Entry::Occupied(e) => e.into_mut(),
             Entry::Vacant(e) => {
                 let (cont, rnm) = match read_continuity(eng, &f)? {
                     Some(c) => (c.continuity, c.rnm),
-                    None => (Continuity::default(), rnm.clone()),
+                    None => (Continuity::default(), doc.rnm.clone()),
                 };
                 let gapped = cont.missing() > 0;
-                Ok(e.insert(FnState { rnm, cont, dirty: false, gapped }))
+                e.insert(FnState { rnm, cont, dirty: false, gapped, day: None, shift: None })
             }
-        }
-    }
-
-    /// Folds one stored document; false if its FD was folded before.
-    fn fold(&mut self, eng: &Engine, doc: &DocumentRecord) -> Result<bool, StoreError> {
-        let st = self.fn_state(eng, doc.fn_number, &doc.rnm)?;
+        };
         if !st.cont.record(doc.fd, doc.received_at) {
             return Ok(false);
         }
-        if !st.dirty {
-            st.dirty = true;
-            self.changed += 1;
-        }
+        touch(&mut st.dirty, changed);
         let facts = DocFacts::of(doc);
-        let bk = (doc.fn_number, facts.bucket);
-        let (t, dirty) = match self.buckets.entry(bk) {
-            Entry::Occupied(e) => e.into_mut(),
-            Entry::Vacant(e) => e.insert((read_totals(eng, &doc.fn_number, facts.bucket)?.unwrap_or_default(), false)),
-        };
-        t.add(&facts.figures);
-        if !*dirty {
-            *dirty = true;
-            self.changed += 1;
+        if st.day.as_ref().is_none_or(|d| d.at != facts.bucket) {
+            if let Some(old) = st.day.take() {
+                buckets.insert((f, old.at), (old.row, old.dirty));
+            }
+            let (row, dirty) = match buckets.remove(&(f, facts.bucket)) {
+                Some(parked) => parked,
+                None => (read_totals(eng, &f, facts.bucket)?.unwrap_or_default(), false),
+            };
+            st.day = Some(Slot { at: facts.bucket, row, dirty });
+        }
+        if let Some(d) = st.day.as_mut() {
+            d.row.add(&facts.figures);
+            touch(&mut d.dirty, changed);
         }
         if let Some(s) = facts.shift() {
-            let sk = (doc.fn_number, s);
-            let (summary, dirty) = match self.shifts.entry(sk) {
-                Entry::Occupied(e) => e.into_mut(),
-                Entry::Vacant(e) => {
-                    let stored = read_shift(eng, &doc.fn_number, s)?;
-                    e.insert((stored.unwrap_or(ShiftSummary { shift: s, ..Default::default() }), false))
+            if st.shift.as_ref().is_none_or(|x| x.at != s) {
+                if let Some(old) = st.shift.take() {
+                    shifts.insert((f, old.at), (old.row, old.dirty));
                 }
-            };
-            summary.add(doc.fd, &facts.figures);
-            if !*dirty {
-                *dirty = true;
-                self.changed += 1;
+                let (row, dirty) = match shifts.remove(&(f, s)) {
+                    Some(parked) => parked,
+                    None => {
+                        let stored = read_shift(eng, &f, s)?;
+                        (stored.unwrap_or(ShiftSummary { shift: s, ..Default::default() }), false)
+                    }
+                };
+                st.shift = Some(Slot { at: s, row, dirty });
+            }
+            if let Some(x) = st.shift.as_mut() {
+                x.row.add(doc.fd, &facts.figures);
+                touch(&mut x.dirty, changed);
             }
         }
         Ok(true)
     }
 
     /// The changed rows.
-    fn changes(&self) -> Result<Vec<Row>, StoreError> {
+    fn changes(&self) -> Vec<Row> {
         let mut rows = Vec::with_capacity(self.changed + 8);
-        for (f, st) in self.fns.iter().filter(|(_, s)| s.dirty) {
-            rows.push((key::continuity(f), Some(codec::encode_continuity(&st.rnm, &st.cont))));
-            let gapped = st.cont.missing() > 0;
-            if gapped != st.gapped {
-                rows.push((key::gapped(f), gapped.then(Vec::new)));
+        let totals = |t: &Totals| {
+            let mut v = Vec::with_capacity(48);
+            t.encode(&mut v);
+            v
+        };
+        for (f, st) in &self.fns {
+            if st.dirty {
+                rows.push((key::continuity(f), Some(codec::encode_continuity(&st.rnm, &st.cont))));
+                let gapped = st.cont.missing() > 0;
+                if gapped != st.gapped {
+                    rows.push((key::gapped(f), gapped.then(Vec::new)));
+                }
+            }
+            if let Some(d) = st.day.as_ref().filter(|d| d.dirty) {
+                rows.push((key::bucket(f, d.at), Some(totals(&d.row))));
+            }
+            if let Some(x) = st.shift.as_ref().filter(|x| x.dirty) {
+                rows.push((key::shift(f, x.at), Some(codec::encode_shift(&x.row))));
             }
         }
         for ((f, b), (t, _)) in self.buckets.iter().filter(|(_, (_, d))| *d) {
-            let mut v = Vec::with_capacity(48);
-            t.encode(&mut v);
-            rows.push((key::bucket(f, *b), Some(v)));
+            rows.push((key::bucket(f, *b), Some(totals(t))));
         }
         for ((f, s), (summary, _)) in self.shifts.iter().filter(|(_, (_, d))| *d) {
             rows.push((key::shift(f, *s), Some(codec::encode_shift(summary))));
         }
-        Ok(rows)
+        rows
     }
 
     /// After a successful flush: everything is clean; the caches are bounded.
@@ -125,14 +159,17 @@ impl State {
         for st in self.fns.values_mut() {
             st.dirty = false;
             st.gapped = st.cont.missing() > 0;
+            if let Some(d) = st.day.as_mut() {
+                d.dirty = false;
+            }
+            if let Some(x) = st.shift.as_mut() {
+                x.dirty = false;
+            }
         }
-        self.buckets.values_mut().for_each(|(_, d)| *d = false);
-        self.shifts.values_mut().for_each(|(_, d)| *d = false);
+        // parked rows are persisted now: a late document reads them back
+        self.buckets.clear();
+        self.shifts.clear();
         self.changed = 0;
-        if self.buckets.len() + self.shifts.len() > CACHE_ROWS {
-            self.buckets.clear();
-            self.shifts.clear();
-        }
         if self.fns.len() > CACHE_FNS {
             self.fns.clear();
         }
@@ -256,7 +293,7 @@ fn flush(st: &mut State, writer: &tokio::sync::mpsc::WeakSender<Request>) -> Res
     if st.changed == 0 {
         return Ok(());
     }
-    let rows = st.changes()?;
+    let rows = st.changes();
     let tx = writer.upgrade().ok_or(StoreError::Closed)?;
     let (reply, done) = oneshot::channel();
     let req = Request::mutate(
