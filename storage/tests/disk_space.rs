@@ -18,7 +18,7 @@ use ffd::FnNumber;
 use storage::embedded::{EmbeddedOptions, EmbeddedStore, MinFreeSpace};
 use storage::model::{AppendOutcome, DocumentKey, DocumentRecord};
 use storage::tmpfs::Tmpfs;
-use storage::{DeliveryStore, DocumentStore, Durability, Health, Rnm, Store, StoreError, Timestamp};
+use storage::{DeliveryStore, DocumentStore, Durability, Health, ReportStore, Rnm, Store, StoreError, Timestamp};
 
 const MIB: u64 = 1024 * 1024;
 
@@ -227,6 +227,24 @@ async fn verify(s: &EmbeddedStore, outcomes: &[(u32, Vec<u32>, Vec<u32>)]) -> us
     // the outbox counter moved with the documents, in the same batches (+1: document 0/1)
     let backlog = s.backlog().await.expect("backlog");
     assert_eq!(backlog.pending, stored + 1, "pending deliveries = documents stored");
+    // the report aggregates count every stored document once — also those of a group
+    // refused with ENOSPC that reached the journal anyway (never handed to the
+    // aggregator, found by its scan)
+    s.settle().await.expect("settle");
+    for (w, acked, refused) in outcomes {
+        let docs = s.documents_by_fn(&fn_of(*w), 0..=u32::MAX, storage::PageRequest::first(1000)).await.expect("list");
+        let mut want = storage::model::Recomputed::default();
+        for d in &docs.items {
+            want.fold(d);
+        }
+        let got = s.continuity(&[fn_of(*w)]).await.expect("continuity");
+        let got = got.first().map(|c| (c.continuity.received, c.continuity.missing()));
+        assert_eq!(
+            got,
+            Some((want.continuity.received, want.continuity.missing())),
+            "writer {w}: {acked:?} {refused:?}"
+        );
+    }
     found
 }
 

@@ -380,6 +380,11 @@ impl Writer {
                 count_error(&e);
                 // nothing of the group is known to be stored: forget what it touched
                 self.known = Known::default();
+                // ... but a refused write may still reach the journal (ENOSPC): the report
+                // aggregator looks at what is stored instead of what was handed over
+                if !fresh.is_empty() {
+                    self.shared.reports.rescan();
+                }
                 for w in waiting {
                     let _ = w.reply.send(Err(e.clone()));
                 }

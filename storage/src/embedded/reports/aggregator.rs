@@ -21,9 +21,10 @@ use crate::model::{Bucket, Continuity, DocFacts, DocumentKey, DocumentRecord, Sh
 const FLUSH_EVERY: Duration = Duration::from_secs(5);
 /// Flush early past this many changed rows.
 const FLUSH_ROWS: usize = 50_000;
-/// FNs kept in memory (continuity and current rows, a few hundred bytes each) before the
-/// clean ones are dropped; rows an FN moved away from are dropped at each flush.
-const CACHE_FNS: usize = 1_000_000;
+/// FNs kept in memory (continuity, current day and shift rows: about 3 KB each) before
+/// they are dropped (after a flush, so all are clean); rows an FN moved away from are
+/// dropped at each flush.
+const CACHE_FNS: usize = 100_000;
 
 /// A row to write: key, and value or deletion.
 type Row = (Vec<u8>, Option<Vec<u8>>);
@@ -81,10 +82,11 @@ impl State {
                 e.insert(FnState { rnm, cont, dirty: false, gapped, day: None, shift: None })
             }
         };
-        if !st.cont.record(doc.fd, doc.received_at) {
+        if st.cont.contains(doc.fd) {
             return Ok(false);
         }
-        touch(&mut st.dirty, changed);
+        // load the rows first: a failed read leaves the FD unrecorded, so that the document
+        // is folded whole later, never recorded without being counted
         let facts = DocFacts::of(doc);
         if st.day.as_ref().is_none_or(|d| d.at != facts.bucket) {
             if let Some(old) = st.day.take() {
@@ -96,30 +98,45 @@ impl State {
             };
             st.day = Some(Slot { at: facts.bucket, row, dirty });
         }
+        if let Some(s) = facts.shift()
+            && st.shift.as_ref().is_none_or(|x| x.at != s)
+        {
+            if let Some(old) = st.shift.take() {
+                shifts.insert((f, old.at), (old.row, old.dirty));
+            }
+            let (row, dirty) = match shifts.remove(&(f, s)) {
+                Some(parked) => parked,
+                None => {
+                    let stored = read_shift(eng, &f, s)?;
+                    (stored.unwrap_or(ShiftSummary { shift: s, ..Default::default() }), false)
+                }
+            };
+            st.shift = Some(Slot { at: s, row, dirty });
+        }
+        if !st.cont.record(doc.fd, doc.received_at) {
+            return Ok(false);
+        }
+        touch(&mut st.dirty, changed);
         if let Some(d) = st.day.as_mut() {
             d.row.add(&facts.figures);
             touch(&mut d.dirty, changed);
         }
-        if let Some(s) = facts.shift() {
-            if st.shift.as_ref().is_none_or(|x| x.at != s) {
-                if let Some(old) = st.shift.take() {
-                    shifts.insert((f, old.at), (old.row, old.dirty));
-                }
-                let (row, dirty) = match shifts.remove(&(f, s)) {
-                    Some(parked) => parked,
-                    None => {
-                        let stored = read_shift(eng, &f, s)?;
-                        (stored.unwrap_or(ShiftSummary { shift: s, ..Default::default() }), false)
-                    }
-                };
-                st.shift = Some(Slot { at: s, row, dirty });
-            }
-            if let Some(x) = st.shift.as_mut() {
-                x.row.add(doc.fd, &facts.figures);
-                touch(&mut x.dirty, changed);
-            }
+        if facts.shift().is_some()
+            && let Some(x) = st.shift.as_mut()
+        {
+            x.row.add(doc.fd, &facts.figures);
+            touch(&mut x.dirty, changed);
         }
         Ok(true)
+    }
+
+    /// Drops what is held for an FN after a failed fold: its continuity and rows are read
+    /// back from the store, which holds them consistently (what was folded but not yet
+    /// persisted is folded again by the scan).
+    fn forget(&mut self, f: &FnNumber) {
+        self.fns.remove(f);
+        self.buckets.retain(|(x, _), _| x != f);
+        self.shifts.retain(|(x, _), _| x != f);
     }
 
     /// The changed rows.
@@ -202,7 +219,7 @@ fn run(shared: &Shared, rx: &mpsc::Receiver<Group>, writer: &tokio::sync::mpsc::
     loop {
         if scan || hub(shared).overflow.swap(false, Ordering::SeqCst) {
             let covered = hub(shared).fed.load(Ordering::SeqCst);
-            match shared.engine().and_then(|eng| recover(&eng, &mut st)) {
+            match shared.engine().and_then(|eng| recover(&eng, &mut st, writer)) {
                 Ok(n) => {
                     if n > 0 {
                         tracing::info!(documents = n, "report aggregates: folded stored documents found unfolded");
@@ -237,6 +254,9 @@ fn run(shared: &Shared, rx: &mpsc::Receiver<Group>, writer: &tokio::sync::mpsc::
                 }
                 false
             }
+            // the store was dropped without `close`: the writer is gone, nothing can be
+            // persisted any more
+            Err(mpsc::RecvTimeoutError::Timeout) if writer.upgrade().is_none() => return,
             Err(mpsc::RecvTimeoutError::Timeout) => false,
             Err(mpsc::RecvTimeoutError::Disconnected) => true,
         };
@@ -281,9 +301,9 @@ fn fold_group(shared: &Shared, st: &mut State, group: &[DocumentRecord]) {
     };
     for d in group {
         if let Err(e) = st.fold(&eng, d) {
-            tracing::warn!(error = %e, "report aggregates: fold failed; a scan will retry");
+            tracing::warn!(error = %e, fn_number = %d.fn_number, fd = d.fd, "report aggregates: fold failed; a scan will retry");
+            st.forget(&d.fn_number);
             hub(shared).overflow.store(true, Ordering::SeqCst);
-            return;
         }
     }
 }
@@ -315,9 +335,11 @@ fn flush(st: &mut State, writer: &tokio::sync::mpsc::WeakSender<Request>) -> Res
     Ok(())
 }
 
-/// Folds every stored document whose FD its FN's continuity does not hold. Returns how
-/// many were folded.
-fn recover(eng: &Engine, st: &mut State) -> Result<u64, StoreError> {
+/// Folds every stored document whose FD its FN's continuity does not hold, flushing as it
+/// goes. Returns how many were folded. An FN whose rows cannot be read, or a document that
+/// cannot be decoded, is logged and left for the next scan: one bad record never stops the
+/// others.
+fn recover(eng: &Engine, st: &mut State, writer: &tokio::sync::mpsc::WeakSender<Request>) -> Result<u64, StoreError> {
     let docs = eng.ks(Ks::Docs);
     let mut folded = 0u64;
     let mut from: Vec<u8> = Vec::new();
@@ -325,34 +347,61 @@ fn recover(eng: &Engine, st: &mut State) -> Result<u64, StoreError> {
         let Some(first) = docs.range(from.clone()..).next() else { break };
         let k = first.key().map_err(fj("scan documents"))?;
         let DocumentKey { fn_number: f, .. } = keys::doc_decode_tail(&k)?;
-        // the FD ranges this FN's continuity does not hold
-        let missing: Vec<(u32, u32)> =
-            match st.fns.get(&f).map(|s| s.cont.clone()).or(read_continuity(eng, &f)?.map(|c| c.continuity)) {
-                Some(c) => {
-                    let (lo, hi) = (c.low.unwrap_or(0), c.high.unwrap_or(0));
-                    let mut m: Vec<(u32, u32)> = Vec::new();
-                    if lo > 0 {
-                        m.push((0, lo - 1));
-                    }
-                    m.extend(c.holes.iter().map(|h| (h.from, h.to)));
-                    if hi < u32::MAX {
-                        m.push((hi + 1, u32::MAX));
-                    }
-                    m
-                }
-                None => vec![(0, u32::MAX)],
-            };
-        for (lo, hi) in missing {
-            for g in docs.range(keys::doc_parts(&f, lo).to_vec()..=keys::doc_parts(&f, hi).to_vec()) {
-                let (k, v) = g.into_inner().map_err(fj("scan documents"))?;
-                let doc = doc_codec::decode_document(&keys::doc_decode_tail(&k)?, &v)?;
-                if st.fold(eng, &doc)? {
-                    folded += 1;
-                }
+        match recover_fn(eng, st, &f) {
+            Ok(n) => folded += n,
+            Err(e) => {
+                tracing::warn!(error = %e, fn_number = %f, "report aggregates: cannot fold this FN's documents now");
+                st.forget(&f);
             }
+        }
+        if st.changed >= FLUSH_ROWS {
+            // a consistent point (whole documents folded): bound memory and the mutation
+            flush(st, writer)?;
         }
         from = keys::doc_parts(&f, u32::MAX).to_vec();
         from.push(0);
+    }
+    Ok(folded)
+}
+
+/// The scan of one FN: the FD ranges its continuity does not hold.
+fn recover_fn(eng: &Engine, st: &mut State, f: &FnNumber) -> Result<u64, StoreError> {
+    let docs = eng.ks(Ks::Docs);
+    let cont = match st.fns.get(f) {
+        Some(s) => Some(s.cont.clone()),
+        None => read_continuity(eng, f)?.map(|c| c.continuity),
+    };
+    let missing: Vec<(u32, u32)> = match cont {
+        Some(c) => {
+            let (lo, hi) = (c.low.unwrap_or(0), c.high.unwrap_or(0));
+            let mut m: Vec<(u32, u32)> = Vec::new();
+            if lo > 0 {
+                m.push((0, lo - 1));
+            }
+            m.extend(c.holes.iter().map(|h| (h.from, h.to)));
+            if hi < u32::MAX {
+                m.push((hi + 1, u32::MAX));
+            }
+            m
+        }
+        None => vec![(0, u32::MAX)],
+    };
+    let mut folded = 0;
+    for (lo, hi) in missing {
+        for g in docs.range(keys::doc_parts(f, lo).to_vec()..=keys::doc_parts(f, hi).to_vec()) {
+            let (k, v) = g.into_inner().map_err(fj("scan documents"))?;
+            let key = keys::doc_decode_tail(&k)?;
+            let doc = match doc_codec::decode_document(&key, &v) {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::warn!(error = %e, fn_number = %f, fd = key.fd, "report aggregates: stored document unreadable; not folded");
+                    continue;
+                }
+            };
+            if st.fold(eng, &doc)? {
+                folded += 1;
+            }
+        }
     }
     Ok(folded)
 }

@@ -46,7 +46,7 @@ pub(crate) use aggregator::spawn;
 
 /// Groups of new documents the channel holds before the writer stops handing them over
 /// (the aggregator then finds them by a scan).
-const CHANNEL_GROUPS: usize = 4096;
+const CHANNEL_GROUPS: usize = 256;
 
 /// What the writer, the aggregator thread and `settle` share.
 pub(crate) struct Hub {
@@ -93,6 +93,12 @@ impl Hub {
         if !sent {
             self.overflow.store(true, Ordering::SeqCst);
         }
+    }
+
+    /// Asks the aggregator for a scan: a group's documents may be stored without having
+    /// been handed over (a commit that failed with ENOSPC can still reach the journal).
+    pub(crate) fn rescan(&self) {
+        self.overflow.store(true, Ordering::SeqCst);
     }
 
     /// Stops the hand-off: the aggregator flushes what it has and exits.
