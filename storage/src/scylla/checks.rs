@@ -92,10 +92,12 @@ pub(super) fn replication_factor(replication: &HashMap<String, String>, dc: Opti
 pub(super) async fn check_schema(session: &Session, keyspace: &str) -> Result<Timestamp, StoreError> {
     let applied = schema::applied_versions(session, keyspace).await?;
     let need = schema::required_version();
-    if !applied.contains_key(&need) {
+    let missing: Vec<u32> =
+        schema::SCHEMA_FILES.iter().map(|f| f.version).filter(|v| !applied.contains_key(v)).collect();
+    if !missing.is_empty() {
         return Err(StoreError::Invalid(format!(
-            "keyspace {keyspace} has schema versions {:?}; this build needs version {need}: \
-             run the schema migration",
+            "keyspace {keyspace} has schema versions {:?}; this build needs versions 1 to {need}, \
+             missing {missing:?}: run the schema migration",
             applied.keys().collect::<Vec<_>>()
         )));
     }
