@@ -346,6 +346,25 @@ impl Continuity {
         true
     }
 
+    /// Whether the fields agree with each other (holes ascending, disjoint, non-empty,
+    /// strictly between `low` and `high`; `low` and `high` both set or both unset): what a
+    /// backend checks on a stored row before trusting it.
+    pub fn is_consistent(&self) -> bool {
+        let (lo, hi) = match (self.low, self.high) {
+            (Some(l), Some(h)) if l <= h => (l, h),
+            (None, None) => return self.holes.is_empty(),
+            _ => return false,
+        };
+        let mut floor = lo;
+        for h in &self.holes {
+            if h.from <= floor || h.to < h.from || h.to >= hi {
+                return false;
+            }
+            floor = h.to + 1;
+        }
+        true
+    }
+
     /// Whether `fd` was recorded.
     pub fn contains(&self, fd: u32) -> bool {
         match (self.low, self.high) {
@@ -511,73 +530,4 @@ impl Recomputed {
 }
 
 #[cfg(test)]
-mod tests {
-    use proptest::prelude::*;
-
-    use super::*;
-
-    #[test]
-    fn holes_open_fill_and_split() {
-        let t = Timestamp::from_unix_secs;
-        let mut c = Continuity::default();
-        assert!(c.record(5, t(1)));
-        assert!(c.record(9, t(2)));
-        assert_eq!(c.holes, vec![Hole { from: 6, to: 8, since: t(2) }]);
-        assert!(c.record(7, t(3)));
-        assert_eq!(c.holes, vec![Hole { from: 6, to: 6, since: t(2) }, Hole { from: 8, to: 8, since: t(2) }]);
-        assert!(!c.record(7, t(4)));
-        assert!(!c.record(9, t(4)));
-        assert!(c.record(2, t(5)));
-        assert_eq!(c.missing(), 4);
-        assert_eq!(c.oldest_hole_since(), Some(t(2)));
-        assert!(c.contains(5) && c.contains(2) && !c.contains(3) && !c.contains(6) && !c.contains(10));
-        assert_eq!(c.received, 4);
-    }
-
-    fn totals() -> impl Strategy<Value = Totals> {
-        let line = (0u64..1000, proptest::collection::vec(prop_oneof![Just(0u64), any::<u64>()], 18)).prop_map(
-            |(count, f)| {
-                let mut a = [0u64; 18];
-                a.copy_from_slice(&f);
-                Line { count, amounts: Amounts::from_fields(&a) }
-            },
-        );
-        let line = prop_oneof![Just(Line::default()), line];
-        (any::<u64>(), any::<u64>(), proptest::collection::vec(line, 8)).prop_map(|(documents, unreadable, lines)| {
-            let mut t = Totals { documents, unreadable, ..Totals::default() };
-            t.kinds.copy_from_slice(&lines[..4]);
-            t.corrections.copy_from_slice(&lines[4..]);
-            t
-        })
-    }
-
-    proptest! {
-        #[test]
-        fn totals_round_trip_and_truncations_fail(t in totals()) {
-            let mut b = Vec::new();
-            t.encode(&mut b);
-            let (back, rest) = Totals::decode(&b).expect("decodes");
-            prop_assert_eq!(back, t);
-            prop_assert!(rest.is_empty());
-            for cut in 0..b.len() {
-                prop_assert!(Totals::decode(&b[..cut]).is_none_or(|(x, _)| x != t));
-            }
-        }
-
-        #[test]
-        fn continuity_matches_a_set(fds in proptest::collection::vec(1u32..60, 0..80)) {
-            let mut c = Continuity::default();
-            let mut set = std::collections::BTreeSet::new();
-            for (i, fd) in fds.iter().enumerate() {
-                prop_assert_eq!(c.record(*fd, Timestamp::from_unix_secs(i as i64)), set.insert(*fd));
-            }
-            for fd in 0..62 {
-                prop_assert_eq!(c.contains(fd), set.contains(&fd));
-            }
-            if let (Some(lo), Some(hi)) = (set.first(), set.last()) {
-                prop_assert_eq!(c.missing(), u64::from(hi - lo + 1) - set.len() as u64);
-            }
-            prop_assert_eq!(c.received, set.len() as u64);
-        }
-    }
-}
+mod tests;

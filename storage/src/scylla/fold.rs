@@ -286,6 +286,9 @@ impl ScyllaStore {
             Some(b) => from_json(&format!("continuity of {}", fn_text.trim_end()), &b)?,
             None => Continuity::default(),
         };
+        if !continuity.is_consistent() {
+            return Err(StoreError::Corrupt(format!("continuity of {}: inconsistent holes", fn_text.trim_end())));
+        }
         Ok(FnReport { continuity, rnm: rnm.unwrap_or_default(), rows: Default::default() })
     }
 

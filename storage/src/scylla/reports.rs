@@ -68,6 +68,9 @@ impl ScyllaStore {
         let Some((rnm, Some(body))) = row else { return Ok(None) };
         let what = format!("continuity of {}", f.trim_end());
         let continuity: Continuity = from_json(&what, &body)?;
+        if !continuity.is_consistent() {
+            return Err(StoreError::Corrupt(format!("{what}: inconsistent holes")));
+        }
         if continuity.received == 0 {
             return Ok(None);
         }
