@@ -301,6 +301,22 @@ mod tests {
     }
 
     #[test]
+    fn prepayment_credit_and_counter_provision() {
+        let mut w = TlvWriter::new();
+        w.begin(3).u32(1038, 2).byte(1054, 3).vln(1020, 10_000).vln(1031, 1_000).vln(1081, 2_000);
+        w.vln(1215, 3_000).vln(1216, 2_500).vln(1217, 1_500).vln(1105, 10_000);
+        w.end();
+        let f = figures(&container(11, &w.finish())).expect("readable");
+        let a = f.receipt.expect("receipt").amounts;
+        assert_eq!(
+            (a.total, a.cash, a.cashless, a.prepayment, a.credit, a.counter_provision),
+            (10_000, 1_000, 2_000, 3_000, 2_500, 1_500)
+        );
+        assert_eq!(a.vat[5], 10_000);
+        assert_eq!(f.receipt.and_then(|r| r.kind), Some(3));
+    }
+
+    #[test]
     fn shift_close_counters() {
         let mut w = TlvWriter::new();
         w.begin(5).u32(1038, 4).u32(1111, 12).u32(1118, 9).begin(1194);
