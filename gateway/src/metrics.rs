@@ -375,6 +375,20 @@ pub static CATALOGUE: &[MetricDef] = &[
         &[],
     ),
     def(
+        storage::metrics::REPORT_LAG_SECONDS,
+        Gauge,
+        "Seconds since the report aggregates last reflected every stored document (embedded backend; 0 while caught up, rises to the 5 s flush interval under load; the cluster backend's is the derive follower's journal lag).",
+        &[],
+        &[],
+    ),
+    def(
+        storage::metrics::REPORT_ERRORS_TOTAL,
+        Counter,
+        "Report aggregation steps that failed and are retried: a fold, a scan or a flush (embedded backend; the log says which FN).",
+        &[],
+        &[],
+    ),
+    def(
         storage::metrics::OPERATION_SECONDS,
         Histogram,
         "Duration of cluster-backend operations, by operation.",

@@ -50,3 +50,10 @@ pub const APPENDS_REFUSED_TOTAL: &str = "ofd_storage_appends_refused_total";
 /// Counter: journal entries a sweep found that a follower had passed (a clock error on
 /// some node), by `follower`.
 pub const SWEPT_TOTAL: &str = "ofd_storage_journal_swept_total";
+/// Gauge: seconds since the report aggregates last reflected every stored document
+/// (embedded backend; 0 while caught up; the cluster backend's fold is part of the
+/// deriver, whose lag is `ofd_storage_journal_lag_seconds{follower="derive"}`).
+pub const REPORT_LAG_SECONDS: &str = "ofd_storage_report_lag_seconds";
+/// Counter: report aggregation steps that failed and are retried — a fold, a scan, a
+/// flush (embedded backend).
+pub const REPORT_ERRORS_TOTAL: &str = "ofd_storage_report_errors_total";

@@ -15,6 +15,7 @@ use crate::embedded::writer::Request;
 use crate::embedded::{Engine, Ks, Shared, codec as doc_codec, fj, keys};
 use crate::error::StoreError;
 use crate::ids::Rnm;
+use crate::metrics as m;
 use crate::model::{Bucket, Continuity, DocFacts, DocumentKey, DocumentRecord, ShiftSummary, Totals};
 
 /// How often changed state is persisted (and the report lag when nobody settles).
@@ -216,7 +217,13 @@ fn run(shared: &Shared, rx: &mpsc::Receiver<Group>, writer: &tokio::sync::mpsc::
     let mut applied = 0u64; // the last group folded (or covered by a scan)
     let mut last_flush = Instant::now();
     let mut warned = Instant::now() - Duration::from_secs(60);
+    let mut caught_up = Instant::now();
     loop {
+        // the lag: how long since the persisted aggregates reflected everything stored
+        if *hub(shared).flushed.borrow() >= hub(shared).fed.load(Ordering::SeqCst) {
+            caught_up = Instant::now();
+        }
+        metrics::gauge!(m::REPORT_LAG_SECONDS).set(caught_up.elapsed().as_secs_f64());
         if scan || hub(shared).overflow.swap(false, Ordering::SeqCst) {
             let covered = hub(shared).fed.load(Ordering::SeqCst);
             match shared.engine().and_then(|eng| recover(&eng, &mut st, writer)) {
@@ -230,6 +237,7 @@ fn run(shared: &Shared, rx: &mpsc::Receiver<Group>, writer: &tokio::sync::mpsc::
                 }
                 Err(e) => {
                     hub(shared).overflow.store(true, Ordering::SeqCst);
+                    metrics::counter!(m::REPORT_ERRORS_TOTAL).increment(1);
                     if warned.elapsed() > Duration::from_secs(10) {
                         tracing::warn!(error = %e, "report aggregates: scan failed; retrying");
                         warned = Instant::now();
@@ -276,6 +284,7 @@ fn run(shared: &Shared, rx: &mpsc::Receiver<Group>, writer: &tokio::sync::mpsc::
                     });
                 }
                 Err(e) => {
+                    metrics::counter!(m::REPORT_ERRORS_TOTAL).increment(1);
                     if warned.elapsed() > Duration::from_secs(10) {
                         tracing::warn!(error = %e, "report aggregates: could not persist; kept in memory, retrying");
                         warned = Instant::now();
@@ -302,6 +311,7 @@ fn fold_group(shared: &Shared, st: &mut State, group: &[DocumentRecord]) {
     for d in group {
         if let Err(e) = st.fold(&eng, d) {
             tracing::warn!(error = %e, fn_number = %d.fn_number, fd = d.fd, "report aggregates: fold failed; a scan will retry");
+            metrics::counter!(m::REPORT_ERRORS_TOTAL).increment(1);
             st.forget(&d.fn_number);
             hub(shared).overflow.store(true, Ordering::SeqCst);
         }
@@ -351,6 +361,7 @@ fn recover(eng: &Engine, st: &mut State, writer: &tokio::sync::mpsc::WeakSender<
             Ok(n) => folded += n,
             Err(e) => {
                 tracing::warn!(error = %e, fn_number = %f, "report aggregates: cannot fold this FN's documents now");
+                metrics::counter!(m::REPORT_ERRORS_TOTAL).increment(1);
                 st.forget(&f);
             }
         }
@@ -395,6 +406,7 @@ fn recover_fn(eng: &Engine, st: &mut State, f: &FnNumber) -> Result<u64, StoreEr
                 Ok(d) => d,
                 Err(e) => {
                     tracing::warn!(error = %e, fn_number = %f, fd = key.fd, "report aggregates: stored document unreadable; not folded");
+                    metrics::counter!(m::REPORT_ERRORS_TOTAL).increment(1);
                     continue;
                 }
             };
