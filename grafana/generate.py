@@ -467,6 +467,14 @@ def storage():
     d.ts("Cluster-backend operation latency", "ScyllaDB backend: p99 duration by operation (empty with the "
          "embedded store).", SECONDS,
          [target(quantile(0.99, "ofd_storage_operation_seconds", by="op"), "{{op}} p99")])
+    d.ts("Report aggregates lag by node", "Seconds since each node's report aggregates (revenue reports, shifts, "
+         "FD continuity) last reflected every stored document: under load a saw-tooth up to the 5 s flush "
+         "interval; a steady rise means the aggregator is stuck (alert OfdReportAggregatesLagging). Embedded "
+         "store; with the CQL store see the derive follower's journal lag.", SECONDS,
+         [target(f"max by (instance) (ofd_storage_report_lag_seconds{sel()})", "{{instance}}")])
+    d.ts("Report aggregation errors", "Folds, scans and flushes of the report aggregator that failed and are "
+         "retried (the node's log names the FN). Embedded store.", PER_S,
+         [target(rate("ofd_storage_report_errors_total", by="instance"), "{{instance}}")])
     return d
 
 
