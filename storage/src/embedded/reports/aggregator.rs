@@ -226,7 +226,7 @@ fn run(shared: &Shared, rx: &mpsc::Receiver<Group>, writer: &tokio::sync::mpsc::
         metrics::gauge!(m::REPORT_LAG_SECONDS).set(caught_up.elapsed().as_secs_f64());
         if scan || hub(shared).overflow.swap(false, Ordering::SeqCst) {
             let covered = hub(shared).fed.load(Ordering::SeqCst);
-            match shared.engine().and_then(|eng| recover(&eng, &mut st, writer)) {
+            match shared.engine().and_then(|eng| recover(&eng, &mut st, writer, caught_up)) {
                 Ok(n) => {
                     if n > 0 {
                         tracing::info!(documents = n, "report aggregates: folded stored documents found unfolded");
@@ -349,11 +349,22 @@ fn flush(st: &mut State, writer: &tokio::sync::mpsc::WeakSender<Request>) -> Res
 /// goes. Returns how many were folded. An FN whose rows cannot be read, or a document that
 /// cannot be decoded, is logged and left for the next scan: one bad record never stops the
 /// others.
-fn recover(eng: &Engine, st: &mut State, writer: &tokio::sync::mpsc::WeakSender<Request>) -> Result<u64, StoreError> {
+fn recover(
+    eng: &Engine,
+    st: &mut State,
+    writer: &tokio::sync::mpsc::WeakSender<Request>,
+    caught_up: Instant,
+) -> Result<u64, StoreError> {
     let docs = eng.ks(Ks::Docs);
     let mut folded = 0u64;
     let mut from: Vec<u8> = Vec::new();
+    let mut shown = Instant::now();
     loop {
+        // a long scan (the first start after an upgrade) shows in the lag as it goes
+        if shown.elapsed() >= Duration::from_secs(1) {
+            metrics::gauge!(m::REPORT_LAG_SECONDS).set(caught_up.elapsed().as_secs_f64());
+            shown = Instant::now();
+        }
         let Some(first) = docs.range(from.clone()..).next() else { break };
         let k = first.key().map_err(fj("scan documents"))?;
         let DocumentKey { fn_number: f, .. } = keys::doc_decode_tail(&k)?;
