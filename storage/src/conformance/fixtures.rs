@@ -5,6 +5,8 @@ use std::future::Future;
 
 use bytes::Bytes;
 use ffd::FnNumber;
+use ffd::build::{self, Identity};
+use ffd::tlv::FfdVersion;
 use uuid::Uuid;
 
 use crate::error::StoreError;
@@ -171,5 +173,47 @@ pub fn job(i: i64, state: JobState) -> ResendJob {
         failed: 0,
         cursor: None,
         error: None,
+    }
+}
+
+/// A register identity for documents built by `ffd::build` (FFD 1.2).
+pub fn fiscal_identity(f: FnNumber, r: &Rnm) -> Identity {
+    Identity {
+        fn_number: f,
+        rnm: r.as_str().to_owned(),
+        user_inn: "7702203276".into(),
+        kkt_serial: "000000100001".into(),
+        ofd_inn: "7704211201".into(),
+        user_name: "Shop".into(),
+        address: "Moscow".into(),
+        place: "Shop 1".into(),
+        cashier: "Cashier".into(),
+        ffd: FfdVersion::V1_2,
+    }
+}
+
+/// A stored record around a document TLV built by `ffd::build` (`time`: its 1012).
+pub fn fiscal_record(id: &Identity, r: &Rnm, fd: u32, tlv: &[u8], time: u32, received_at: Timestamp) -> DocumentRecord {
+    let msg = build::message(id, fd, tlv);
+    let raw = msg.slice(ffd::session::SESSION_HEADER_LEN..);
+    let mut ack = vec![0x5A, 1];
+    ack.extend_from_slice(&fd.to_be_bytes());
+    ack.extend_from_slice(&raw[raw.len() - 4..]);
+    DocumentRecord {
+        fn_number: id.fn_number,
+        fd,
+        rnm: r.clone(),
+        doc_type: tlv.first().copied().unwrap_or(0),
+        ffd_version: Some(4),
+        doc_time: Some(Timestamp::from_unix_secs(i64::from(time))),
+        received_at,
+        total: None,
+        fiscal_sign: None,
+        response_code: 0,
+        flk_error: None,
+        opaque: false,
+        telemetry: None,
+        raw,
+        ack: Bytes::from(ack),
     }
 }

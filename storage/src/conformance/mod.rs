@@ -53,7 +53,7 @@ pub use registers::{
     registers_updated_since, registers_version_conflict_changes_nothing, unknown_fns_aggregate_and_remove,
 };
 pub use reopen::data_survives_reopen;
-pub use reports::{reports_equal_a_recomputation, reports_hand_computed_shift_and_hole};
+pub use reports::{check_reports, reports_equal_a_recomputation, reports_hand_computed_shift_and_hole};
 pub use tariffs::tariffs_create_get_list;
 
 /// How the suite obtains stores of one backend.

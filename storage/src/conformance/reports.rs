@@ -3,13 +3,12 @@
 //! stores — after random loads with retransmissions, conflicting copies, holes filled
 //! late and a reopen — and a small hand-computed set.
 
-use bytes::Bytes;
 use ffd::FnNumber;
 use ffd::build::{self, Correction, Identity, Item, Receipt, ReceiptExtras};
-use ffd::tlv::{FfdVersion, Fvln, TlvWriter};
+use ffd::tlv::{Fvln, TlvWriter};
 
 use super::Harness;
-use super::fixtures::{T0, append_ok, collect_pages, fn_no, rnm};
+use super::fixtures::{T0, append_ok, collect_pages, fiscal_identity, fiscal_record, fn_no, rnm};
 use crate::ids::{Rnm, Timestamp};
 use crate::model::{Bucket, Continuity, DocumentRecord, Recomputed, ShiftSummary};
 use crate::store::Store;
@@ -17,47 +16,6 @@ use crate::store::Store;
 /// Local day of the fixtures' epoch (2023-11-14).
 fn day0() -> i32 {
     Bucket::day_of_local(T0 / 1000)
-}
-
-fn identity(f: FnNumber, r: &Rnm) -> Identity {
-    Identity {
-        fn_number: f,
-        rnm: r.as_str().to_owned(),
-        user_inn: "7702203276".into(),
-        kkt_serial: "000000100001".into(),
-        ofd_inn: "7704211201".into(),
-        user_name: "Shop".into(),
-        address: "Moscow".into(),
-        place: "Shop 1".into(),
-        cashier: "Cashier".into(),
-        ffd: FfdVersion::V1_2,
-    }
-}
-
-/// A stored record around a document TLV built by `ffd::build`.
-fn record(id: &Identity, r: &Rnm, fd: u32, tlv: &[u8], time: u32, received_at: Timestamp) -> DocumentRecord {
-    let msg = build::message(id, fd, tlv);
-    let raw = msg.slice(ffd::session::SESSION_HEADER_LEN..);
-    let mut ack = vec![0x5A, 1];
-    ack.extend_from_slice(&fd.to_be_bytes());
-    ack.extend_from_slice(&raw[raw.len() - 4..]);
-    DocumentRecord {
-        fn_number: id.fn_number,
-        fd,
-        rnm: r.clone(),
-        doc_type: tlv.first().copied().unwrap_or(0),
-        ffd_version: Some(4),
-        doc_time: Some(Timestamp::from_unix_secs(i64::from(time))),
-        received_at,
-        total: None,
-        fiscal_sign: None,
-        response_code: 0,
-        flk_error: None,
-        opaque: false,
-        telemetry: None,
-        raw,
-        ack: Bytes::from(ack),
-    }
 }
 
 fn item(price: u64, vat: u8) -> Item {
@@ -126,14 +84,15 @@ fn random_doc(rng: &mut Rng, id: &Identity, r: &Rnm, fd: u32, variant: u64) -> D
         }
         3 => {
             // an encrypted body: stored verbatim, no readable time
-            let mut d = record(id, r, fd, &build::receipt(id, fd, time, &receipt(op, shift, items, cash)), time, at);
+            let mut d =
+                fiscal_record(id, r, fd, &build::receipt(id, fd, time, &receipt(op, shift, items, cash)), time, at);
             d.opaque = true;
             d.doc_time = None;
             return d;
         }
         _ => build::receipt(id, fd, time, &receipt(op, shift, items, cash)),
     };
-    record(id, r, fd, &tlv, time, at)
+    fiscal_record(id, r, fd, &tlv, time, at)
 }
 
 /// Continuity without the hole times (they depend on the order documents arrived in):
@@ -144,8 +103,10 @@ fn shape(c: &Continuity) -> Shape {
     (c.low, c.high, c.received, c.holes.iter().map(|h| (h.from, h.to)).collect())
 }
 
-/// Compares every aggregate of `fns` with a recomputation from the stored documents.
-async fn check(s: &dyn Store, fns: &[FnNumber], context: &str) {
+/// Compares every aggregate of `fns` (totals of the days around the fixtures' epoch, shifts,
+/// continuity, the FNs with holes among them) with a recomputation from the stored
+/// documents, after `settle`. Shared with backend-specific report tests.
+pub async fn check_reports(s: &dyn Store, fns: &[FnNumber], context: &str) {
     s.settle().await.expect("settle");
     let days = day0() - 40..=day0() + 40;
     let mut gapped_expected = Vec::new();
@@ -202,7 +163,7 @@ pub async fn reports_equal_a_recomputation(h: &dyn Harness) {
         let mut later = Vec::new();
         let mut batch = Vec::new();
         for (i, f) in fns.iter().enumerate() {
-            let id = identity(*f, &regs[i]);
+            let id = fiscal_identity(*f, &regs[i]);
             let mut fds: Vec<u32> = (1..=30).collect();
             // shuffle
             for j in (1..fds.len()).rev() {
@@ -228,16 +189,16 @@ pub async fn reports_equal_a_recomputation(h: &dyn Harness) {
             }
         }
         append_ok(s.as_ref(), std::mem::take(&mut batch)).await;
-        check(s.as_ref(), &fns, &format!("seed {seed}")).await;
+        check_reports(s.as_ref(), &fns, &format!("seed {seed}")).await;
         if let Some(reopened) = h.reopen(s.clone()).await {
             s = reopened;
-            check(s.as_ref(), &fns, &format!("seed {seed}, reopened")).await;
+            check_reports(s.as_ref(), &fns, &format!("seed {seed}, reopened")).await;
         }
         // fill half of the holes, retransmit some of what was stored
         let fill: Vec<DocumentRecord> = later.iter().step_by(2).cloned().collect();
         append_ok(s.as_ref(), fill.clone()).await;
         append_ok(s.as_ref(), fill).await;
-        check(s.as_ref(), &fns, &format!("seed {seed}, holes filled")).await;
+        check_reports(s.as_ref(), &fns, &format!("seed {seed}, holes filled")).await;
     }
 }
 
@@ -246,14 +207,14 @@ pub async fn reports_equal_a_recomputation(h: &dyn Harness) {
 pub async fn reports_hand_computed_shift_and_hole(h: &dyn Harness) {
     let s = h.fresh().await;
     let (f, r) = (fn_no(610), rnm(610));
-    let id = identity(f, &r);
+    let id = fiscal_identity(f, &r);
     let d0 = i64::from(day0()) * 86_400;
     let local = |h: i64, m: i64| u32::try_from(d0 + h * 3600 + m * 60).expect("fits");
     let at = |n: i64| Timestamp(T0 + n * 60_000);
     let docs = vec![
-        record(&id, &r, 1, &build::open_shift(&id, 1, local(23, 0), 7), local(23, 0), at(1)),
+        fiscal_record(&id, &r, 1, &build::open_shift(&id, 1, local(23, 0), 7), local(23, 0), at(1)),
         // a sale of 100.00 at 20 %: 40.00 cash, 60.00 cashless; VAT 16.67
-        record(
+        fiscal_record(
             &id,
             &r,
             2,
@@ -263,7 +224,7 @@ pub async fn reports_hand_computed_shift_and_hole(h: &dyn Harness) {
         ),
         // FD 3 is missing
         // after midnight: a sale return of 30.00 at 10 %, cashless; VAT 2.73
-        record(
+        fiscal_record(
             &id,
             &r,
             4,
@@ -272,7 +233,7 @@ pub async fn reports_hand_computed_shift_and_hole(h: &dyn Harness) {
             at(4),
         ),
         // a correction of a sale, 5.00 cash, not subject to VAT (the turnover is stated)
-        record(
+        fiscal_record(
             &id,
             &r,
             5,
@@ -290,7 +251,14 @@ pub async fn reports_hand_computed_shift_and_hole(h: &dyn Harness) {
             at(5),
         ),
         // the close report counts 6 documents and 4 receipts (3 received), 2 sales of 102.00
-        record(&id, &r, 6, &close_shift(7, 6, 4, Some((2, 10_200)))(&id, 6, local(24, 30)), local(24, 30), at(6)),
+        fiscal_record(
+            &id,
+            &r,
+            6,
+            &close_shift(7, 6, 4, Some((2, 10_200)))(&id, 6, local(24, 30)),
+            local(24, 30),
+            at(6),
+        ),
     ];
     append_ok(s.as_ref(), docs.clone()).await;
     append_ok(s.as_ref(), docs[1..3].to_vec()).await; // retransmissions change nothing
@@ -327,7 +295,7 @@ pub async fn reports_hand_computed_shift_and_hole(h: &dyn Harness) {
     assert_eq!(gapped.iter().map(|c| c.fn_number).collect::<Vec<_>>(), vec![f]);
 
     // FD 3 arrives: a second receipt of the shift, before midnight
-    let late = record(
+    let late = fiscal_record(
         &id,
         &r,
         3,

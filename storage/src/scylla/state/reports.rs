@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use ffd::figures::ShiftCounters;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Continuity, ShiftSummary, Totals};
+use crate::model::{Continuity, ShiftSummary, Totals, read_varint, varint};
 
 /// Row kinds of `fn_reports` (the first clustering column); the continuity row is kind 0,
 /// bucket 0 (literals in its statements).
@@ -93,27 +93,6 @@ impl FdSet {
         }
         Some(Self(runs))
     }
-}
-
-fn varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn read_varint(b: &mut &[u8]) -> Option<u64> {
-    let mut v: u64 = 0;
-    for shift in (0..64).step_by(7) {
-        let (&byte, rest) = b.split_first()?;
-        *b = rest;
-        v |= u64::from(byte & 0x7f).checked_shl(shift)?;
-        if byte & 0x80 == 0 {
-            return Some(v);
-        }
-    }
-    None
 }
 
 /// What a shift row keeps besides its totals (`body`, JSON).

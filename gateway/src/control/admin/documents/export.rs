@@ -120,23 +120,12 @@ pub(super) async fn export(State(ctx): State<Ctx>, ApiQuery(q): ApiQuery<ExportQ
         (None, Some(inn)) => {
             let inn = Inn::parse(inn).map_err(|e| ApiError::invalid_param("owner_inn", e.to_string()))?;
             let filter = RegisterFilter { owner_inn: Some(inn), ..RegisterFilter::default() };
-            let mut out = Vec::new();
-            let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
-            loop {
-                let p = store.list_registers(&filter, page.clone()).await?;
-                out.extend(p.items);
-                if out.len() > MAX_REGISTERS {
-                    return Err(ApiError::invalid_param(
-                        "owner_inn",
-                        format!("the owner has more than {MAX_REGISTERS} registers: export them by rnm"),
-                    ));
-                }
-                match p.next {
-                    Some(c) => page.cursor = Some(c),
-                    None => break,
-                }
-            }
-            out
+            crate::control::admin::registers::collect(store.as_ref(), &filter, MAX_REGISTERS).await?.ok_or_else(|| {
+                ApiError::invalid_param(
+                    "owner_inn",
+                    format!("the owner has more than {MAX_REGISTERS} registers: export them by rnm"),
+                )
+            })?
         }
         _ => {
             return Err(

@@ -28,6 +28,7 @@ mod write;
 pub use read::ListItem;
 pub use view::RegisterView;
 pub(crate) use view::diff;
+pub(crate) use read::collect;
 pub use write::{ImportOutcome, ImportRequest};
 
 use super::Route;

@@ -114,3 +114,25 @@ pub(super) async fn show(State(ctx): State<Ctx>, ApiPath(rnm): ApiPath<String>) 
     let activity = ctx.shared.store.get_activity(&rnm).await?.unwrap_or_default();
     Ok(Json(view(&ctx, reg, Some(activity))))
 }
+
+/// Every register `filter` selects, page after page; `None` once there are more than `max`
+/// (the caller says how to narrow the request).
+pub(crate) async fn collect(
+    store: &dyn storage::Store,
+    filter: &storage::RegisterFilter,
+    max: usize,
+) -> Result<Option<Vec<storage::model::Register>>, storage::StoreError> {
+    let mut out = Vec::new();
+    let mut page = storage::PageRequest::first(storage::PageRequest::MAX_LIMIT);
+    loop {
+        let p = store.list_registers(filter, page.clone()).await?;
+        out.extend(p.items);
+        if out.len() > max {
+            return Ok(None);
+        }
+        match p.next {
+            Some(c) => page.cursor = Some(c),
+            None => return Ok(Some(out)),
+        }
+    }
+}

@@ -9,7 +9,7 @@ use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use serde::Deserialize;
 use storage::model::Register;
-use storage::{Inn, PageRequest, RegisterFilter, Rnm};
+use storage::{Inn, RegisterFilter, Rnm};
 
 use crate::control::admin::Ctx;
 use crate::control::admin::error::{ApiError, ApiResult};
@@ -152,22 +152,12 @@ pub async fn registers(ctx: &Ctx, q: &ReportQuery) -> ApiResult<Vec<Register>> {
             .ok_or_else(|| ApiError::not_found(format!("register {rnm} does not exist")).with_field("rnm"))?;
         return Ok(if filter.matches(&r) { vec![r] } else { Vec::new() });
     }
-    let mut out = Vec::new();
-    let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
-    loop {
-        let p = store.list_registers(&filter, page.clone()).await?;
-        out.extend(p.items);
-        if out.len() > MAX_REGISTERS {
-            return Err(ApiError::invalid_param(
-                "owner_inn",
-                format!("the filters select more than {MAX_REGISTERS} registers: narrow them (owner_inn, tariff, rnm)"),
-            ));
-        }
-        match p.next {
-            Some(c) => page.cursor = Some(c),
-            None => break,
-        }
-    }
+    let Some(mut out) = crate::control::admin::registers::collect(store.as_ref(), &filter, MAX_REGISTERS).await? else {
+        return Err(ApiError::invalid_param(
+            "owner_inn",
+            format!("the filters select more than {MAX_REGISTERS} registers: narrow them (owner_inn, tariff, rnm)"),
+        ));
+    };
     if out.is_empty()
         && let Some(inn) = owner
     {
