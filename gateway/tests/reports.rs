@@ -102,6 +102,13 @@ fn row<'a>(report: &'a Value, group: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("row {group}: {report}"))
 }
 
+/// reqwest is built without a default TLS provider: install ours before the first client, whichever
+/// test of this binary runs first.
+fn http_client() -> reqwest::Client {
+    gateway::control::fns::client::install_crypto_provider();
+    reqwest::Client::new()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn golden_reports_shifts_gaps_and_the_fd_gaps_alert() {
     // alerts are evaluated by the test (chosen clock), not by the gateway's own loop
@@ -110,7 +117,7 @@ async fn golden_reports_shifts_gaps_and_the_fd_gaps_alert() {
         c.alerts.enabled = false;
     })
     .await;
-    let api = Api { base: format!("http://{}", gw.running().admin.unwrap()), http: reqwest::Client::new() };
+    let api = Api { base: format!("http://{}", gw.running().admin.unwrap()), http: http_client() };
     let store = gw.store();
     let regs = common::registers(2, 71);
     let (reg_a, mut id_a) = regs[0].clone();
@@ -310,7 +317,7 @@ async fn golden_reports_shifts_gaps_and_the_fd_gaps_alert() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_names_the_field_and_changes_nothing() {
     let gw = common::start_with(|c| c.admin_token = Some(TOKEN.into())).await;
-    let api = Api { base: format!("http://{}", gw.running().admin.unwrap()), http: reqwest::Client::new() };
+    let api = Api { base: format!("http://{}", gw.running().admin.unwrap()), http: http_client() };
     let (reg, _) = common::registers(1, 90).remove(0);
     gw.onboard(reg.clone()).await;
     let r = reg.rnm.to_string();
