@@ -14,9 +14,59 @@ use super::{EmbeddedOptions, Engine, Ks, LAYOUT_V1, META_LAYOUT, META_PENDING, S
 use crate::error::StoreError;
 use fjall::Database;
 
+/// fjall's files that exist before its `version` marker, which it writes and syncs last
+/// when it creates a database.
+const CREATION_FILES: (&str, &str) = ("0.jnl", "keyspaces");
+
+/// A database whose first creation was killed before fjall wrote its `version` marker
+/// cannot be opened: fjall takes the directory for a new one and fails on the files it
+/// had already made (`0.jnl` exists). Nothing can have been stored there — the store never
+/// opened, so nothing was acknowledged — so those files are removed and creation starts
+/// over. Only that exact leftover is touched: a directory that holds anything more
+/// (another journal, a keyspace besides fjall's own metadata tree `0`) without a marker
+/// is refused as damaged instead.
+fn clear_interrupted_creation(path: &Path) -> Result<(), StoreError> {
+    let io = |what: &str, e: std::io::Error| StoreError::Io(format!("{what} {}: {e}", path.display()));
+    let (journal, keyspaces) = (path.join(CREATION_FILES.0), path.join(CREATION_FILES.1));
+    if path.join("version").exists() || !(journal.exists() || keyspaces.exists()) {
+        return Ok(());
+    }
+    let mut extra = Vec::new();
+    for entry in std::fs::read_dir(path).map_err(|e| io("listing", e))? {
+        let name = entry.map_err(|e| io("listing", e))?.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".jnl") && name != CREATION_FILES.0 {
+            extra.push(name);
+        }
+    }
+    if keyspaces.exists() {
+        for entry in std::fs::read_dir(&keyspaces).map_err(|e| io("listing keyspaces of", e))? {
+            let name = entry.map_err(|e| io("listing keyspaces of", e))?.file_name().to_string_lossy().into_owned();
+            if name != "0" {
+                extra.push(format!("keyspaces/{name}"));
+            }
+        }
+    }
+    if !extra.is_empty() {
+        return Err(StoreError::Corrupt(format!(
+            "{} has no fjall version marker but holds data ({}): not opening it",
+            path.display(),
+            extra.join(", ")
+        )));
+    }
+    tracing::warn!(path = %path.display(), "the store's first creation was interrupted; creating it again");
+    if journal.exists() {
+        std::fs::remove_file(&journal).map_err(|e| io("removing the interrupted journal of", e))?;
+    }
+    if keyspaces.exists() {
+        std::fs::remove_dir_all(&keyspaces).map_err(|e| io("removing the interrupted keyspaces of", e))?;
+    }
+    Ok(())
+}
+
 /// Opens the database in `path` (journal recovery) and reads the pending-outbox counter.
 /// Used at open and by the writer when it reopens after a full disk.
 pub(crate) fn open_engine(path: &Path, options: &EmbeddedOptions) -> Result<(Engine, u64), StoreError> {
+    clear_interrupted_creation(path)?;
     let db = Database::builder(path)
         .cache_size(options.cache_bytes)
         // Never persist implicitly: every write here goes through a batch whose
@@ -184,5 +234,50 @@ impl SyncMode {
             Self::SyncData => fjall::PersistMode::SyncData,
             Self::SyncAll => fjall::PersistMode::SyncAll,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{EmbeddedOptions, EmbeddedStore};
+    use crate::error::StoreError;
+    use crate::store::Store as _;
+
+    /// What a kill between fjall's first files and its `version` marker leaves.
+    fn interrupted_creation(dir: &std::path::Path) {
+        std::fs::write(dir.join("lock"), b"").expect("lock");
+        std::fs::write(dir.join("0.jnl"), b"").expect("journal");
+        std::fs::create_dir_all(dir.join("keyspaces").join("0")).expect("meta tree");
+    }
+
+    #[tokio::test]
+    async fn a_first_creation_killed_before_the_version_marker_is_created_again() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        interrupted_creation(dir.path());
+        let store = EmbeddedStore::open(dir.path(), EmbeddedOptions::default()).expect("opens after the interruption");
+        assert!(dir.path().join("version").exists());
+        store.close().await.expect("close");
+        // and it is a normal store from then on
+        let store = EmbeddedStore::open(dir.path(), EmbeddedOptions::default()).expect("reopens");
+        store.close().await.expect("close");
+    }
+
+    #[tokio::test]
+    async fn a_store_that_lost_its_version_marker_is_refused_not_recreated() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = EmbeddedStore::open(dir.path(), EmbeddedOptions::default()).expect("create");
+        store.close().await.expect("close");
+        drop(store);
+        std::fs::remove_file(dir.path().join("version")).expect("remove the marker");
+        let before = std::fs::read_dir(dir.path().join("keyspaces")).expect("keyspaces").count();
+        match EmbeddedStore::open(dir.path(), EmbeddedOptions::default()) {
+            Err(StoreError::Corrupt(m)) => {
+                assert!(m.contains("no fjall version marker") && m.contains("keyspaces/"), "{m}")
+            }
+            Err(e) => panic!("expected Corrupt, got {e:?}"),
+            Ok(_) => panic!("a store without its marker must not be recreated over its data"),
+        }
+        let after = std::fs::read_dir(dir.path().join("keyspaces")).expect("keyspaces").count();
+        assert_eq!(before, after, "nothing removed");
     }
 }
