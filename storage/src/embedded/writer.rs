@@ -483,6 +483,10 @@ impl Writer {
     fn reopen(self) -> Option<Self> {
         let Writer { eng, shared, opts, pending, syncs, unsynced, .. } = self;
         let (eng, pending) = super::lifecycle::reopen(eng, &shared, &opts, pending)?;
+        // the recovered journal may hold a group whose write was refused (ENOSPC after
+        // fjall had buffered it): visible only now, so the aggregator's scan at the refusal
+        // could not see it — scan again
+        shared.reports.rescan();
         let mut w = Writer::new(eng, shared, opts, pending);
         w.syncs = syncs;
         w.unsynced = unsynced;
