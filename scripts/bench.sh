@@ -27,6 +27,7 @@
 #   QUIC_KEEP_ALIVE [20s] QUIC_IDLE_TIMEOUT [60s]: the QUIC clients (see BENCHMARKS.md, 5)
 #   LOAD_MAX [1.0] QUIET_WAIT [1800]: wait for the 1-minute load average first
 #   SKIP_BUILD [0] FSYNC_BENCH [1] WRITE_REPORT [1] KEEP_DATA [0]
+#   GW [target/release/gateway] LG [target/release/loadgen]: the binaries (an A/B of a change)
 #   OUT [bench-results/<UTC timestamp>]
 #   ports (below the ephemeral range 32768-60999): GW_TCP 23777 GW_TLS 23778 (TLS and QUIC)
 #          GW_ADMIN 23780 GW_METRICS 23781,
@@ -78,8 +79,8 @@ OUT=${OUT:-bench-results/$(date -u +%Y%m%dT%H%M%SZ)}
 RAW=$OUT/raw
 LOGS=$OUT/logs
 DATA=$OUT/data
-LG=target/release/loadgen
-GW=target/release/gateway
+LG=${LG:-target/release/loadgen}
+GW=${GW:-target/release/gateway}
 ADMIN_URL=http://127.0.0.1:$GW_ADMIN
 
 # shellcheck source=scripts/bench/lib.sh

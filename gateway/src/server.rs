@@ -271,10 +271,10 @@ pub async fn start_with_store(
         background.spawn(listeners::run_tcp(l, ctx.clone(), slots.clone(), connections.clone()));
     }
     if let (Some(l), Some(m)) = (tls_listener, &material) {
-        let acceptor = tokio_rustls::TlsAcceptor::from(crate::tls::server_config(&cfg, m, false)?);
+        let tls_config = crate::tls::server_config(&cfg, m, false)?;
         background.spawn(listeners::run_tls(
             l,
-            acceptor,
+            tls_config,
             cfg.limits.handshake_timeout,
             ctx.clone(),
             slots.clone(),

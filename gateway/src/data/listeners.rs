@@ -16,6 +16,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::data::close::{CloseReason, Transport};
 use crate::data::session::{self, Conn, SessionCtx};
+use crate::data::tls_conn::TlsConn;
 use crate::metrics as m;
 
 /// Binds a TCP listener with a deep backlog (reconnect storms) and SO_REUSEADDR.
@@ -91,10 +92,10 @@ pub async fn run_tcp(listener: TcpListener, ctx: SessionCtx, slots: Arc<Semaphor
     }
 }
 
-/// Serves TLS over TCP.
+/// Serves TLS over TCP (rustls's unbuffered API: see [`TlsConn`]).
 pub async fn run_tls(
     listener: TcpListener,
-    acceptor: tokio_rustls::TlsAcceptor,
+    tls_config: Arc<rustls::ServerConfig>,
     handshake_timeout: Duration,
     ctx: SessionCtx,
     slots: Arc<Semaphore>,
@@ -118,13 +119,13 @@ pub async fn run_tls(
             continue;
         };
         let ctx = ctx.clone();
-        let acceptor = acceptor.clone();
+        let tls_config = tls_config.clone();
         tracker.spawn(async move {
             let _slot = permit;
             let _ = stream.set_nodelay(true);
             opened(Transport::Tls);
             let started = Instant::now();
-            let reason = match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+            let reason = match tokio::time::timeout(handshake_timeout, TlsConn::accept(stream, tls_config)).await {
                 Err(_) => handshake_result(Transport::Tls, "timeout", CloseReason::HandshakeTimeout),
                 Ok(Err(e)) => {
                     tracing::debug!(error = %e, %peer, "TLS handshake failed");

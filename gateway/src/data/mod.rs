@@ -15,6 +15,7 @@ pub mod quic;
 pub mod registry;
 pub mod session;
 pub mod signer;
+pub mod tls_conn;
 
 use std::sync::Arc;
 

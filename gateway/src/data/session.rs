@@ -45,21 +45,6 @@ impl Conn for tokio::net::TcpStream {
     }
 }
 
-impl Conn for tokio_rustls::server::TlsStream<tokio::net::TcpStream> {
-    async fn wait_readable(&mut self) -> std::io::Result<()> {
-        let (tcp, tls) = self.get_mut();
-        // plaintext already decrypted (or a close) is readable now
-        match tls.process_new_packets() {
-            Ok(state) if state.plaintext_bytes_to_read() > 0 || state.peer_has_closed() => {
-                return Ok(());
-            }
-            Ok(_) => {}
-            Err(e) => return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
-        }
-        tcp.readable().await
-    }
-}
-
 /// Per-connection settings shared by all connections.
 #[derive(Debug)]
 pub struct SessionConfig {
