@@ -191,8 +191,9 @@ async fn a_tcp_end_without_close_notify_is_an_error_not_an_end_of_stream() {
     assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof, "{e}");
 }
 
-#[tokio::test]
-async fn garbage_instead_of_a_client_hello_fails_the_handshake_with_an_alert() {
+/// A handshake that is sent `bytes` instead of a ClientHello: the server's result and the
+/// raw socket (to read what the server answered).
+async fn raw_handshake(bytes: &[u8]) -> (std::io::Result<()>, TcpStream) {
     let p = pki();
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
@@ -201,11 +202,17 @@ async fn garbage_instead_of_a_client_hello_fails_the_handshake_with_an_alert() {
         TlsConn::accept(tcp, p.server).await.map(|_| ())
     });
     let mut sock = TcpStream::connect(addr).await.expect("connect");
+    sock.write_all(bytes).await.expect("send");
+    let result = tokio::time::timeout(Duration::from_secs(5), server).await.expect("answered at once").expect("task");
+    (result, sock)
+}
+
+#[tokio::test]
+async fn garbage_instead_of_a_client_hello_fails_the_handshake_with_an_alert() {
     // a handshake record header announcing a ClientHello, then nonsense
-    sock.write_all(&[0x16, 0x03, 0x01, 0x00, 0x08, 0x01, 0x00, 0x00, 0x04, 0xde, 0xad, 0xbe, 0xef])
-        .await
-        .expect("send");
-    let err = server.await.expect("task").expect_err("not a handshake");
+    let (result, mut sock) =
+        raw_handshake(&[0x16, 0x03, 0x01, 0x00, 0x08, 0x01, 0x00, 0x00, 0x04, 0xde, 0xad, 0xbe, 0xef]).await;
+    let err = result.expect_err("not a handshake");
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidData, "{err}");
     let mut reply = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(5), sock.read_to_end(&mut reply)).await;
@@ -214,16 +221,7 @@ async fn garbage_instead_of_a_client_hello_fails_the_handshake_with_an_alert() {
 
 #[tokio::test]
 async fn a_record_larger_than_tls_allows_is_refused_without_buffering_it() {
-    let p = pki();
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let server = tokio::spawn(async move {
-        let (tcp, _) = listener.accept().await.expect("accept");
-        TlsConn::accept(tcp, p.server).await.map(|_| ())
-    });
-    let mut sock = TcpStream::connect(addr).await.expect("connect");
     // a record header announcing 65,535 bytes: refused from the header alone
-    sock.write_all(&[0x16, 0x03, 0x01, 0xff, 0xff, 0x01]).await.expect("send");
-    let err = tokio::time::timeout(Duration::from_secs(5), server).await.expect("answered at once").expect("task");
-    assert_eq!(err.expect_err("refused").kind(), std::io::ErrorKind::InvalidData);
+    let (result, _) = raw_handshake(&[0x16, 0x03, 0x01, 0xff, 0xff, 0x01]).await;
+    assert_eq!(result.expect_err("refused").kind(), std::io::ErrorKind::InvalidData);
 }
