@@ -207,12 +207,20 @@ pub async fn run_quic(
             incoming.refuse();
             continue;
         };
+        // boxed: a task keeps room for what it captured for its whole life, and the
+        // `Incoming` (~400 bytes) is needed only until the handshake starts
+        let incoming = Box::new(incoming);
         let ctx = ctx.clone();
         let tracker2 = tracker.clone();
         tracker.spawn(async move {
             opened(Transport::Quic);
             let started = Instant::now();
-            let connecting = match incoming.accept() {
+            let accepted = {
+                // the box is freed here, not when the connection ends
+                let incoming = incoming;
+                (*incoming).accept()
+            };
+            let connecting = match accepted {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::debug!(error = %e, "QUIC accept failed");
@@ -243,7 +251,6 @@ async fn serve_quic_connection(
     _slot: OwnedSemaphorePermit,
     tracker: &TaskTracker,
 ) -> CloseReason {
-    let peer = conn.remote_address();
     let offset = ctx.shutdown.random_offset();
     loop {
         let (send, recv) = tokio::select! {
@@ -257,6 +264,7 @@ async fn serve_quic_connection(
             }
         };
         let ctx = ctx.clone();
+        let peer = conn.remote_address();
         tracker.spawn(async move {
             let mut stream = QuicStream { send, recv };
             let reason = session::serve(&mut stream, &ctx, Transport::Quic, Some(peer)).await;
