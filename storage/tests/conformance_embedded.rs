@@ -171,3 +171,25 @@ async fn bounded_queue_backpressure_and_grouping() {
     assert_eq!(all.items.len(), 200);
     s.close().await.expect("close");
 }
+
+/// The report aggregator drops an FN's day and shift rows after it has gone a minute of
+/// flushes without a document (keeping its continuity): a later document of that FN reads
+/// them back and adds to them, never starting a row from zero.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_rows_dropped_for_an_idle_fn_are_read_back() {
+    use storage::conformance::fixtures::{append_ok, doc, fn_no, rnm, t};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let s: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path(), EmbeddedOptions::default()).expect("open"));
+    let (a, b) = (fn_no(901), fn_no(902));
+    let (ra, rb) = (rnm(901), rnm(902));
+    append_ok(s.as_ref(), (1..=3).map(|fd| doc(a, fd, &ra, t(i64::from(fd)), 0)).collect()).await;
+    s.settle().await.expect("settle");
+    // more flushes than the aggregator keeps an idle FN's rows for, each with a change
+    for fd in 1..=20 {
+        append_ok(s.as_ref(), vec![doc(b, fd, &rb, t(100 + i64::from(fd)), 0)]).await;
+        s.settle().await.expect("settle");
+    }
+    append_ok(s.as_ref(), (4..=5).map(|fd| doc(a, fd, &ra, t(i64::from(fd)), 0)).collect()).await;
+    storage::conformance::check_reports(s.as_ref(), &[a, b], "after the idle FN's rows were dropped").await;
+    s.close().await.expect("close");
+}

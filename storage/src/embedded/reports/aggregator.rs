@@ -22,10 +22,15 @@ use crate::model::{Bucket, Continuity, DocFacts, DocumentKey, DocumentRecord, Sh
 const FLUSH_EVERY: Duration = Duration::from_secs(5);
 /// Flush early past this many changed rows.
 const FLUSH_ROWS: usize = 50_000;
-/// FNs kept in memory (continuity, current day and shift rows: about 3 KB each) before
-/// they are dropped (after a flush, so all are clean); rows an FN moved away from are
-/// dropped at each flush.
+/// FNs kept in memory before they are all dropped (after a flush, so all are clean); rows
+/// an FN moved away from are dropped at each flush.
 const CACHE_FNS: usize = 100_000;
+/// Flushes an FN may go without a document before its current day and shift rows (≈ 2.7 KB
+/// together) are dropped, keeping only its continuity (≈ 150 bytes with its map entry): a
+/// fleet's registers mostly send a document every few minutes, so holding every FN's rows
+/// would cost ≈ 3–6 KB per register — more than its idle connection. A document after that
+/// reads the two rows back.
+const ROWS_IDLE_FLUSHES: u8 = 12;
 
 /// A row to write: key, and value or deletion.
 type Row = (Vec<u8>, Option<Vec<u8>>);
@@ -46,8 +51,11 @@ struct FnState {
     cont: Continuity,
     dirty: bool,
     gapped: bool,
-    day: Option<Slot<Bucket, Totals>>,
-    shift: Option<Slot<u32, ShiftSummary>>,
+    /// Flushes since the FN's last document (saturating).
+    idle: u8,
+    /// Boxed: an FN whose rows were dropped costs only the pointers.
+    day: Option<Box<Slot<Bucket, Totals>>>,
+    shift: Option<Box<Slot<u32, ShiftSummary>>>,
 }
 
 #[derive(Default)]
@@ -80,9 +88,10 @@ impl State {
                     None => (Continuity::default(), doc.rnm.clone()),
                 };
                 let gapped = cont.missing() > 0;
-                e.insert(FnState { rnm, cont, dirty: false, gapped, day: None, shift: None })
+                e.insert(FnState { rnm, cont, dirty: false, gapped, idle: 0, day: None, shift: None })
             }
         };
+        st.idle = 0;
         if st.cont.contains(doc.fd) {
             return Ok(false);
         }
@@ -97,7 +106,7 @@ impl State {
                 Some(parked) => parked,
                 None => (read_totals(eng, &f, facts.bucket)?.unwrap_or_default(), false),
             };
-            st.day = Some(Slot { at: facts.bucket, row, dirty });
+            st.day = Some(Box::new(Slot { at: facts.bucket, row, dirty }));
         }
         if let Some(s) = facts.shift()
             && st.shift.as_ref().is_none_or(|x| x.at != s)
@@ -112,7 +121,7 @@ impl State {
                     (stored.unwrap_or(ShiftSummary { shift: s, ..Default::default() }), false)
                 }
             };
-            st.shift = Some(Slot { at: s, row, dirty });
+            st.shift = Some(Box::new(Slot { at: s, row, dirty }));
         }
         if !st.cont.record(doc.fd, doc.received_at) {
             return Ok(false);
@@ -182,6 +191,12 @@ impl State {
             }
             if let Some(x) = st.shift.as_mut() {
                 x.dirty = false;
+            }
+            // persisted just now, so dropping them loses nothing
+            st.idle = st.idle.saturating_add(1);
+            if st.idle > ROWS_IDLE_FLUSHES {
+                st.day = None;
+                st.shift = None;
             }
         }
         // parked rows are persisted now: a late document reads them back
