@@ -9,6 +9,8 @@
 //! * a garbled envelope never shadows the genuine document (issue 20's rule, on this
 //!   backend too);
 //! * FNS forwarding from the journal: every document at the receiver exactly once;
+//! * a gateway SIGKILLed between its acknowledgments and their derived writes: another
+//!   gateway derives and forwards everything from the journal (issue 19's fault);
 //! * refusals at start: a gateway signing with another key than a live node of the same
 //!   keyspace; a keyspace with another schema version; an unreachable cluster, quickly
 //!   and naming the contact points.
@@ -321,4 +323,120 @@ async fn refusals_at_start_are_clear() {
     let err = format!("{:#}", gateway::start(cfg).await.expect_err("no cluster"));
     assert!(err.contains("127.0.0.1:1"), "names the contact points: {err}");
     assert!(started.elapsed() < Duration::from_secs(30), "bounded: {:?}", started.elapsed());
+}
+
+/// Rows of a table of the test keyspace (a raw count, behind the store's back).
+async fn count_rows(nodes: &[String], ks: &str, table: &str) -> i64 {
+    let session = connect_session(&ScyllaConfig { nodes: nodes.to_vec(), ..ScyllaConfig::default() }).await.unwrap();
+    let rows = session.query_unpaged(format!("SELECT count(*) FROM {ks}.{table}"), ()).await.unwrap();
+    rows.into_rows_result().unwrap().first_row::<(i64,)>().unwrap().0
+}
+
+/// A gateway process that acknowledges documents but never derives them (a journal settle
+/// time of ten minutes keeps its deriver and forwarder behind every entry), for SIGKILL.
+#[allow(clippy::zombie_processes)] // killed by the test; on a panic, with the test's process group
+fn spawn_acking_gateway(
+    dir: &std::path::Path,
+    nodes: &[String],
+    ks: &str,
+    rf: u32,
+) -> (std::process::Child, SocketAddr) {
+    let config = dir.join("gateway.toml");
+    let nodes_toml = nodes.iter().map(|n| format!("{n:?}")).collect::<Vec<_>>().join(", ");
+    std::fs::write(
+        &config,
+        format!(
+            "node_id = \"gw-killed\"\n[storage]\nbackend = \"scylla\"\nnodes = [{nodes_toml}]\nkeyspace = \"{ks}\"\n\
+             local_dc = \"dc1\"\nmin_replication_factor = {rf}\njournal_settle = \"10 min\"\nmax_derived_lag = \"1 h\"\n\
+             [signer]\nkey_hex = \"{KEY}\"\n"
+        ),
+    )
+    .unwrap();
+    let log = std::fs::File::create(dir.join("gateway.log")).unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_gateway"))
+        .arg("--config")
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["--tcp-listen", "127.0.0.1:0", "--tls-listen", "off", "--quic-listen", "off"])
+        .args(["--admin-listen", "off", "--metrics-listen", "off"])
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let addrs = dir.join("gateway.addrs.json");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(&addrs)
+            && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
+        {
+            return (child, v["tcp"].as_str().unwrap().parse().unwrap());
+        }
+        assert!(Instant::now() < deadline, "gateway did not start; see {}", dir.join("gateway.log").display());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Issue 19's fault: a gateway SIGKILLed after acknowledging documents and before any of
+/// their derived writes. Another gateway takes its leases over and derives everything
+/// from the journal: every document in the time index and the register activity, the
+/// report aggregates equal to a recomputation, each document at the FNS receiver once,
+/// an empty backlog — nothing acknowledged is lost to storage or to forwarding.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_killed_between_acks_and_derived_writes_loses_nothing() {
+    let Some(nodes) = nodes() else { return skipped() };
+    let (ks, rf) = keyspace(&nodes).await;
+    let regs: Vec<_> = (1..=3).map(|i| register(960 + i, fns_support::INN_A)).collect();
+    {
+        // registers first, through a gateway that then stops cleanly
+        let onboarding = start_cql(&nodes, &ks, rf, "gw-onboard").await;
+        onboard(onboarding.running(), &regs).await;
+        onboarding.stop().await;
+    }
+    let dir_a = tempfile::tempdir().unwrap();
+    let (mut a, addr) = spawn_acking_gateway(dir_a.path(), &nodes, &ks, rf);
+    let msgs: Vec<Bytes> = regs.iter().flat_map(|r| (1..=8).map(move |fd| receipt(r, fd))).collect();
+    fns_support::send_many(addr, msgs, 3).await;
+    // acknowledged and stored, nothing derived yet
+    assert_eq!(count_rows(&nodes, &ks, "documents").await, 24);
+    assert_eq!(count_rows(&nodes, &ks, "documents_by_register").await, 0, "derived before the kill");
+    a.kill().unwrap(); // SIGKILL
+    a.wait().unwrap();
+
+    let rx = TestReceiver::start(ReceiverOptions::default()).await;
+    let dir_b = tempfile::tempdir().unwrap();
+    let cfg = cql_config(fast_config(dir_b.path(), Some(rx.url())), &nodes, &ks, rf, "gw-b");
+    let b = gateway::start(cfg).await.expect("the other gateway starts");
+    // the dead node's leases expire (15 s), then the other one derives and forwards
+    wait_for(Duration::from_secs(90), "24 documents at the FNS receiver", || async { rx.rx.stats().unique == 24 })
+        .await;
+    let store = b.shared.store.clone();
+    store.settle().await.expect("derived views catch up");
+    for r in &regs {
+        let page = store
+            .documents_by_register(
+                &r.rnm,
+                Timestamp(0),
+                Timestamp::now().plus(Duration::from_secs(60)),
+                PageRequest::first(50),
+            )
+            .await
+            .unwrap();
+        // in receive order, which three connections interleave
+        let mut fds: Vec<u32> = page.items.iter().map(|d| d.fd).collect();
+        fds.sort_unstable();
+        assert_eq!(fds, (1..=8).collect::<Vec<_>>(), "time index of {}", r.rnm);
+        let act = store.get_activity(&r.rnm).await.unwrap().expect("activity");
+        assert_eq!((act.documents, act.last_fd), (8, Some(8)), "activity of {}", r.rnm);
+    }
+    let fns: Vec<_> = regs.iter().map(|r| r.fn_number).collect();
+    storage::conformance::check_reports(store.as_ref(), &fns, "after the takeover").await;
+    wait_for(Duration::from_secs(20), "an empty backlog", || async { store.backlog().await.unwrap().pending == 0 })
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let s = rx.rx.stats();
+    assert_eq!((s.unique, s.duplicates), (24, 0), "{s:?}");
+    b.shutdown().await.unwrap();
+    drop_keyspace(&nodes, &ks).await;
 }
