@@ -365,17 +365,7 @@ fn spawn_acking_gateway(
         .stderr(log)
         .spawn()
         .unwrap();
-    let addrs = dir.join("gateway.addrs.json");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(text) = std::fs::read_to_string(&addrs)
-            && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
-        {
-            return (child, v["tcp"].as_str().unwrap().parse().unwrap());
-        }
-        assert!(Instant::now() < deadline, "gateway did not start; see {}", dir.join("gateway.log").display());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    (child, child_tcp_addr(dir, Duration::from_secs(60)))
 }
 
 /// Issue 19's fault: a gateway SIGKILLed after acknowledging documents and before any of

@@ -14,7 +14,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use common::*;
@@ -43,16 +43,7 @@ fn spawn_gateway(dir: &Path) -> (Child, SocketAddr) {
         .stderr(log)
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Ok(text) = std::fs::read_to_string(&addrs)
-            && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
-        {
-            return (child, v["tcp"].as_str().unwrap().parse().unwrap());
-        }
-        assert!(Instant::now() < deadline, "gateway did not start; see {}", dir.join("gateway.log").display());
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    (child, child_tcp_addr(dir, Duration::from_secs(20)))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

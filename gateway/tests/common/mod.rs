@@ -209,3 +209,23 @@ pub async fn metrics_text(gw: &TestGateway) -> String {
     s.read_to_string(&mut out).await.unwrap();
     out
 }
+
+/// The TCP address a gateway process started with `--data-dir dir` listens on, from the
+/// address file it writes once it is ready (a fresh one: remove the old before spawning).
+pub fn child_tcp_addr(dir: &std::path::Path, within: Duration) -> SocketAddr {
+    let addrs = dir.join("gateway.addrs.json");
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if let Ok(text) = std::fs::read_to_string(&addrs)
+            && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
+        {
+            return v["tcp"].as_str().unwrap().parse().unwrap();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "gateway did not start; see {}",
+            dir.join("gateway.log").display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
