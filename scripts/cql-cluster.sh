@@ -542,20 +542,24 @@ cmd_start() {
         check_free_ports "$i"
         write_node_config "$i" "$n"
     done
-    # A new cluster forms around node 1: it goes first, alone, and the others join it together.
-    # Nodes that already have data (a stopped cluster started again) are launched all at once:
-    # one launched alone would wait 10 s for its peers before serving CQL.
+    # A new cluster forms around node 1, and the others join it one at a time: two nodes that
+    # join together can both take the same tokens (the allocator is deterministic on the
+    # same view of the ring; seen here as "Nodes … have the same token", the ring then lacks
+    # a node). Nodes that already have data (a stopped cluster started again) are launched
+    # all at once: one launched alone would wait 10 s for its peers before serving CQL.
     if [[ ${down[0]} == 1 && ${#down[@]} -gt 1 && ! -d $(node_dir 1)/data/system ]]; then
-        down=("${down[@]:1}")
-        launch_node 1
-        wait_cql 1
+        for i in "${down[@]}"; do
+            launch_node "$i"
+            wait_cql "$i"
+        done
+    else
+        for i in "${down[@]}"; do
+            launch_node "$i"
+        done
+        for i in "${down[@]}"; do
+            wait_cql "$i"
+        done
     fi
-    for i in "${down[@]}"; do
-        launch_node "$i"
-    done
-    for i in "${down[@]}"; do
-        wait_cql "$i"
-    done
     wait_ring "$n" "$t0"
     log "cluster of $n node(s) up in $(elapsed "$t0")"
     contact_points "$n"
