@@ -69,21 +69,16 @@ storage::conformance_suite!(Embedded::default());
 
 fn document(fd: u32) -> DocumentRecord {
     DocumentRecord {
-        fn_number: FnNumber::parse_strict("9999078900000001").expect("fn"),
-        fd,
-        rnm: Rnm::parse("0000000005008570").expect("rnm"),
-        doc_type: 3,
         ffd_version: Some(4),
-        doc_time: None,
-        received_at: Timestamp(1_700_000_000_000 + i64::from(fd)),
-        total: None,
-        fiscal_sign: None,
-        response_code: 0,
-        flk_error: None,
-        opaque: false,
-        telemetry: None,
-        raw: Bytes::from(format!("raw {fd}").into_bytes()),
-        ack: Bytes::from(format!("ack {fd}").into_bytes()),
+        ..DocumentRecord::accepted(
+            FnNumber::parse_strict("9999078900000001").expect("fn"),
+            fd,
+            Rnm::parse("0000000005008570").expect("rnm"),
+            3,
+            Timestamp(1_700_000_000_000 + i64::from(fd)),
+            Bytes::from(format!("raw {fd}").into_bytes()),
+            Bytes::from(format!("ack {fd}").into_bytes()),
+        )
     }
 }
 

@@ -51,21 +51,16 @@ fn document(writer: u32, fd: u32) -> DocumentRecord {
     let mut raw = format!("raw {f} {fd} ").into_bytes();
     raw.resize(2048, u8::try_from(fd % 251).unwrap_or(0));
     DocumentRecord {
-        fn_number: f,
-        fd,
-        rnm: Rnm::parse("0000000005008570").expect("rnm"),
-        doc_type: 3,
         ffd_version: Some(4),
-        doc_time: None,
-        received_at: Timestamp(1_700_000_000_000 + i64::from(fd)),
-        total: None,
-        fiscal_sign: None,
-        response_code: 0,
-        flk_error: None,
-        opaque: false,
-        telemetry: None,
-        raw: Bytes::from(raw),
-        ack: Bytes::from(format!("ack {f} {fd}").into_bytes()),
+        ..DocumentRecord::accepted(
+            f,
+            fd,
+            Rnm::parse("0000000005008570").expect("rnm"),
+            3,
+            Timestamp(1_700_000_000_000 + i64::from(fd)),
+            Bytes::from(raw),
+            Bytes::from(format!("ack {f} {fd}").into_bytes()),
+        )
     }
 }
 

@@ -121,22 +121,20 @@ fn document(id: &Identity, rnm: &Rnm, day: u32, k: u32, per_day: u32) -> Documen
     };
     let tlv = build::receipt(id, fd, time, &r);
     let raw = build::message(id, fd, &tlv).slice(ffd::session::SESSION_HEADER_LEN..);
+    let received_at = Timestamp::from_unix_secs(i64::from(time) - 3 * 3600);
     DocumentRecord {
-        fn_number: id.fn_number,
-        fd,
-        rnm: rnm.clone(),
-        doc_type: 3,
         ffd_version: Some(4),
         doc_time: Some(Timestamp::from_unix_secs(i64::from(time))),
-        received_at: Timestamp::from_unix_secs(i64::from(time) - 3 * 3600),
         total: Some(r.total()),
-        fiscal_sign: None,
-        response_code: 0,
-        flk_error: None,
-        opaque: false,
-        telemetry: None,
-        raw,
-        ack: bytes::Bytes::from_static(b"ack"),
+        ..DocumentRecord::accepted(
+            id.fn_number,
+            fd,
+            rnm.clone(),
+            3,
+            received_at,
+            raw,
+            bytes::Bytes::from_static(b"ack"),
+        )
     }
 }
 

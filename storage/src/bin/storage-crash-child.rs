@@ -70,22 +70,12 @@ fn document(f: FnNumber, fd: u32, run: u32) -> DocumentRecord {
     ack.extend_from_slice(&run.to_be_bytes());
     ack.extend_from_slice(&fd.to_be_bytes());
     ack.extend_from_slice(&Sha256::digest(&raw)[..8]);
+    let rnm = Rnm::parse("0000000005008570").expect("fixed RNM");
     DocumentRecord {
-        fn_number: f,
-        fd,
-        rnm: Rnm::parse("0000000005008570").expect("fixed RNM"),
-        doc_type: 3,
         ffd_version: Some(4),
-        doc_time: None,
-        received_at: Timestamp::now(),
         total: Some(u64::from(fd)),
         fiscal_sign: Some(fd),
-        response_code: 0,
-        flk_error: None,
-        opaque: false,
-        telemetry: None,
-        raw,
-        ack: Bytes::from(ack),
+        ..DocumentRecord::accepted(f, fd, rnm, 3, Timestamp::now(), raw, Bytes::from(ack))
     }
 }
 

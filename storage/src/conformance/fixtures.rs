@@ -63,21 +63,11 @@ pub fn doc(f: FnNumber, fd: u32, r: &Rnm, received_at: Timestamp, variant: u8) -
     ack.extend_from_slice(&fd.to_be_bytes());
     ack.extend_from_slice(&received_at.0.to_be_bytes());
     DocumentRecord {
-        fn_number: f,
-        fd,
-        rnm: r.clone(),
-        doc_type: 3,
         ffd_version: Some(4),
         doc_time: Some(Timestamp(received_at.0 - 1000)),
-        received_at,
         total: Some(u64::from(fd) * 100),
         fiscal_sign: Some(fd.wrapping_mul(2_654_435_761)),
-        response_code: 0,
-        flk_error: None,
-        opaque: false,
-        telemetry: None,
-        raw: Bytes::from(raw),
-        ack: Bytes::from(ack),
+        ..DocumentRecord::accepted(f, fd, r.clone(), 3, received_at, Bytes::from(raw), Bytes::from(ack))
     }
 }
 
@@ -199,21 +189,10 @@ pub fn fiscal_record(id: &Identity, r: &Rnm, fd: u32, tlv: &[u8], time: u32, rec
     let mut ack = vec![0x5A, 1];
     ack.extend_from_slice(&fd.to_be_bytes());
     ack.extend_from_slice(&raw[raw.len() - 4..]);
+    let doc_type = tlv.first().copied().unwrap_or(0);
     DocumentRecord {
-        fn_number: id.fn_number,
-        fd,
-        rnm: r.clone(),
-        doc_type: tlv.first().copied().unwrap_or(0),
         ffd_version: Some(4),
         doc_time: Some(Timestamp::from_unix_secs(i64::from(time))),
-        received_at,
-        total: None,
-        fiscal_sign: None,
-        response_code: 0,
-        flk_error: None,
-        opaque: false,
-        telemetry: None,
-        raw,
-        ack: Bytes::from(ack),
+        ..DocumentRecord::accepted(id.fn_number, fd, r.clone(), doc_type, received_at, raw, Bytes::from(ack))
     }
 }

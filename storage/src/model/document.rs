@@ -55,6 +55,37 @@ pub struct DocumentRecord {
 }
 
 impl DocumentRecord {
+    /// A document acknowledged with code 0 whose body nothing was read from (no time, total,
+    /// fiscal sign or telemetry; FFD version unknown): the base that tools and tests
+    /// complete with struct update syntax.
+    pub fn accepted(
+        fn_number: FnNumber,
+        fd: u32,
+        rnm: Rnm,
+        doc_type: u8,
+        received_at: Timestamp,
+        raw: Bytes,
+        ack: Bytes,
+    ) -> Self {
+        Self {
+            fn_number,
+            fd,
+            rnm,
+            doc_type,
+            ffd_version: None,
+            doc_time: None,
+            received_at,
+            total: None,
+            fiscal_sign: None,
+            response_code: 0,
+            flk_error: None,
+            opaque: false,
+            telemetry: None,
+            raw,
+            ack,
+        }
+    }
+
     /// Its key.
     pub fn key(&self) -> DocumentKey {
         DocumentKey { fn_number: self.fn_number, fd: self.fd }
