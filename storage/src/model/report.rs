@@ -328,7 +328,10 @@ impl Continuity {
                 Some(h) if h.from <= fd => {
                     let mut parts = Vec::with_capacity(2);
                     if h.from < fd {
-                        parts.push(Hole { to: fd - 1, ..h });
+                        // `fd` lies beyond the part below it: that part has been known
+                        // missing since the earlier of the two arrivals, whatever order
+                        // a backend folds concurrent writes in
+                        parts.push(Hole { to: fd - 1, since: h.since.min(at), ..h });
                     }
                     if fd < h.to {
                         parts.push(Hole { from: fd + 1, ..h });

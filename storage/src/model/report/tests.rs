@@ -22,6 +22,21 @@ fn holes_open_fill_and_split() {
     assert_eq!(c.received, 4);
 }
 
+/// A backend may fold two documents in another order than they arrived in (concurrent
+/// writes in one append): the hole left below both is known since the earlier arrival.
+#[test]
+fn a_hole_is_known_since_the_first_arrival_beyond_it_in_either_fold_order() {
+    let t = Timestamp::from_unix_secs;
+    for order in [[(4, t(4)), (5, t(5))], [(5, t(5)), (4, t(4))]] {
+        let mut c = Continuity::default();
+        assert!(c.record(2, t(2)));
+        for (fd, at) in order {
+            assert!(c.record(fd, at));
+        }
+        assert_eq!(c.holes, vec![Hole { from: 3, to: 3, since: t(4) }], "{order:?}");
+    }
+}
+
 fn totals() -> impl Strategy<Value = Totals> {
     let line =
         (0u64..1000, proptest::collection::vec(prop_oneof![Just(0u64), any::<u64>()], 18)).prop_map(|(count, f)| {
