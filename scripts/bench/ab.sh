@@ -6,7 +6,10 @@
 #   scripts/bench/ab.sh A_GATEWAY_BINARY B_GATEWAY_BINARY
 #   REPS=3 DURATION=20s REGISTERS=1000 scripts/bench/ab.sh /tmp/old/gateway target/release/gateway
 #   RATE=17000 scripts/bench/ab.sh A B      # open loop at a fixed rate: compare latencies
+#   B_ENV="GATEWAY_STORAGE__MAX_BATCH=64" scripts/bench/ab.sh G G   # one build, two settings
 #
+# A_ENV / B_ENV: space-separated VAR=value settings (configuration overrides) for the
+# runs of A / of B.
 # Prints one line per run and a summary (median achieved rate of A and B, B/A, and
 # each one's share of the baseline, and CPU per document by thread: ab_cpu.py). Results and logs go to OUT (default
 # bench-results/ab-<time>). Uses target/release/loadgen (built if missing).
@@ -40,7 +43,7 @@ for tool in jq curl ss python3; do command -v "$tool" >/dev/null || die "$tool i
 [[ -x $A_BIN && -x $B_BIN ]] || die "both gateway binaries must exist"
 [[ -x $LG ]] || cargo build --release -p loadgen >/dev/null 2>&1 || die "cannot build loadgen"
 mkdir -p "$RAW" "$LOGS" "$DATA" "$OUT/meta"
-echo "A=$A_BIN B=$B_BIN REPS=$REPS DURATION=$DURATION REGISTERS=$REGISTERS" >"$OUT/meta/invocation.txt"
+echo "A=$A_BIN A_ENV=${A_ENV:-} B=$B_BIN B_ENV=${B_ENV:-} RATE=${RATE:-} REPS=$REPS DURATION=$DURATION REGISTERS=$REGISTERS" >"$OUT/meta/invocation.txt"
 
 # the development certificate of the baseline
 GW=$B_BIN
@@ -59,10 +62,10 @@ else
     load=(--closed)
 fi
 
-run_gateway() { # LABEL BIN REP
+run_gateway() { # LABEL BIN REP [VAR=value ...]
     GW=$2
     local name=ab-$1-r$3
-    gw_start "$name"
+    gw_start "$name" "${@:4}"
     ONBOARD_CMD="$LG onboard --count $REGISTERS"
     "$LG" onboard --count "$REGISTERS" --seed 1 --admin "$ADMIN_URL" --gateway-data-dir "$DATA/$name" \
         >>"$LOGS/$name.onboard.log" 2>&1 || die "onboarding failed: $LOGS/$name.onboard.log"
@@ -78,11 +81,11 @@ run_baseline() { # REP
 
 for rep in $(seq 1 "$REPS"); do
     if ((rep % 2)); then
-        run_gateway a "$A_BIN" "$rep"
-        run_gateway b "$B_BIN" "$rep"
+        run_gateway a "$A_BIN" "$rep" ${A_ENV:-}
+        run_gateway b "$B_BIN" "$rep" ${B_ENV:-}
     else
-        run_gateway b "$B_BIN" "$rep"
-        run_gateway a "$A_BIN" "$rep"
+        run_gateway b "$B_BIN" "$rep" ${B_ENV:-}
+        run_gateway a "$A_BIN" "$rep" ${A_ENV:-}
     fi
     run_baseline "$rep"
 done
