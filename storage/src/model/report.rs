@@ -256,8 +256,9 @@ impl DocFacts {
     }
 }
 
-/// FD numbers of one FN never received: a run `from..=to`, open since `since` (when the
-/// first document beyond it arrived).
+/// FD numbers of one FN never received: a run `from..=to`, open since `since`: when a
+/// document on each side of it had arrived (the later of the earliest arrival below it
+/// and the earliest above it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hole {
     /// First missing FD.
@@ -297,6 +298,11 @@ pub struct Continuity {
     /// FDs of forgotten holes.
     #[serde(default)]
     pub forgotten: u64,
+    /// Earliest arrival among the documents received (absent in state written before it
+    /// was kept). A backend may fold concurrent writes out of their arrival order; this
+    /// keeps each hole's `since` the same in any fold order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub earliest: Option<Timestamp>,
 }
 
 impl Continuity {
@@ -309,16 +315,21 @@ impl Continuity {
             self.low = Some(fd);
             self.high = Some(fd);
             self.received = 1;
+            self.earliest = Some(at);
             return true;
         };
+        // Every document received so far lies on the other side of a hole that `fd`
+        // opens at either end: the hole is known from the later of `at` and their
+        // earliest arrival. (Folded in arrival order, that is `at`.)
+        let earliest = self.earliest.unwrap_or(Timestamp(i64::MIN));
         if fd > high {
             if fd > high + 1 {
-                self.holes.push(Hole { from: high + 1, to: fd - 1, since: at });
+                self.holes.push(Hole { from: high + 1, to: fd - 1, since: at.max(earliest) });
             }
             self.high = Some(fd);
         } else if fd < low {
             if fd + 1 < low {
-                self.holes.insert(0, Hole { from: fd + 1, to: low - 1, since: at });
+                self.holes.insert(0, Hole { from: fd + 1, to: low - 1, since: at.max(earliest) });
             }
             self.low = Some(fd);
         } else {
@@ -328,10 +339,10 @@ impl Continuity {
                 Some(h) if h.from <= fd => {
                     let mut parts = Vec::with_capacity(2);
                     if h.from < fd {
-                        // `fd` lies beyond the part below it: that part has been known
-                        // missing since the earlier of the two arrivals, whatever order
-                        // a backend folds concurrent writes in
-                        parts.push(Hole { to: fd - 1, since: h.since.min(at), ..h });
+                        // `fd` lies above the part below it: that part is known from
+                        // the earlier of the two arrivals above it (but not before any
+                        // document below it had arrived)
+                        parts.push(Hole { to: fd - 1, since: h.since.min(at).max(earliest), ..h });
                     }
                     if fd < h.to {
                         parts.push(Hole { from: fd + 1, ..h });
@@ -342,6 +353,7 @@ impl Continuity {
             }
         }
         self.received += 1;
+        self.earliest = Some(self.earliest.map_or(at, |e| e.min(at)));
         if self.holes.len() > Self::MAX_HOLES {
             let excess = self.holes.len() - Self::MAX_HOLES;
             self.forgotten += self.holes.drain(..excess).map(|h| h.len()).sum::<u64>();

@@ -218,8 +218,8 @@ impl ScyllaStore {
         for (f, mut docs) in per_fn {
             let Some(rep) = cache.get_mut(f) else { continue };
             // in the order they were received (the journal's order within a round is
-            // that of concurrent writes): a hole is known missing since the first
-            // document beyond it arrived
+            // that of concurrent writes; across rounds the order can still differ, which
+            // `Continuity::record` gives the same holes and times for)
             docs.sort_by_key(|d| (d.received_at, d.fd));
             touched.insert(f.to_owned());
             let was_gapped = rep.continuity.missing() > 0;

@@ -82,7 +82,7 @@ mod tests {
         FnContinuity {
             fn_number: FnNumber::parse_strict("9999078900005488").unwrap(),
             rnm: Rnm::compose(5, &storage::Inn::parse("7702203276").unwrap(), "000000000001"),
-            continuity: Continuity { low: Some(1), high: Some(100), received: 90, holes, forgotten: 0 },
+            continuity: Continuity { low: Some(1), high: Some(100), received: 90, holes, forgotten: 0, earliest: None },
         }
     }
 

@@ -119,6 +119,7 @@ pub(crate) fn encode_continuity(rnm: &Rnm, c: &Continuity) -> Vec<u8> {
     let mut body = Vec::new();
     opt(&mut body, &mut flags, 0, c.low.map(u64::from));
     opt(&mut body, &mut flags, 1, c.high.map(u64::from));
+    opt(&mut body, &mut flags, 2, c.earliest.map(|t| zigzag(t.0)));
     out.push(flags);
     out.extend(body);
     varint(&mut out, c.received);
@@ -145,6 +146,7 @@ pub(crate) fn decode_continuity(mut b: &[u8]) -> Option<(Rnm, Continuity)> {
     let mut c = Continuity {
         low: read_opt(&mut b, flags, 0)?.map(u32_of).map(|x| x.ok_or(())).transpose().ok()?,
         high: read_opt(&mut b, flags, 1)?.map(u32_of).map(|x| x.ok_or(())).transpose().ok()?,
+        earliest: read_opt(&mut b, flags, 2)?.map(|v| Timestamp(unzigzag(v))),
         received: read_varint(&mut b)?,
         forgotten: read_varint(&mut b)?,
         holes: Vec::new(),
