@@ -334,12 +334,22 @@ async fn live_evaluation_in_a_running_gateway() {
         one_state(store.as_ref(), "live-silent-1s", &r).await.is_some_and(|s| s.status == AlertStatus::Firing)
     })
     .await;
-    let metrics = {
-        gateway::control::fns::client::install_crypto_provider();
+    // the evaluator sets the gauge after it has stored the states and notifications
+    gateway::control::fns::client::install_crypto_provider();
+    let scrape = || async {
         reqwest::get(format!("http://{}/metrics", gw.metrics.unwrap())).await.unwrap().text().await.unwrap()
     };
+    let firing = "ofd_gateway_alerts_firing{rule=\"live-silent-1s\",severity=\"critical\"} 1";
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let metrics = loop {
+        let m = scrape().await;
+        if m.contains(firing) || std::time::Instant::now() > deadline {
+            break m;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert!(
-        metrics.contains("ofd_gateway_alerts_firing{rule=\"live-silent-1s\",severity=\"critical\"} 1"),
+        metrics.contains(firing),
         "{}",
         metrics.lines().filter(|l| l.contains("alert")).collect::<Vec<_>>().join("\n")
     );

@@ -54,6 +54,21 @@ async fn every_document_reaches_the_receiver_once_in_fns_json() {
     assert_eq!((s.unique, s.received, s.duplicates), (total, total, 0), "{s:?}");
 
     let store = gw.shared.store.clone();
+    // the store records a delivery just after the receiver's answer
+    wait_for(Duration::from_secs(10), "every delivery recorded", || async {
+        let mut all = true;
+        for r in &regs {
+            for fd in 1..=21 {
+                all &= store
+                    .get_delivery(&key(r, fd))
+                    .await
+                    .unwrap()
+                    .is_some_and(|d| d.status == DeliveryStatus::Delivered);
+            }
+        }
+        all
+    })
+    .await;
     for r in &regs {
         for fd in 1..=21 {
             let d = store.get_delivery(&key(r, fd)).await.unwrap().unwrap();

@@ -225,6 +225,12 @@ async fn an_endpoint_outage_pauses_a_job_without_failing_documents() {
     let gw = start_on(cfg).await;
     let store2 = gw.shared.store.clone();
     drop(store);
+    // the forwarder's first attempts take the first 20 failures (then it waits 60 s), so
+    // the job meets the other 20 in whole pages, as in an outage that starts before it
+    wait_for(Duration::from_secs(20), "the forwarder's 20 failed first attempts", || async {
+        rx.rx.stats().injected_failures >= 20
+    })
+    .await;
     let mut sel = selector();
     sel.rnm = Some(r.rnm.clone());
     let id = create_job(store2.as_ref(), sel, "tester").await.unwrap().id;

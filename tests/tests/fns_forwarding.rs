@@ -64,6 +64,8 @@ fn every_accepted_document_reaches_the_receiver_exactly_once_across_restarts() {
     gw.restart();
     send_all(gw.tcp(), receipts(&regs, 101..=125, t), 4);
     wait_for(Duration::from_secs(30), "500 documents at the receiver", unique(500));
+    // every delivery recorded (the admin API's backlog below reads it)
+    wait_idle(&gw);
 
     // a retransmission of an acknowledged document is answered, not forwarded again
     send_all(gw.tcp(), vec![regs[0].receipt(7, t + 7)], 1);

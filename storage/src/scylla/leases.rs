@@ -2,8 +2,9 @@
 //!
 //! A lease is a row of `leases` taken and renewed with a lightweight transaction and
 //! expiring by TTL. The holder remembers when it sent its last successful take or renewal
-//! (`renewed_at`: the server wrote the row no earlier, so the row lives at least until
-//! `renewed_at + ttl`). **Fencing:** rows that only a lease holder writes (journal cursors,
+//! (`renewed_at`: the server wrote the row no earlier, and its TTL is one second longer
+//! than `ttl` because expiry counts from the server's whole second, so the row lives at
+//! least until `renewed_at + ttl`). **Fencing:** rows that only a lease holder writes (journal cursors,
 //! activity, backlog figures) carry the holder's own write timestamp, and a holder only
 //! writes while its clock is before `renewed_at + ttl − margin`, where the margin is the
 //! largest clock offset the store tolerates. A successor takes the lease only after the
@@ -37,7 +38,10 @@ impl ScyllaStore {
         if holder == self.node && self.is_closed() {
             return Ok(false);
         }
-        let ttl_s = keys::ttl_secs(ttl);
+        // A cell's TTL counts from the server's whole second: a row written at 10.9 s with
+        // TTL 2 is gone at 12.0 s. One second more keeps the row alive at least until
+        // `renewed_at + ttl`, as fencing assumes (module docs).
+        let ttl_s = keys::ttl_secs(ttl).saturating_add(1);
         let sent = keys::now_micros();
         // a lease this node believes it holds is renewed first (one transaction instead
         // of a failed take and a renewal); one that expired meanwhile is taken again
