@@ -4,10 +4,10 @@
 //! expiring by TTL. The holder remembers when it sent its last successful take or renewal
 //! (`renewed_at`: the server wrote the row no earlier, and its TTL is one second longer
 //! than `ttl` because expiry counts from the server's whole second, so the row lives at
-//! least until `renewed_at + ttl`). **Fencing:** rows that only a lease holder writes (journal cursors,
-//! activity, backlog figures) carry the holder's own write timestamp, and a holder only
-//! writes while its clock is before `renewed_at + ttl − margin`, where the margin is the
-//! largest clock offset the store tolerates. A successor takes the lease only after the
+//! least until `renewed_at + ttl`). **Fencing:** rows that only a lease holder writes
+//! (journal cursors, activity, backlog figures) carry the holder's own write timestamp,
+//! and a holder only writes while its clock is before `renewed_at + ttl − margin`, where
+//! the margin is the largest clock offset the store tolerates. A successor takes the lease only after the
 //! row expired, so every write of the successor has a larger timestamp than any write of
 //! a former holder — even one that was paused for a minute and wakes up believing it
 //! still holds the lease: its late write loses (last write wins), instead of overwriting
