@@ -340,14 +340,8 @@ async fn live_evaluation_in_a_running_gateway() {
         reqwest::get(format!("http://{}/metrics", gw.metrics.unwrap())).await.unwrap().text().await.unwrap()
     };
     let firing = "ofd_gateway_alerts_firing{rule=\"live-silent-1s\",severity=\"critical\"} 1";
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let metrics = loop {
-        let m = scrape().await;
-        if m.contains(firing) || std::time::Instant::now() > deadline {
-            break m;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    wait_for(Duration::from_secs(10), "the firing gauge", || async { scrape().await.contains(firing) }).await;
+    let metrics = scrape().await;
     assert!(
         metrics.contains(firing),
         "{}",
